@@ -1,0 +1,5 @@
+import sys
+
+from ftproxy.cli import main
+
+sys.exit(main())

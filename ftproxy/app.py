@@ -1,0 +1,122 @@
+"""The WSGI application: route → authenticate → handler → respond.
+
+`Gateway` holds what lives as long as the process: the immutable configuration, the model
+registry, the client pool. Granian's threads share one `Gateway`; its shared mutable parts
+(the pool, token managers, balancers) each own their lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ftproxy.auth import ClientAuth
+from ftproxy.config import Config, load_config
+from ftproxy.endpoints import health, openai
+from ftproxy.errors import ApiError
+from ftproxy.http import Request, Response, status_line
+from ftproxy.models import ModelRegistry
+from ftproxy.upstream import Upstreams, UpstreamSettings
+
+log = logging.getLogger("ftproxy")
+
+CONFIG_ENV = "FTPROXY_CONFIG"
+
+Handler = Callable[["Gateway", Request], Response]
+StartResponse = Callable[..., Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    handler: Handler
+    anthropic: bool = False  # errors in Anthropic's shape instead of OpenAI's
+    public: bool = False  # no client key needed
+
+
+ROUTES: dict[str, dict[str, Route]] = {
+    "/v1/chat/completions": {"POST": Route(openai.chat_completions)},
+    "/v1/embeddings": {"POST": Route(openai.embeddings)},
+    "/v1/models": {"GET": Route(openai.list_models)},
+    "/health": {"GET": Route(health.health, public=True)},
+}
+# Clients configured with a base URL without /v1 (some Anthropic and OpenAI tools) still work.
+ROUTES.update(
+    {path.removeprefix("/v1"): methods for path, methods in list(ROUTES.items()) if path.startswith("/v1/")}
+)
+
+
+class Gateway:
+    def __init__(self, config: Config, *, upstream_settings: UpstreamSettings | None = None) -> None:
+        self.config = config
+        self.auth = ClientAuth(config.client_keys, allow_unauthenticated=config.allow_unauthenticated)
+        self.models = ModelRegistry(config)
+        self.upstreams = Upstreams(config, upstream_settings)
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        request = Request(environ)
+        request_id = _request_id(request)
+        methods = ROUTES.get(request.path)
+        route = methods.get(request.method) if methods else None
+        anthropic = route.anthropic if route else _speaks_anthropic(request)
+        try:
+            if methods is None:
+                raise ApiError(404, f"no endpoint {request.path}; see GET /v1/models and the README")
+            if route is None:
+                allowed = ", ".join(methods)
+                raise ApiError(
+                    405,
+                    f"{request.method} is not allowed on {request.path}; use {allowed}",
+                    headers={"Allow": allowed},
+                )
+            if not route.public:
+                self.auth.authenticate(request)
+            response = route.handler(self, request)
+        except ApiError as exc:
+            response = _error_response(exc, anthropic)
+        except Exception:
+            log.exception("unexpected error on %s %s (request %s)", request.method, request.path, request_id)
+            response = _error_response(
+                ApiError(500, f"internal error in ftproxy (request id {request_id})"), anthropic
+            )
+        headers = [("Content-Type", response.content_type), ("x-request-id", request_id), *response.headers]
+        if isinstance(response.body, bytes):
+            headers.append(("Content-Length", str(len(response.body))))
+            start_response(status_line(response.status), headers)
+            return [response.body]
+        start_response(status_line(response.status), headers)
+        return response.body
+
+    def close(self) -> None:
+        self.upstreams.close()
+
+
+def _error_response(error: ApiError, anthropic: bool) -> Response:
+    body = error.anthropic_body() if anthropic else error.openai_body()
+    return Response(error.status, body, headers=list(error.headers.items()))
+
+
+def _speaks_anthropic(request: Request) -> bool:
+    return request.path.startswith(("/v1/messages", "/messages")) or bool(request.header("anthropic-version"))
+
+
+def _request_id(request: Request) -> str:
+    given = request.header("x-request-id")
+    if given and len(given) <= 128 and given.isascii() and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def create_app(config: Config) -> Gateway:
+    return Gateway(config)
+
+
+def from_environment() -> Gateway:
+    """Granian's factory target: every worker builds its gateway from $FTPROXY_CONFIG."""
+    path = os.environ.get(CONFIG_ENV)
+    if not path:
+        raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
+    return create_app(load_config(path))

@@ -1,0 +1,346 @@
+"""Configuration: the `config.json` of the reference SAP AI Core proxies, read unchanged.
+
+    {
+      "subAccounts": {
+        "sub1": {
+          "resource_group": "default",
+          "service_key_json": "sub1-key.json",
+          "deployment_models": {"gpt-4.1": ["https://…/v2/inference/deployments/d123…"]}
+        }
+      },
+      "secret_authentication_tokens": ["sk-…"],
+      "host": "127.0.0.1",
+      "port": 3001
+    }
+
+The legacy flat form (one subaccount's fields at the top level) is read as a subaccount named
+"default". Extensions, all optional: a deployment id instead of a URL; `service_key` inline;
+`allow_unauthenticated` (required to run without client keys).
+
+Everything is validated here, once, at start-up: a mistake raises `ConfigError` naming the
+file, the key and the fix. The result is immutable and shared by all threads without locks.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ftproxy._json import loads
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3001
+
+_DEPLOYMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
+_KNOWN_TOP_KEYS = {
+    "subAccounts",
+    "secret_authentication_tokens",
+    "host",
+    "port",
+    "allow_unauthenticated",
+    # legacy flat form
+    "resource_group",
+    "service_key_json",
+    "service_key",
+    "deployment_models",
+}
+_KNOWN_SUBACCOUNT_KEYS = {"resource_group", "service_key_json", "service_key", "deployment_models"}
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, key: str, problem: str, fix: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}. Fix: {fix}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.fix = fix
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    client_id: str
+    client_secret: str
+    auth_url: str  # the token endpoint is f"{auth_url}/oauth/token"
+    api_url: str  # AI_API_URL
+    tenant_id: str | None = None  # identityzoneid, sent as AI-Tenant-Id
+
+    def __repr__(self) -> str:  # never print the secret
+        return (
+            f"ServiceKey(client_id={self.client_id!r}, auth_url={self.auth_url!r}, api_url={self.api_url!r})"
+        )
+
+    @property
+    def token_url(self) -> str:
+        return self.auth_url.rstrip("/") + "/oauth/token"
+
+
+@dataclass(frozen=True, slots=True)
+class Subaccount:
+    name: str
+    resource_group: str
+    service_key: ServiceKey
+    # model name → deployment URLs, in configured order
+    deployments: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    subaccounts: tuple[Subaccount, ...]
+    client_keys: tuple[str, ...]
+    allow_unauthenticated: bool = False
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    source: str = "<memory>"
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self.subaccounts)
+        return f"Config(source={self.source!r}, subaccounts=[{names}], client_keys=<{len(self.client_keys)}>)"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for sub in self.subaccounts:
+            seen.update(dict.fromkeys(sub.deployments))
+        return tuple(seen)
+
+
+def load_config(path: str | Path) -> Config:
+    """Reads and validates a config file; raises ConfigError (or nothing)."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            source, "(file)", "the file does not exist", "pass --config with the path of your config.json"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            source, "(file)", f"cannot be read ({exc.strerror})", "check the path and its permissions"
+        ) from None
+    try:
+        data = loads(raw)
+    except ValueError as exc:
+        raise ConfigError(source, "(file)", f"is not valid JSON ({exc})", "fix the JSON syntax") from None
+    return parse_config(data, source=source, base_dir=path.parent)
+
+
+def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None = None) -> Config:
+    base_dir = base_dir or Path.cwd()
+    if not isinstance(data, dict):
+        raise ConfigError(source, "(top level)", "must be a JSON object", "wrap the settings in { … }")
+    for key in data:
+        if key not in _KNOWN_TOP_KEYS:
+            print(f"ftproxy: warning: {source}: unknown key '{key}' is ignored", file=sys.stderr)
+
+    if "subAccounts" in data:
+        subs_raw = data["subAccounts"]
+        if not isinstance(subs_raw, dict) or not subs_raw:
+            raise ConfigError(
+                source, "subAccounts", "must be a non-empty object of named subaccounts", 'use {"sub1": {…}}'
+            )
+        if "deployment_models" in data:
+            raise ConfigError(
+                source,
+                "deployment_models",
+                "is given both at the top level and in subAccounts",
+                "move the top-level deployment_models into a subaccount",
+            )
+        subaccounts = tuple(
+            _parse_subaccount(name, raw, source=source, base_dir=base_dir, key=f"subAccounts.{name}")
+            for name, raw in subs_raw.items()
+        )
+    elif "deployment_models" in data:
+        subaccounts = (_parse_subaccount("default", data, source=source, base_dir=base_dir, key=""),)
+    else:
+        raise ConfigError(
+            source,
+            "subAccounts",
+            "is missing",
+            'add "subAccounts": {"name": {"service_key_json": …, "deployment_models": …}}',
+        )
+
+    keys = data.get("secret_authentication_tokens", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k.strip() for k in keys):
+        raise ConfigError(
+            source, "secret_authentication_tokens", "must be a list of non-empty strings", 'use ["sk-…", …]'
+        )
+    allow_unauthenticated = data.get("allow_unauthenticated", False)
+    if not isinstance(allow_unauthenticated, bool):
+        raise ConfigError(
+            source, "allow_unauthenticated", "must be true or false", "write true or false without quotes"
+        )
+    if not keys and not allow_unauthenticated:
+        raise ConfigError(
+            source,
+            "secret_authentication_tokens",
+            "is empty, so no client could call the proxy",
+            'add a client key, or set "allow_unauthenticated": true to run without client authentication',
+        )
+
+    host = data.get("host", DEFAULT_HOST)
+    if not isinstance(host, str) or not host:
+        raise ConfigError(source, "host", "must be a non-empty string", 'use e.g. "127.0.0.1" or "0.0.0.0"')
+    port = data.get("port", DEFAULT_PORT)
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ConfigError(
+            source, "port", f"must be an integer from 1 to 65535, not {port!r}", "use e.g. 3001"
+        )
+
+    return Config(
+        subaccounts=subaccounts,
+        client_keys=tuple(k.strip() for k in keys),
+        allow_unauthenticated=allow_unauthenticated,
+        host=host,
+        port=port,
+        source=source,
+    )
+
+
+def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: str) -> Subaccount:
+    prefix = f"{key}." if key else ""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            source, key, "must be an object", "give resource_group, service_key_json and deployment_models"
+        )
+    if key:
+        for k in raw:
+            if k not in _KNOWN_SUBACCOUNT_KEYS:
+                print(f"ftproxy: warning: {source}: unknown key '{prefix}{k}' is ignored", file=sys.stderr)
+
+    resource_group = raw.get("resource_group", "default")
+    if not isinstance(resource_group, str) or not resource_group:
+        raise ConfigError(
+            source, f"{prefix}resource_group", "must be a non-empty string", 'use e.g. "default"'
+        )
+
+    service_key = _service_key(raw, source=source, base_dir=base_dir, prefix=prefix)
+
+    models = raw.get("deployment_models")
+    if not isinstance(models, dict) or not models:
+        raise ConfigError(
+            source,
+            f"{prefix}deployment_models",
+            "must be a non-empty object mapping model names to deployment URLs",
+            'use {"gpt-4.1": ["https://…/v2/inference/deployments/d…"]}',
+        )
+    deployments: dict[str, tuple[str, ...]] = {}
+    for model, targets in models.items():
+        mkey = f"{prefix}deployment_models.{model}"
+        if not model.strip() or "/" in model:
+            raise ConfigError(
+                source, mkey, "is not a valid model name", "use the AI Core model name, e.g. gpt-4.1"
+            )
+        if isinstance(targets, str):
+            targets = [targets]
+        if not isinstance(targets, list) or not targets:
+            raise ConfigError(
+                source, mkey, "must be a non-empty list of deployment URLs or ids", 'use ["https://…"]'
+            )
+        deployments[model] = tuple(_deployment_url(t, service_key, source=source, key=mkey) for t in targets)
+    return Subaccount(
+        name=name, resource_group=resource_group, service_key=service_key, deployments=deployments
+    )
+
+
+def _deployment_url(target: Any, service_key: ServiceKey, *, source: str, key: str) -> str:
+    key_name = key
+    if not isinstance(target, str) or not target.strip():
+        raise ConfigError(
+            source, key_name, f"{target!r} is not a deployment URL", "use a string URL or deployment id"
+        )
+    target = target.strip().rstrip("/")
+    if _DEPLOYMENT_ID.match(target):
+        return f"{service_key.api_url}/v2/inference/deployments/{target}"
+    parts = urlsplit(target)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(
+            source,
+            key_name,
+            f"{target!r} is neither an http(s) URL nor a deployment id",
+            "copy the deployment URL from AI Launchpad (…/v2/inference/deployments/<id>)",
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(
+            source, key_name, f"{target!r} has a query or fragment", "remove everything after '?' or '#'"
+        )
+    return target
+
+
+def _service_key(raw: dict[str, Any], *, source: str, base_dir: Path, prefix: str) -> ServiceKey:
+    if "service_key" in raw:
+        data, where = raw["service_key"], f"{prefix}service_key"
+    elif "service_key_json" in raw:
+        ref = raw["service_key_json"]
+        where = f"{prefix}service_key_json"
+        if not isinstance(ref, str) or not ref:
+            raise ConfigError(source, where, "must be the path of a service key file", 'use e.g. "key.json"')
+        path = Path(ref).expanduser()
+        if not path.is_absolute():
+            # Relative to the config file first (so a config folder can be moved whole), then to the
+            # working directory, which is where the reference proxies looked.
+            path = base_dir / path if (base_dir / path).exists() else Path.cwd() / path
+        try:
+            data = loads(path.read_bytes())
+        except FileNotFoundError:
+            raise ConfigError(
+                source,
+                where,
+                f"the file {path} does not exist",
+                "download the service key from SAP BTP and give its path",
+            ) from None
+        except ValueError as exc:
+            raise ConfigError(
+                source, where, f"{path} is not valid JSON ({exc})", "download the service key again"
+            ) from None
+        where = f"{where} ({path})"
+    else:
+        raise ConfigError(
+            source,
+            f"{prefix}service_key_json",
+            "is missing",
+            "give the path of the subaccount's AI Core service key file",
+        )
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, where, "must be a JSON object", "use the service key exactly as SAP BTP gives it"
+        )
+
+    def field(name: str) -> str:
+        value = data.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(
+                source,
+                f"{where}.{name}",
+                "is missing or empty",
+                "use the service key exactly as SAP BTP gives it",
+            )
+        return value
+
+    urls = data.get("serviceurls")
+    api_url = urls.get("AI_API_URL") if isinstance(urls, dict) else None
+    if not isinstance(api_url, str) or not api_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            source,
+            f"{where}.serviceurls.AI_API_URL",
+            "is missing or not a URL",
+            "use the service key exactly as SAP BTP gives it",
+        )
+    auth_url = field("url")
+    if not auth_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            source, f"{where}.url", "is not a URL", "use the service key exactly as SAP BTP gives it"
+        )
+    tenant = data.get("identityzoneid")
+    return ServiceKey(
+        client_id=field("clientid"),
+        client_secret=field("clientsecret"),
+        auth_url=auth_url.rstrip("/"),
+        api_url=api_url.rstrip("/"),
+        tenant_id=tenant if isinstance(tenant, str) and tenant else None,
+    )

@@ -1,0 +1,76 @@
+"""Demo mode: ftproxy in front of the built-in SAP AI Core simulator, no credentials needed.
+
+Starts the simulator as a child process on a free loopback port, writes a service key and a
+`config.json` pointing at it into a temporary folder, and accepts the client key
+`sk-ftproxy-demo`.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ftproxy.simulator import catalog
+from ftproxy.simulator.testing import running_simulator
+
+DEMO_KEY = "sk-ftproxy-demo"
+DEMO_CLIENT_ID = "sim-client"
+DEMO_CLIENT_SECRET = "sim-secret"
+
+
+def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int) -> Path:
+    service_key = {
+        "clientid": DEMO_CLIENT_ID,
+        "clientsecret": DEMO_CLIENT_SECRET,
+        "url": simulator_url,
+        "identityzoneid": "demo-tenant",
+        "serviceurls": {"AI_API_URL": simulator_url},
+    }
+    (folder / "demo-service-key.json").write_text(json.dumps(service_key, indent=2))
+    config = {
+        "subAccounts": {
+            "demo": {
+                "resource_group": "default",
+                "service_key_json": "demo-service-key.json",
+                "deployment_models": {
+                    model.name: [
+                        f"{simulator_url}/v2/inference/deployments/{catalog.deployment_id(model.name)}"
+                    ]
+                    for model in catalog.DEFAULT_MODELS
+                },
+            }
+        },
+        "secret_authentication_tokens": [DEMO_KEY],
+        "host": host,
+        "port": port,
+    }
+    path = folder / "config.json"
+    path.write_text(json.dumps(config, indent=2))
+    return path
+
+
+@contextmanager
+def demo_config(*, host: str, port: int) -> Iterator[Path]:
+    """Runs the simulator for as long as the block runs and yields the generated config's path."""
+    with tempfile.TemporaryDirectory(prefix="ftproxy-demo-") as folder, running_simulator() as simulator_url:
+        yield write_demo_config(Path(folder), simulator_url, host=host, port=port)
+
+
+def demo_banner(config_path: Path, host: str, port: int) -> str:
+    models = ", ".join(m.name for m in catalog.DEFAULT_MODELS)
+    return "\n".join(
+        [
+            "=" * 78,
+            "DEMO MODE: no SAP AI Core credentials configured; answers come from the built-in",
+            "SAP AI Core simulator (deterministic text, not a real model).",
+            f"  base URL:   http://{host}:{port}/v1",
+            f"  client key: {DEMO_KEY}",
+            f"  models:     {models}",
+            f"  config:     {config_path}",
+            "Point ftproxy at real credentials with `ftproxy serve --config config.json` (see README).",
+            "=" * 78,
+        ]
+    )

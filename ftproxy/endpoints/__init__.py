@@ -1,0 +1,1 @@
+"""HTTP endpoints, one module per API family. Each handler takes (gateway, request) → Response."""

@@ -1,0 +1,65 @@
+"""OpenAI-compatible endpoints: chat completions, embeddings, models."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ftproxy._json import dumps
+from ftproxy.convert import ClientApi
+from ftproxy.errors import ApiError
+from ftproxy.forward import forward, read_json, requested_model, resolve
+from ftproxy.http import Request, Response
+from ftproxy.models import Family
+from ftproxy.upstream import error_from_response
+
+if TYPE_CHECKING:
+    from ftproxy.app import Gateway
+
+EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
+
+
+def chat_completions(gateway: Gateway, request: Request) -> Response:
+    return forward(gateway, ClientApi.OPENAI_CHAT, request.json_object())
+
+
+def embeddings(gateway: Gateway, request: Request) -> Response:
+    body = request.json_object()
+    model = requested_model(body)
+    text = body.get("input")
+    if not (isinstance(text, str) or (isinstance(text, list) and text)):
+        raise ApiError(400, "'input' must be a string or a non-empty list", param="input")
+    deployment = resolve(gateway, model)
+    if deployment.family is not Family.GPT:
+        raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
+    client = gateway.upstreams.get(deployment.subaccount)
+    response = client.open(deployment.url + EMBEDDINGS_PATH, dumps(body))
+    if response.status_code >= 400:
+        raise error_from_response(response, deployment.subaccount)
+    answer: dict[str, Any] = read_json(response)
+    answer["model"] = model  # the name the client asked for, not the deployment's versioned one
+    return Response.json(answer)
+
+
+def list_models(gateway: Gateway, request: Request) -> Response:
+    if request.header("anthropic-version"):
+        data = [
+            {"type": "model", "id": name, "display_name": name, "created_at": "2024-01-01T00:00:00Z"}
+            for name in gateway.models.names
+        ]
+        return Response.json(
+            {
+                "data": data,
+                "has_more": False,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            }
+        )
+    return Response.json(
+        {
+            "object": "list",
+            "data": [
+                {"id": name, "object": "model", "created": 0, "owned_by": "sap-ai-core"}
+                for name in gateway.models.names
+            ],
+        }
+    )

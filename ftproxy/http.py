@@ -1,0 +1,87 @@
+"""Minimal WSGI plumbing: a request view over the environ and a response value."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+from ftproxy._json import dumps, loads
+from ftproxy.errors import ApiError
+
+# AI Core accepts bodies up to about 32 MiB (large images and documents); issue 7 makes this
+# configurable.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+_STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
+
+
+def status_line(status: int) -> str:
+    return _STATUS_LINES.get(status) or f"{status} Unknown"
+
+
+class Request:
+    __slots__ = ("_body", "environ", "method", "path")
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.environ = environ
+        self.method: str = environ.get("REQUEST_METHOD", "GET")
+        self.path: str = environ.get("PATH_INFO", "/") or "/"
+        self._body: bytes | None = None
+
+    def header(self, name: str) -> str | None:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        return self.environ.get(key)
+
+    def body(self, limit: int = MAX_BODY_BYTES) -> bytes:
+        if self._body is None:
+            length_header = self.environ.get("CONTENT_LENGTH") or ""
+            stream = self.environ["wsgi.input"]
+            if length_header.isdigit():
+                length = int(length_header)
+                if length > limit:
+                    raise ApiError(413, f"request body is {length} bytes; the limit is {limit}")
+                self._body = stream.read(length) if length else b""
+            else:
+                data = stream.read(limit + 1)
+                if len(data) > limit:
+                    raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
+                self._body = data
+        return self._body
+
+    def json_object(self) -> dict[str, Any]:
+        raw = self.body()
+        if not raw.strip():
+            raise ApiError(400, "request body is empty; send a JSON object")
+        try:
+            data = loads(raw)
+        except ValueError:
+            raise ApiError(400, "request body is not valid JSON (UTF-8 encoded)") from None
+        if not isinstance(data, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return data
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes | Iterable[bytes]
+    content_type: str = "application/json"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200) -> Response:
+        return cls(status, dumps(data))
+
+    @classmethod
+    def event_stream(cls, chunks: Iterable[bytes]) -> Response:
+        # no-transform/no buffering: proxies in front (nginx) must pass every event at once.
+        return cls(
+            200,
+            chunks,
+            content_type="text/event-stream; charset=utf-8",
+            headers=[("Cache-Control", "no-cache, no-transform"), ("X-Accel-Buffering", "no")],
+        )

@@ -1,0 +1,66 @@
+"""Which deployments serve a model, and which API each of them speaks.
+
+Built once from the configuration; lookups are dict reads. The same model in several
+subaccounts (or with several URLs) becomes one round-robin over all of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ftproxy.balancer import RoundRobin
+from ftproxy.config import Config
+from ftproxy.convert import UpstreamApi
+
+
+class Family(StrEnum):
+    GPT = "gpt"
+    CLAUDE = "claude"
+    GEMINI = "gemini"
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    model: str
+    url: str
+    subaccount: str
+    family: Family
+    api: UpstreamApi
+    embeddings: bool = False
+
+
+# Claude 3 and 3.5 on AI Core are reached through Bedrock's invoke API; newer Claude models
+# through Converse (the reference proxies made the same split).
+_CLAUDE_INVOKE = re.compile(r"claude-3(\.5)?-|claude-3-5-|claude-instant")
+_EMBEDDINGS = re.compile(r"embed", re.IGNORECASE)
+
+
+def classify(model: str) -> tuple[Family, UpstreamApi, bool]:
+    name = model.lower()
+    if "claude" in name or name.startswith("anthropic--"):
+        api = UpstreamApi.BEDROCK_INVOKE if _CLAUDE_INVOKE.search(name) else UpstreamApi.BEDROCK_CONVERSE
+        return Family.CLAUDE, api, False
+    if "gemini" in name:
+        return Family.GEMINI, UpstreamApi.VERTEX_GEMINI, False
+    return Family.GPT, UpstreamApi.AZURE_OPENAI_CHAT, bool(_EMBEDDINGS.search(name))
+
+
+class ModelRegistry:
+    def __init__(self, config: Config) -> None:
+        grouped: dict[str, list[Deployment]] = {}
+        for sub in config.subaccounts:
+            for model, urls in sub.deployments.items():
+                family, api, embeddings = classify(model)
+                grouped.setdefault(model, []).extend(
+                    Deployment(model, url, sub.name, family, api, embeddings) for url in urls
+                )
+        self._balancers = {model: RoundRobin(deps) for model, deps in grouped.items()}
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._balancers)
+
+    def get(self, model: str) -> RoundRobin[Deployment] | None:
+        return self._balancers.get(model)

@@ -1,0 +1,139 @@
+"""Many threads, a switch interval of a microsecond, invariants checked afterwards.
+
+On a GIL build the tiny switch interval forces the interleavings a free-threaded build produces
+naturally; the invariants are the same on both.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from ftproxy.balancer import RoundRobin
+from ftproxy.pool import ClientPool
+from ftproxy.tokens import TokenManager
+
+pytestmark = pytest.mark.stress
+
+THREADS = 64
+
+
+@pytest.fixture(autouse=True)
+def tiny_switch_interval() -> Iterator[None]:
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
+def run_together(work: Callable[[int], object], threads: int = THREADS) -> list[object]:
+    """Starts all threads at once (a barrier), returns their results; re-raises any failure."""
+    barrier = threading.Barrier(threads)
+    results: list[object] = [None] * threads
+    errors: list[BaseException] = []
+
+    def body(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = work(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+def slow_work() -> None:
+    # widens the window between check and act without sleeping
+    sum(i * i for i in range(2000))
+
+
+def test_pool_creates_each_client_exactly_once() -> None:
+    created = Counter()
+    lock = threading.Lock()
+
+    def factory(key: str) -> object:
+        slow_work()
+        with lock:
+            created[key] += 1
+        return object()
+
+    pool: ClientPool[object] = ClientPool(factory)
+    keys = ["sub-a", "sub-b", "sub-c", "sub-d"]
+    results = run_together(lambda i: (keys[i % 4], pool.get(keys[i % 4])))
+    assert created == Counter({k: 1 for k in keys})
+    by_key: dict[str, set[int]] = {}
+    for key, client in results:  # type: ignore[misc]
+        by_key.setdefault(key, set()).add(id(client))
+    assert all(len(ids) == 1 for ids in by_key.values())
+
+
+def test_round_robin_distributes_exactly_evenly() -> None:
+    items = ["d1", "d2", "d3", "d4", "d5"]
+    rr = RoundRobin(items)
+    per_thread = 500
+    picks = run_together(lambda i: Counter(rr.next() for _ in range(per_thread)))
+    total = sum(picks, Counter())  # type: ignore[arg-type]
+    assert sum(total.values()) == THREADS * per_thread
+    assert set(total.values()) == {THREADS * per_thread // len(items)}
+
+
+def test_token_manager_fetches_once_for_a_crowd() -> None:
+    fetches = Counter()
+
+    def fetch() -> tuple[str, float]:
+        slow_work()
+        fetches["n"] += 1  # only ever called under the manager's lock
+        return f"token-{fetches['n']}", 43199
+
+    manager = TokenManager("sub", fetch)
+    tokens = run_together(lambda i: manager.get())
+    assert fetches["n"] == 1 and set(tokens) == {"token-1"}
+
+
+def test_token_refresh_ahead_is_single_and_never_blocks_readers() -> None:
+    now = [0.0]
+    fetched: list[str] = []
+
+    def fetch() -> tuple[str, float]:
+        slow_work()
+        fetched.append(f"token-{len(fetched) + 1}")
+        return fetched[-1], 1000
+
+    manager = TokenManager("sub", fetch, clock=lambda: now[0])
+    assert manager.get() == "token-1"
+    now[0] = 950.0  # inside the refresh window, token still valid
+    tokens = run_together(lambda i: manager.get())
+    assert fetched == ["token-1", "token-2"]
+    assert set(tokens) <= {"token-1", "token-2"} and "token-2" in tokens
+    assert manager.get() == "token-2"
+
+
+def test_invalidate_under_contention_refetches_once_per_rejection() -> None:
+    fetched: list[str] = []
+
+    def fetch() -> tuple[str, float]:
+        fetched.append(f"token-{len(fetched) + 1}")
+        return fetched[-1], 43199
+
+    manager = TokenManager("sub", fetch)
+    first = manager.get()
+
+    def reject_then_get(i: int) -> str:
+        manager.invalidate(first)  # every thread saw the same 401
+        return manager.get()
+
+    tokens = run_together(reject_then_get)
+    assert fetched == ["token-1", "token-2"] and set(tokens) == {"token-2"}
