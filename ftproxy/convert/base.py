@@ -1,0 +1,91 @@
+"""The contract between endpoints and format converters.
+
+An endpoint knows which API the client speaks (`ClientApi`) and which API the chosen deployment
+speaks (`UpstreamApi`). For that pair, `convert.build_request` turns the client's body into an
+`UpstreamRequest`, and `convert.translator` returns a `Translator` that turns the upstream's
+answer back into the client's format: event by event for streams, whole for JSON answers.
+One translator core serves both, so streamed and non-streamed answers carry the same text and
+the same usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class ClientApi(StrEnum):
+    OPENAI_CHAT = "openai-chat"
+    ANTHROPIC_MESSAGES = "anthropic-messages"
+    OPENAI_RESPONSES = "openai-responses"
+
+
+class UpstreamApi(StrEnum):
+    AZURE_OPENAI_CHAT = "azure-openai-chat"
+    BEDROCK_CONVERSE = "bedrock-converse"
+    BEDROCK_INVOKE = "bedrock-invoke"
+    VERTEX_GEMINI = "vertex-gemini"
+
+
+class StreamFormat(StrEnum):
+    """How an upstream frames a stream; `wire.decode_stream` turns each into event dicts."""
+
+    SSE_JSON = "sse-json"  # `data: {json}` lines, maybe ending with `data: [DONE]`
+    SSE_JSON_OR_PYTHON = "sse-json-or-python"  # Converse: lines may be Python dict literals
+    AWS_EVENTSTREAM = "aws-eventstream"  # binary frames carrying base64 JSON events
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    path: str  # appended to the deployment URL, query string included
+    body: dict[str, Any]
+    stream: bool
+    stream_format: StreamFormat = StreamFormat.SSE_JSON
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Accept, anthropic-beta
+
+
+@dataclass(slots=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class ClientRequestError(ValueError):
+    """The client's body cannot be served; the message says what to fix (HTTP 400)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+
+
+class UpstreamProtocolError(ValueError):
+    """The upstream answered something we cannot understand (HTTP 502 / stream error event)."""
+
+
+class Translator(Protocol):
+    """Per-request state of one upstream answer being turned into the client's format."""
+
+    usage: Usage | None  # known once the upstream reported it
+
+    def stream_events(self, event: dict[str, Any]) -> Iterator[bytes]:
+        """Client SSE bytes for one decoded upstream stream event (maybe none)."""
+        ...
+
+    def stream_end(self) -> Iterator[bytes]:
+        """Closing bytes once the upstream stream ended; an error event if it ended early."""
+        ...
+
+    def stream_error(self, status: int, message: str) -> bytes:
+        """An error event in the client's protocol, for failures after the first byte."""
+        ...
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The client's JSON answer for a whole (non-streamed) upstream answer."""
+        ...

@@ -1,0 +1,112 @@
+"""OpenAI Chat Completions client → Azure OpenAI (GPT) upstream: nearly a passthrough.
+
+The body keeps its OpenAI shape. What we change, and why:
+- streams always ask the upstream for usage (`stream_options.include_usage`) so that ftproxy
+  can count tokens; the usage chunk reaches the client only if the client asked for it;
+- reasoning models (gpt-5, o-series) reject `max_tokens` and non-default `temperature`/`top_p`
+  on Azure: `max_tokens` becomes `max_completion_tokens` and the sampling fields are dropped;
+- Azure's first stream chunk has `"choices": []` and only content-filter results: it is dropped
+  because several clients index `choices[0]` on every chunk;
+- every chunk carries the id of the first one, and `[DONE]` is sent exactly once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from ftproxy.convert.base import (
+    ClientRequestError,
+    StreamFormat,
+    UpstreamRequest,
+    Usage,
+)
+from ftproxy.wire.sse import DONE, encode_data
+
+API_VERSION = "2024-12-01-preview"
+CHAT_PATH = f"/chat/completions?api-version={API_VERSION}"
+
+_REASONING_MODEL = re.compile(r"^(gpt-5|o\d)(\b|[-.])")
+_DROPPED_FOR_REASONING = ("temperature", "top_p")
+
+
+def is_reasoning_model(model: str) -> bool:
+    return _REASONING_MODEL.match(model) is not None
+
+
+def build_request(body: dict[str, Any], *, model: str, stream: bool) -> UpstreamRequest:
+    upstream = dict(body)
+    upstream["stream"] = stream
+    if stream:
+        options = body.get("stream_options")
+        if options is not None and not isinstance(options, dict):
+            raise ClientRequestError("stream_options must be an object", "stream_options")
+        upstream["stream_options"] = {**(options or {}), "include_usage": True}
+    else:
+        upstream.pop("stream_options", None)
+    if is_reasoning_model(model):
+        for name in _DROPPED_FOR_REASONING:
+            upstream.pop(name, None)
+        if "max_tokens" in upstream:
+            upstream.setdefault("max_completion_tokens", upstream.pop("max_tokens"))
+            upstream.pop("max_tokens", None)
+    return UpstreamRequest(path=CHAT_PATH, body=upstream, stream=stream, stream_format=StreamFormat.SSE_JSON)
+
+
+def usage_from_openai(usage: Any) -> Usage | None:
+    if not isinstance(usage, dict):
+        return None
+    return Usage(
+        input_tokens=int(usage.get("prompt_tokens") or 0),
+        output_tokens=int(usage.get("completion_tokens") or 0),
+    )
+
+
+def openai_error_chunk(status: int, message: str) -> bytes:
+    # The shape OpenAI sends mid-stream; the OpenAI SDKs raise an APIError when they see it.
+    kind = "server_error" if status >= 500 else "invalid_request_error"
+    return encode_data({"error": {"message": message, "type": kind, "param": None, "code": str(status)}})
+
+
+class OpenAIPassthroughTranslator:
+    def __init__(self, *, client_wants_usage: bool) -> None:
+        self.usage: Usage | None = None
+        self._client_wants_usage = client_wants_usage
+        self._id: str | None = None
+        self._finished = False  # a finish_reason was seen
+
+    def stream_events(self, event: dict[str, Any]) -> Iterator[bytes]:
+        if event.get("id"):
+            if self._id is None:
+                self._id = event["id"]
+            else:
+                event["id"] = self._id
+        choices = event.get("choices")
+        if not choices:
+            usage = usage_from_openai(event.get("usage"))
+            if usage is None:
+                return  # Azure's content-filter preamble
+            self.usage = usage
+            if not self._client_wants_usage:
+                return
+        else:
+            if any(c.get("finish_reason") for c in choices if isinstance(c, dict)):
+                self._finished = True
+            if event.get("usage") is not None and not self._client_wants_usage:
+                event.pop("usage")
+        yield encode_data(event)
+
+    def stream_end(self) -> Iterator[bytes]:
+        if not self._finished:
+            yield openai_error_chunk(502, "the upstream stream ended before the answer was complete")
+            return
+        yield DONE
+
+    def stream_error(self, status: int, message: str) -> bytes:
+        return openai_error_chunk(status, message)
+
+    def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        self.usage = usage_from_openai(body.get("usage"))
+        body.pop("prompt_filter_results", None)
+        return body
