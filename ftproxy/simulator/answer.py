@@ -1,0 +1,209 @@
+"""What the simulated model answers, decided once per request and independent of the wire format.
+
+Every family renders the same `Answer` both as one JSON reply and as a stream, so streamed and
+non-streamed calls report identical usage by construction: prompt tokens are ceil(chars / 4)
+of the request's text, completion tokens the number of chunks emitted (words, thinking words and
+tool-argument fragments).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ftproxy._json import dumps
+
+# The answer cycles through these words, one per chunk.
+_TEXT = (
+    "Hello from the simulated SAP AI Core deployment. This answer is deterministic and arrives one "
+    "word per chunk so that streaming, pacing and usage accounting can be tested precisely."
+)
+_SENTENCE: tuple[str, ...] = tuple(_TEXT.split())
+_THINKING_TEXT = "Let me think about this request step by step."
+_THINKING: tuple[str, ...] = tuple(w if i == 0 else " " + w for i, w in enumerate(_THINKING_TEXT.split()))
+THINKING_SIGNATURE = "c2ltdWxhdGVkLXRoaW5raW5nLXNpZ25hdHVyZQ=="
+_FRAGMENT = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDecl:
+    name: str
+    schema: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    id: str
+    name: str
+    input: dict[str, Any]
+    arguments: str
+    fragments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    chunks: tuple[str, ...]
+    thinking: tuple[str, ...]
+    tool: ToolCall | None
+    # "stop" | "length" | "tool" | "stop_sequence"
+    finish: str
+    stop_sequence: str | None
+    prompt_tokens: int
+
+    @property
+    def text(self) -> str:
+        return "".join(self.chunks)
+
+    @property
+    def thinking_text(self) -> str:
+        return "".join(self.thinking)
+
+    @property
+    def completion_tokens(self) -> int:
+        tool = len(self.tool.fragments) if self.tool else 0
+        return len(self.chunks) + len(self.thinking) + tool
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@lru_cache(maxsize=64)
+def words(n: int) -> tuple[str, ...]:
+    """`n` words cycling through a fixed sentence; every word but the first has a leading space."""
+    return tuple(
+        _SENTENCE[i % len(_SENTENCE)] if i == 0 else " " + _SENTENCE[i % len(_SENTENCE)] for i in range(n)
+    )
+
+
+def text_chars(*values: object) -> int:
+    """Characters in every string leaf (not keys) of JSON-like values."""
+    total = 0
+    stack: list[object] = list(values)
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return total
+
+
+def estimate_tokens(chars: int) -> int:
+    return max(1, -(-chars // 4))
+
+
+def plan(
+    *,
+    tokens: int,
+    prompt_chars: int,
+    max_tokens: int | None = None,
+    stop: Sequence[str] = (),
+    tool: str | None = None,
+    tools: Sequence[ToolDecl] = (),
+    thinking: bool = False,
+    id_prefix: str = "call_",
+) -> Answer:
+    prompt_tokens = estimate_tokens(prompt_chars)
+    think = _THINKING if thinking else ()
+    if tool is not None:
+        call = _tool_call(tool, tools, id_prefix)
+        return Answer((), think, call, "tool", None, prompt_tokens)
+    n = tokens
+    finish = "stop"
+    if max_tokens is not None and max_tokens < n:
+        n, finish = max(0, max_tokens), "length"
+    chunks = words(n)
+    matched = None
+    if stop:
+        chunks, matched = _cut_at_stop(chunks, stop)
+        if matched is not None:
+            finish = "stop_sequence"
+    return Answer(chunks, think, None, finish, matched, prompt_tokens)
+
+
+def _cut_at_stop(chunks: tuple[str, ...], stop: Sequence[str]) -> tuple[tuple[str, ...], str | None]:
+    text = ""
+    for i, chunk in enumerate(chunks):
+        text += chunk
+        for seq in stop:
+            if seq and seq in text:
+                return chunks[:i], seq
+    return chunks, None
+
+
+def _tool_call(wanted: str, tools: Sequence[ToolDecl], id_prefix: str) -> ToolCall:
+    if wanted.lower() in ("1", "*", "auto", "first", "true"):
+        decl = tools[0] if tools else ToolDecl("get_weather", None)
+    else:
+        decl = next((t for t in tools if t.name == wanted), ToolDecl(wanted, None))
+    args = sample_arguments(decl.schema)
+    text = dumps(args).decode()
+    fragments = tuple(text[i : i + _FRAGMENT] for i in range(0, len(text), _FRAGMENT))
+    return ToolCall(id_prefix + secrets.token_hex(12), decl.name, args, text, fragments)
+
+
+def sample_arguments(schema: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A small argument object that satisfies simple JSON schemas (required properties first)."""
+    if schema is None:
+        return {"location": "Paris", "unit": "celsius"}
+    props = schema.get("properties")
+    if not isinstance(props, dict) or not props:
+        return {}
+    required = [k for k in schema.get("required", ()) if k in props]
+    names = required or list(props)[:2]
+    return {name: _sample_value(name, props[name]) for name in names}
+
+
+def _sample_value(name: str, prop: object) -> Any:
+    if not isinstance(prop, dict):
+        return "sim"
+    enum = prop.get("enum")
+    if isinstance(enum, list) and enum:
+        return enum[0]
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    if kind == "integer":
+        return 1
+    if kind == "number":
+        return 1.5
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return []
+    if kind == "object":
+        return sample_arguments(prop) if prop.get("properties") else {}
+    return "Paris" if name in ("location", "city", "place") else "sim"
+
+
+def new_id(prefix: str, nbytes: int = 12) -> str:
+    return prefix + secrets.token_hex(nbytes)
+
+
+def stop_list(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, Iterable):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+__all__ = [
+    "THINKING_SIGNATURE",
+    "Answer",
+    "ToolCall",
+    "ToolDecl",
+    "estimate_tokens",
+    "new_id",
+    "plan",
+    "sample_arguments",
+    "stop_list",
+    "text_chars",
+    "words",
+]
