@@ -1,17 +1,43 @@
 """Format conversion between the APIs clients speak and the APIs deployments speak.
 
-    request = convert.build_request(client_api, upstream_api, body, model=..., stream=...)
+    request = convert.build_request(client_api, upstream_api, body, model=..., stream=..., headers=...)
     translator = convert.translator(client_api, upstream_api, model=..., body=body, stream=...)
+    n = convert.count_tokens(body)      # /v1/messages/count_tokens: an estimate (count_tokens.py)
 
-Each (client, upstream) pair is one module with one translator core used by both the streaming
-and the non-streaming path. Pairs not registered here answer a clear 400 (`ClientRequestError`).
+Pairs (client → upstream):
+- OpenAI chat → GPT: `openai_passthrough` (nearly unchanged).
+- Anthropic Messages → Claude on Bedrock invoke: native (`anthropic_messages.build_native_request`,
+  `anthropic_events.AnthropicPassthroughTranslator`).
+- every other pair goes through the hub: the client body is parsed into a `canonical.ChatRequest`
+  (`openai_chat`, `anthropic_messages`, Responses via `responses_request.to_chat` → chat), the
+  upstream body is built from it (`converse`, `anthropic_messages.build_invoke_request`, `gemini`,
+  `openai_chat.build_azure_request`), and the answer is decoded into canonical events
+  (`events`) and encoded for the client (`openai_events`, `anthropic_events`, `responses_events`)
+  by one `hub.HubTranslator`, for streams and whole answers alike. Responses → GPT sends the
+  chat body from `to_chat` through the GPT passthrough.
+
+Upstream paths and stream framings: Converse `/converse`, `/converse-stream` (SSE lines that may be
+Python dict literals); Bedrock invoke `/invoke`, `/invoke-with-response-stream` with
+`Accept: application/vnd.amazon.eventstream` (binary AWS event stream); Gemini
+`/models/{model}:generateContent`, `/models/{model}:streamGenerateContent?alt=sse`; GPT
+`/chat/completions?api-version=…`.
+
+Fields that are deliberately not forwarded are listed in `DROPPED_FIELDS` (client fields of the
+converted pairs) and `anthropic_messages.INVOKE_FIELDS` (the allow-list of the native Claude pair);
+`REFUSED_FIELDS` are answered with a 400 because ignoring them would give a wrong answer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from ftproxy.convert import openai_passthrough
+from ftproxy.convert import anthropic_messages, converse, gemini, openai_chat, openai_passthrough
+from ftproxy.convert.anthropic_events import (
+    AnthropicDecoder,
+    AnthropicEncoder,
+    AnthropicPassthroughTranslator,
+)
 from ftproxy.convert.base import (
     ClientApi,
     ClientRequestError,
@@ -22,8 +48,18 @@ from ftproxy.convert.base import (
     UpstreamRequest,
     Usage,
 )
+from ftproxy.convert.canonical import ChatRequest
+from ftproxy.convert.converse import ConverseDecoder
+from ftproxy.convert.count_tokens import count_tokens
+from ftproxy.convert.gemini import GeminiDecoder
+from ftproxy.convert.hub import Decoder, Encoder, HubTranslator
+from ftproxy.convert.openai_events import OpenAIChatDecoder, OpenAIChatEncoder
+from ftproxy.convert.responses_events import ResponsesEncoder
+from ftproxy.convert.responses_request import to_chat
 
 __all__ = [
+    "DROPPED_FIELDS",
+    "REFUSED_FIELDS",
     "ClientApi",
     "ClientRequestError",
     "StreamFormat",
@@ -33,16 +69,131 @@ __all__ = [
     "UpstreamRequest",
     "Usage",
     "build_request",
+    "count_tokens",
     "translator",
 ]
 
+_NO_EQUIVALENT = "no equivalent in Bedrock Converse, Bedrock invoke or Gemini"
 
-def _unsupported(client: ClientApi, upstream: UpstreamApi, model: str) -> ClientRequestError:
-    return ClientRequestError(
-        f"model '{model}' is served by a {upstream.value} deployment, which this endpoint "
-        f"({client.value}) cannot reach yet",
-        "model",
-    )
+# Client fields the converted pairs do not forward, and why. Fields not listed here and not in
+# REFUSED_FIELDS are mapped (see each module's docstring). The GPT passthrough forwards
+# everything; the native Claude pair forwards `anthropic_messages.INVOKE_FIELDS` only.
+DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
+    ClientApi.OPENAI_CHAT: {
+        "model": "the deployment is chosen by it; the upstream body names no model",
+        "stream": "chooses the upstream endpoint (converse-stream, streamGenerateContent…)",
+        "stream_options": "include_usage is honoured by ftproxy itself; nothing to forward",
+        "logprobs": _NO_EQUIVALENT,
+        "top_logprobs": _NO_EQUIVALENT,
+        "logit_bias": _NO_EQUIVALENT,
+        "store": "OpenAI-hosted storage; SAP AI Core has none",
+        "metadata": "OpenAI-hosted storage metadata; SAP AI Core has none",
+        "service_tier": "OpenAI billing tiers; SAP AI Core has none",
+        "prediction": "OpenAI predicted outputs; no equivalent elsewhere",
+        "web_search_options": "OpenAI-hosted web search; no equivalent on SAP AI Core",
+        "modalities": "text is the only output modality of the converted pairs",
+        "verbosity": "GPT-5-only hint; no equivalent elsewhere",
+        "prompt_cache_key": "OpenAI cache routing hint; Claude/Gemini cache by prefix",
+        "prompt_cache_options": "OpenAI cache settings; no equivalent elsewhere",
+        "prompt_cache_retention": "OpenAI cache settings; no equivalent elsewhere",
+        "safety_identifier": "OpenAI abuse-monitoring id; no equivalent elsewhere",
+        "moderation": "OpenAI moderation settings; no equivalent elsewhere",
+        "user": "forwarded to GPT only; Converse and Gemini have no end-user field",
+        "presence_penalty": "forwarded to Gemini and GPT; Claude has no penalties",
+        "frequency_penalty": "forwarded to Gemini and GPT; Claude has no penalties",
+        "seed": "forwarded to Gemini and GPT; Claude has no seed",
+        "response_format": "forwarded to Gemini (responseMimeType/responseSchema) and GPT; Claude "
+        "has no structured-output switch (describe the format in the prompt)",
+        "parallel_tool_calls": "false → disable_parallel_tool_use on Bedrock invoke; Converse and "
+        "Gemini have no switch",
+    },
+    ClientApi.ANTHROPIC_MESSAGES: {
+        "model": "the deployment is chosen by it",
+        "stream": "chooses the upstream endpoint",
+        "metadata": "user_id → `user` for GPT; Converse and Gemini have no end-user field",
+        "service_tier": "Anthropic API capacity tiers; SAP AI Core has none",
+        "container": "Anthropic-hosted code execution containers",
+        "mcp_servers": "Anthropic-hosted MCP connector",
+        "context_management": "Anthropic context editing (beta); only the native Claude pair forwards it",
+        "cache_control": "top-level automatic caching: only block-level cache_control maps "
+        "(to Converse cachePoint); Gemini and GPT cache implicitly",
+        "output_config": "Anthropic output settings (effort…); no equivalent elsewhere",
+        "inference_geo": "Anthropic data residency; SAP AI Core deployments fix the region",
+        "speed": "Anthropic API speed tiers; SAP AI Core has none",
+        "diagnostics": "Anthropic API diagnostics",
+        "workspace_id": "Anthropic API workspaces",
+        "user_profile_id": "Anthropic API user profiles",
+        "top_k": "forwarded to Claude (Converse additionalModelRequestFields) and Gemini; GPT has none",
+        "tools[].type (server tools)": "web search, code execution, bash…: run on Anthropic's "
+        "platform only; dropped rather than refused so that Claude Code keeps working",
+        "thinking blocks in history": "kept for Claude (signed by Claude); GPT and Gemini cannot take "
+        "them back and get the turn without them",
+        "cache_control on blocks": "→ Converse cachePoint; GPT and Gemini cache implicitly",
+        "anthropic-beta header": "forwarded to Claude (invoke body / Converse "
+        "additionalModelRequestFields) filtered to the values Bedrock accepts",
+    },
+    ClientApi.OPENAI_RESPONSES: {
+        "model": "the deployment is chosen by it",
+        "stream": "chooses the upstream endpoint",
+        "store": "ftproxy stores nothing; Codex sends store=false anyway",
+        "include": "encrypted reasoning and hosted-tool outputs do not exist on SAP AI Core",
+        "metadata": "response storage metadata; nothing is stored",
+        "truncation": "server-side context truncation; the whole input is sent",
+        "max_tool_calls": "limit for OpenAI-hosted tools",
+        "service_tier": "OpenAI billing tiers",
+        "stream_options": "obfuscation settings of OpenAI's own streams",
+        "top_logprobs": "no logprobs on the converted pairs",
+        "prompt_cache_key": "OpenAI cache routing hint",
+        "prompt_cache_options": "OpenAI cache settings",
+        "prompt_cache_retention": "OpenAI cache settings",
+        "safety_identifier": "OpenAI abuse-monitoring id",
+        "user": "forwarded to GPT only",
+        "background": "background mode needs stored responses; answered in the foreground",
+        "background_options": "see background",
+        "context_management": "OpenAI server-side compaction",
+        "moderation": "OpenAI moderation settings",
+        "access_programs": "OpenAI access programs",
+        "image": "OpenAI image-generation settings",
+        "tools[] of other types": "web_search, file_search, local_shell, custom (grammar) tools and "
+        "MCP run only on OpenAI's platform; only function tools are forwarded",
+        "reasoning items in input": "opaque to other models; the turn goes on without them",
+    },
+}
+
+REFUSED_FIELDS: dict[ClientApi, dict[str, str]] = {
+    ClientApi.OPENAI_CHAT: {
+        "n": "n > 1: only one answer per request on the converted pairs",
+        "functions": "the legacy functions API: use tools",
+        "function_call": "the legacy functions API: use tool_choice",
+        "audio": "audio output",
+    },
+    ClientApi.ANTHROPIC_MESSAGES: {},
+    ClientApi.OPENAI_RESPONSES: {
+        "previous_response_id": "needs stored responses; send the whole conversation",
+        "conversation": "needs stored conversations; send the whole conversation",
+        "prompt": "stored prompt templates live at OpenAI",
+    },
+}
+
+_BUILDERS: dict[UpstreamApi, Callable[..., UpstreamRequest]] = {
+    UpstreamApi.AZURE_OPENAI_CHAT: openai_chat.build_azure_request,
+    UpstreamApi.BEDROCK_CONVERSE: converse.build_request,
+    UpstreamApi.BEDROCK_INVOKE: anthropic_messages.build_invoke_request,
+    UpstreamApi.VERTEX_GEMINI: gemini.build_request,
+}
+_DECODERS: dict[UpstreamApi, Callable[[], Decoder]] = {
+    UpstreamApi.AZURE_OPENAI_CHAT: OpenAIChatDecoder,
+    UpstreamApi.BEDROCK_CONVERSE: ConverseDecoder,
+    UpstreamApi.BEDROCK_INVOKE: AnthropicDecoder,
+    UpstreamApi.VERTEX_GEMINI: GeminiDecoder,
+}
+
+
+def _refuse(client: ClientApi, body: dict[str, Any]) -> None:
+    for key, reason in REFUSED_FIELDS[client].items():
+        value = body.get(key)
+        if value is not None and not (key == "n" and value == 1):
+            raise ClientRequestError(f"'{key}' is not supported for this model ({reason})", key)
 
 
 def build_request(
@@ -54,16 +205,42 @@ def build_request(
     stream: bool,
     headers: dict[str, str] | None = None,
 ) -> UpstreamRequest:
+    if not isinstance(body, dict):
+        raise ClientRequestError("the request body must be a JSON object")
     if client is ClientApi.OPENAI_CHAT and upstream is UpstreamApi.AZURE_OPENAI_CHAT:
         return openai_passthrough.build_request(body, model=model, stream=stream)
-    raise _unsupported(client, upstream, model)
+    if client is ClientApi.ANTHROPIC_MESSAGES and upstream is UpstreamApi.BEDROCK_INVOKE:
+        return anthropic_messages.build_native_request(body, model=model, stream=stream, headers=headers)
+    _refuse(client, body)
+    request: ChatRequest
+    if client is ClientApi.OPENAI_RESPONSES:
+        chat = to_chat(body)
+        if upstream is UpstreamApi.AZURE_OPENAI_CHAT:
+            return openai_passthrough.build_request(chat, model=model, stream=stream)
+        request = openai_chat.parse_request(chat)
+    elif client is ClientApi.OPENAI_CHAT:
+        request = openai_chat.parse_request(body)
+    else:
+        request = anthropic_messages.parse_request(body, headers)
+    return _BUILDERS[upstream](request, model=model, stream=stream)
 
 
 def translator(
     client: ClientApi, upstream: UpstreamApi, *, model: str, body: dict[str, Any], stream: bool
 ) -> Translator:
+    body = body if isinstance(body, dict) else {}
+    client_model = body.get("model") if isinstance(body.get("model"), str) else model
+    options = body.get("stream_options")
+    wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
     if client is ClientApi.OPENAI_CHAT and upstream is UpstreamApi.AZURE_OPENAI_CHAT:
-        options = body.get("stream_options")
-        wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
         return openai_passthrough.OpenAIPassthroughTranslator(client_wants_usage=wants_usage)
-    raise _unsupported(client, upstream, model)
+    if client is ClientApi.ANTHROPIC_MESSAGES and upstream is UpstreamApi.BEDROCK_INVOKE:
+        return AnthropicPassthroughTranslator(model=client_model)
+    encoder: Encoder
+    if client is ClientApi.OPENAI_CHAT:
+        encoder = OpenAIChatEncoder(model=client_model, wants_usage=wants_usage)
+    elif client is ClientApi.ANTHROPIC_MESSAGES:
+        encoder = AnthropicEncoder(model=client_model)
+    else:
+        encoder = ResponsesEncoder(model=client_model, body=body)
+    return HubTranslator(_DECODERS[upstream](), encoder)

@@ -48,8 +48,18 @@ class UpstreamRequest:
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts of one answer, as the upstream reported them.
+
+    `input_tokens` counts every prompt token, cached ones included (OpenAI's `prompt_tokens`);
+    `cache_read_tokens` / `cache_write_tokens` say how many of them were read from / written to a
+    prompt cache (Anthropic reports those apart from its `input_tokens`; the converters add them
+    back). `output_tokens` includes reasoning/thinking tokens.
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:

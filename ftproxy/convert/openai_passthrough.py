@@ -16,9 +16,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import (
     ClientRequestError,
     StreamFormat,
+    UpstreamProtocolError,
     UpstreamRequest,
     Usage,
 )
@@ -54,12 +56,14 @@ def build_request(body: dict[str, Any], *, model: str, stream: bool) -> Upstream
     return UpstreamRequest(path=CHAT_PATH, body=upstream, stream=stream, stream_format=StreamFormat.SSE_JSON)
 
 
-def usage_from_openai(usage: Any) -> Usage | None:
-    if not isinstance(usage, dict):
+def openai_usage(value: Any) -> Usage | None:
+    if not isinstance(value, dict):
         return None
+    cached = as_int(as_obj(value.get("prompt_tokens_details")).get("cached_tokens"))
     return Usage(
-        input_tokens=int(usage.get("prompt_tokens") or 0),
-        output_tokens=int(usage.get("completion_tokens") or 0),
+        input_tokens=as_int(value.get("prompt_tokens")),
+        output_tokens=as_int(value.get("completion_tokens")),
+        cache_read_tokens=cached,
     )
 
 
@@ -83,8 +87,10 @@ class OpenAIPassthroughTranslator:
             else:
                 event["id"] = self._id
         choices = event.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            raise UpstreamProtocolError("a chat.completion.chunk has choices that are not a list")
         if not choices:
-            usage = usage_from_openai(event.get("usage"))
+            usage = openai_usage(event.get("usage"))
             if usage is None:
                 return  # Azure's content-filter preamble
             self.usage = usage
@@ -107,6 +113,6 @@ class OpenAIPassthroughTranslator:
         return openai_error_chunk(status, message)
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        self.usage = usage_from_openai(body.get("usage"))
+        self.usage = openai_usage(body.get("usage"))
         body.pop("prompt_filter_results", None)
         return body

@@ -105,28 +105,72 @@ BAD_CONFIGS = [
     ("not an object", [], "(top level)", "JSON object"),
     ("nothing configured", {"secret_authentication_tokens": ["k"]}, "subAccounts", "missing"),
     ("empty subaccounts", {"subAccounts": {}}, "subAccounts", "non-empty"),
-    ("no client keys", _sub() | {"secret_authentication_tokens": []}, "secret_authentication_tokens", "no client"),
-    ("key not a string", _sub() | {"secret_authentication_tokens": [1]}, "secret_authentication_tokens", "strings"),
+    (
+        "no client keys",
+        _sub() | {"secret_authentication_tokens": []},
+        "secret_authentication_tokens",
+        "no client",
+    ),
+    (
+        "key not a string",
+        _sub() | {"secret_authentication_tokens": [1]},
+        "secret_authentication_tokens",
+        "strings",
+    ),
     ("port out of range", _sub() | {"port": 70000}, "port", "1 to 65535"),
     ("port as string", _sub() | {"port": "3001"}, "port", "integer"),
     ("empty host", _sub() | {"host": ""}, "host", "non-empty"),
-    ("missing key file", _sub(service_key_json="nope.json"), "subAccounts.sub1.service_key_json", "does not exist"),
-    ("no service key", {"subAccounts": {"s": {"deployment_models": {"m": [URL]}}}, "secret_authentication_tokens": ["k"]},
-     "subAccounts.s.service_key_json", "missing"),
+    (
+        "missing key file",
+        _sub(service_key_json="nope.json"),
+        "subAccounts.sub1.service_key_json",
+        "does not exist",
+    ),
+    (
+        "no service key",
+        {"subAccounts": {"s": {"deployment_models": {"m": [URL]}}}, "secret_authentication_tokens": ["k"]},
+        "subAccounts.s.service_key_json",
+        "missing",
+    ),
     ("no models", _sub(deployment_models={}), "subAccounts.sub1.deployment_models", "non-empty"),
-    ("empty url list", _sub(deployment_models={"gpt-4.1": []}), "subAccounts.sub1.deployment_models.gpt-4.1", "non-empty"),
-    ("bad url", _sub(deployment_models={"gpt-4.1": ["ftp://x/y"]}), "subAccounts.sub1.deployment_models.gpt-4.1",
-     "neither"),
-    ("url with query", _sub(deployment_models={"gpt-4.1": [URL + "?a=1"]}), "subAccounts.sub1.deployment_models.gpt-4.1",
-     "query"),
-    ("model with slash", _sub(deployment_models={"a/b": [URL]}), "subAccounts.sub1.deployment_models.a/b", "model name"),
+    (
+        "empty url list",
+        _sub(deployment_models={"gpt-4.1": []}),
+        "subAccounts.sub1.deployment_models.gpt-4.1",
+        "non-empty",
+    ),
+    (
+        "bad url",
+        _sub(deployment_models={"gpt-4.1": ["ftp://x/y"]}),
+        "subAccounts.sub1.deployment_models.gpt-4.1",
+        "neither",
+    ),
+    (
+        "url with query",
+        _sub(deployment_models={"gpt-4.1": [URL + "?a=1"]}),
+        "subAccounts.sub1.deployment_models.gpt-4.1",
+        "query",
+    ),
+    (
+        "model with slash",
+        _sub(deployment_models={"a/b": [URL]}),
+        "subAccounts.sub1.deployment_models.a/b",
+        "model name",
+    ),
     ("bad resource group", _sub(resource_group=5), "subAccounts.sub1.resource_group", "string"),
-    ("allow_unauthenticated string", _sub() | {"allow_unauthenticated": "yes"}, "allow_unauthenticated", "true or false"),
+    (
+        "allow_unauthenticated string",
+        _sub() | {"allow_unauthenticated": "yes"},
+        "allow_unauthenticated",
+        "true or false",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("name", "data", "key", "problem"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
-def test_mistakes_name_file_key_and_fix(folder: Path, name: str, data: object, key: str, problem: str) -> None:
+def test_mistakes_name_file_key_and_fix(
+    folder: Path, name: str, data: object, key: str, problem: str
+) -> None:
     path = write(folder, data)
     with pytest.raises(ConfigError) as caught:
         load_config(path)
@@ -145,7 +189,9 @@ def test_service_key_missing_field_names_the_field(folder: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("content", "problem"), [("{not json", "not valid JSON"), (None, "does not exist")], ids=["syntax", "missing"]
+    ("content", "problem"),
+    [("{not json", "not valid JSON"), (None, "does not exist")],
+    ids=["syntax", "missing"],
 )
 def test_unreadable_file(folder: Path, content: str | None, problem: str) -> None:
     path = folder / "config.json"

@@ -57,7 +57,7 @@ def test_failed_refresh_ahead_keeps_the_valid_token() -> None:
 
 
 def test_expired_token_is_fetched_again() -> None:
-    manager, fetch, clock = make(lifetime=100)
+    manager, _fetch, clock = make(lifetime=100)
     manager.get()
     clock.now += 100
     assert manager.get() == "token-2"
@@ -81,7 +81,7 @@ def test_invalidate_only_forgets_the_rejected_token() -> None:
 
 
 def test_short_lifetimes_refresh_at_a_tenth_left() -> None:
-    manager, fetch, clock = make(lifetime=10)
+    manager, _fetch, clock = make(lifetime=10)
     manager.get()
     clock.now += 8.9
     assert manager.get() == "token-1"

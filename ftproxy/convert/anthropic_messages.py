@@ -1,0 +1,351 @@
+"""Anthropic Messages requests: client body → `ChatRequest`, and bodies for Anthropic-on-Bedrock.
+
+- `parse_request`: an Anthropic client's body, checked, for conversion to another family.
+- `build_native_request`: an Anthropic client talking to Claude through Bedrock's invoke API:
+  the body stays as it is, except what Bedrock requires (`anthropic_version`, no `model` or
+  `stream`, `anthropic-beta` header → `anthropic_beta` body list) and the fields Bedrock rejects
+  (`INVOKE_FIELDS` is the allow-list; see `convert.DROPPED_FIELDS`).
+- `build_invoke_request`: a converted `ChatRequest` (OpenAI/Responses client) for the invoke API.
+
+Streams use `/invoke-with-response-stream` with `Accept: application/vnd.amazon.eventstream`:
+the AWS binary event stream is what Bedrock itself speaks and what every AWS SDK reads, so it is
+the framing SAP AI Core relays most faithfully; the decoder also accepts SSE should a deployment
+answer that way (`wire.upstream`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ftproxy.convert.base import ClientRequestError, StreamFormat, UpstreamRequest
+from ftproxy.convert.canonical import (
+    ChatRequest,
+    claude_tool_id,
+    merge_turns,
+    opt_int,
+    opt_number,
+    stop_list,
+    text_block,
+    want_list,
+    want_object,
+    want_str,
+)
+from ftproxy.convert.limits import (
+    CLAUDE_DEFAULT_MAX_TOKENS,
+    CLAUDE_MIN_THINKING_BUDGET,
+    EFFORT_BUDGETS,
+    claude_cap,
+)
+
+BEDROCK_VERSION = "bedrock-2023-05-31"
+EVENTSTREAM = "application/vnd.amazon.eventstream"
+
+# What Bedrock's invoke API accepts for Anthropic models; anything else it answers with
+# "extraneous key [...] is not permitted".
+INVOKE_FIELDS = frozenset(
+    {
+        "anthropic_version",
+        "anthropic_beta",
+        "max_tokens",
+        "system",
+        "messages",
+        "temperature",
+        "top_p",
+        "top_k",
+        "stop_sequences",
+        "tools",
+        "tool_choice",
+        "thinking",
+        "context_management",
+    }
+)
+# anthropic-beta values Bedrock accepts (it rejects the request for any other one).
+BEDROCK_BETAS = frozenset(
+    {
+        "computer-use-2024-10-22",
+        "computer-use-2025-01-24",
+        "computer-use-2025-11-24",
+        "token-efficient-tools-2025-02-19",
+        "interleaved-thinking-2025-05-14",
+        "output-128k-2025-02-19",
+        "dev-full-thinking-2025-05-14",
+        "context-1m-2025-08-07",
+        "context-management-2025-06-27",
+        "effort-2025-11-24",
+        "tool-search-tool-2025-10-19",
+        "tool-examples-2025-10-29",
+    }
+)
+# Anthropic-hosted server tools Bedrock does not run.
+_SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "mcp_", "memory_")
+_BLOCK_TYPES = frozenset(
+    {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
+)
+
+
+def bedrock_betas(headers: dict[str, str] | None, body: dict[str, Any] | None = None) -> list[str]:
+    values: list[str] = []
+    for name, value in (headers or {}).items():
+        if name.lower() == "anthropic-beta" and isinstance(value, str):
+            values.extend(v.strip() for v in value.split(","))
+    if body is not None and isinstance(body.get("anthropic_beta"), list):
+        values.extend(v for v in body["anthropic_beta"] if isinstance(v, str))
+    return sorted({v for v in values if v in BEDROCK_BETAS})
+
+
+def _paths(stream: bool) -> tuple[str, dict[str, str], StreamFormat]:
+    if stream:
+        return "/invoke-with-response-stream", {"Accept": EVENTSTREAM}, StreamFormat.AWS_EVENTSTREAM
+    return "/invoke", {}, StreamFormat.SSE_JSON
+
+
+def build_native_request(
+    body: Any, *, model: str, stream: bool, headers: dict[str, str] | None = None
+) -> UpstreamRequest:
+    body = want_object(body, "body")
+    for i, message in enumerate(want_list(body.get("messages"), "messages")):
+        message = want_object(message, f"messages[{i}]")
+        if message.get("role") not in ("user", "assistant"):
+            raise ClientRequestError(f"'messages[{i}].role' must be user or assistant", f"messages[{i}].role")
+    betas = bedrock_betas(headers, body)
+    out = {key: value for key, value in body.items() if key in INVOKE_FIELDS}
+    out["anthropic_version"] = BEDROCK_VERSION
+    max_tokens = opt_int(body, "max_tokens", 1)
+    out["max_tokens"] = min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, claude_cap(model, betas))
+    if betas:
+        out["anthropic_beta"] = betas
+    else:
+        out.pop("anthropic_beta", None)
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        kept = [t for t in tools if not _is_server_tool(t)]
+        if kept:
+            out["tools"] = kept
+        else:
+            out.pop("tools", None)
+            out.pop("tool_choice", None)
+    path, extra_headers, stream_format = _paths(stream)
+    return UpstreamRequest(
+        path=path, body=out, stream=stream, stream_format=stream_format, headers=extra_headers
+    )
+
+
+def _is_server_tool(tool: Any) -> bool:
+    kind = tool.get("type") if isinstance(tool, dict) else None
+    return isinstance(kind, str) and kind.startswith(_SERVER_TOOL_PREFIXES)
+
+
+# --- client body → ChatRequest ------------------------------------------------------------------
+
+
+def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatRequest:
+    body = want_object(body, "body")
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    for i, message in enumerate(want_list(body.get("messages"), "messages")):
+        param = f"messages[{i}]"
+        message = want_object(message, param)
+        role = message.get("role")
+        if role not in ("user", "assistant"):
+            raise ClientRequestError(f"'{param}.role' must be user or assistant", f"{param}.role")
+        turns.append((role, _blocks(message.get("content"), f"{param}.content")))
+    thinking = body.get("thinking")
+    if thinking is not None:
+        thinking = want_object(thinking, "thinking")
+        if thinking.get("type") == "enabled":
+            opt_int(thinking, "budget_tokens", 1, "thinking.budget_tokens")
+        elif thinking.get("type") not in ("disabled", "adaptive"):
+            raise ClientRequestError("'thinking.type' must be enabled, disabled or adaptive", "thinking.type")
+        if thinking.get("type") == "disabled":
+            thinking = None
+    metadata = body.get("metadata")
+    user = metadata.get("user_id") if isinstance(metadata, dict) else None
+    tool_choice = body.get("tool_choice")
+    parallel = None
+    if tool_choice is not None:
+        tool_choice = want_object(tool_choice, "tool_choice")
+        if tool_choice.get("type") not in ("auto", "any", "tool", "none"):
+            raise ClientRequestError("'tool_choice.type' must be auto, any, tool or none", "tool_choice.type")
+        if tool_choice["type"] == "tool":
+            want_str(tool_choice.get("name"), "tool_choice.name")
+        if tool_choice.get("disable_parallel_tool_use") is True:
+            parallel = False
+    return ChatRequest(
+        messages=merge_turns(turns),
+        system=_system(body.get("system")),
+        max_tokens=opt_int(body, "max_tokens", 1),
+        temperature=opt_number(body, "temperature", 0, 1),
+        top_p=opt_number(body, "top_p", 0, 1),
+        top_k=opt_int(body, "top_k", 0),
+        stop=stop_list(body.get("stop_sequences"), "stop_sequences"),
+        tools=_tools(body.get("tools")),
+        tool_choice=tool_choice,
+        parallel_tool_calls=parallel,
+        thinking=thinking,
+        user=user if isinstance(user, str) else None,
+        betas=bedrock_betas(headers),
+    )
+
+
+def _system(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [text_block(value)] if value else []
+    blocks = []
+    for i, block in enumerate(want_list(value, "system")):
+        block = want_object(block, f"system[{i}]")
+        if block.get("type") != "text":
+            raise ClientRequestError(f"'system[{i}].type' must be 'text'", f"system[{i}].type")
+        want_str(block.get("text"), f"system[{i}].text")
+        if block["text"]:
+            blocks.append(block)
+    return blocks
+
+
+def _blocks(content: Any, param: str, *, nested: bool = False) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [text_block(content)]
+    blocks = []
+    for j, block in enumerate(want_list(content, param)):
+        p = f"{param}[{j}]"
+        block = want_object(block, p)
+        kind = block.get("type")
+        allowed = ("text", "image", "document") if nested else _BLOCK_TYPES
+        if not isinstance(kind, str) or kind not in allowed:
+            raise ClientRequestError(
+                f"content block type '{kind}' is not supported for this model", f"{p}.type"
+            )
+        if kind == "text":
+            want_str(block.get("text"), f"{p}.text")
+        elif kind in ("image", "document"):
+            source = want_object(block.get("source"), f"{p}.source")
+            if source.get("type") in ("base64", "text"):
+                want_str(source.get("data"), f"{p}.source.data")
+                want_str(source.get("media_type", ""), f"{p}.source.media_type")
+            elif source.get("type") == "url":
+                want_str(source.get("url"), f"{p}.source.url")
+            else:
+                raise ClientRequestError(f"'{p}.source.type' must be base64, url or text", f"{p}.source.type")
+        elif kind == "tool_use":
+            want_str(block.get("id"), f"{p}.id")
+            want_str(block.get("name"), f"{p}.name")
+            if not isinstance(block.get("input", {}), dict):
+                raise ClientRequestError(f"'{p}.input' must be an object", f"{p}.input")
+            block = {**block, "input": block.get("input") or {}}
+        elif kind == "tool_result":
+            want_str(block.get("tool_use_id"), f"{p}.tool_use_id")
+            inner = block.get("content")
+            block = {
+                **block,
+                "content": [] if inner is None else _blocks(inner, f"{p}.content", nested=True),
+                "is_error": block.get("is_error") is True,
+            }
+        elif kind == "thinking":
+            want_str(block.get("thinking"), f"{p}.thinking")
+        elif kind == "redacted_thinking":
+            want_str(block.get("data"), f"{p}.data")
+        blocks.append(block)
+    return blocks
+
+
+def _tools(value: Any) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    tools = []
+    for i, tool in enumerate(want_list(value, "tools")):
+        tool = want_object(tool, f"tools[{i}]")
+        if tool.get("type") not in (None, "custom"):
+            continue  # server tools (web search, bash…) only run on Anthropic's own platform
+        schema = tool.get("input_schema")
+        tools.append(
+            {
+                "name": want_str(tool.get("name"), f"tools[{i}].name"),
+                "description": tool["description"] if isinstance(tool.get("description"), str) else "",
+                "input_schema": (
+                    {"type": "object"} if schema is None else want_object(schema, f"tools[{i}].input_schema")
+                ),
+                **({"cache_control": tool["cache_control"]} if tool.get("cache_control") else {}),
+            }
+        )
+    return tools
+
+
+# --- ChatRequest → Bedrock invoke body ----------------------------------------------------------
+
+
+def claude_thinking(request: ChatRequest, model: str) -> tuple[dict[str, Any] | None, int]:
+    """The thinking config and max_tokens for Claude: an OpenAI client's reasoning_effort becomes a
+    budget that fits below max_tokens (Claude requires budget < max_tokens, budget ≥ 1024)."""
+    cap = claude_cap(model, request.betas)
+    max_tokens = request.max_tokens
+    if request.thinking is not None:
+        return request.thinking, min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)
+    budget = EFFORT_BUDGETS.get(request.reasoning_effort or "")
+    if budget is None:
+        return None, min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)
+    if max_tokens is None:
+        max_tokens = min(budget + CLAUDE_DEFAULT_MAX_TOKENS, cap)
+    max_tokens = min(max_tokens, cap)
+    budget = min(budget, max_tokens - 1)
+    if budget < CLAUDE_MIN_THINKING_BUDGET:
+        return None, max_tokens
+    return {"type": "enabled", "budget_tokens": budget}, max_tokens
+
+
+def claude_sampling(request: ChatRequest, thinking: dict[str, Any] | None) -> dict[str, Any]:
+    """temperature/top_p/top_k for Claude: temperature capped at 1 (OpenAI allows 2); left out when
+    thinking was derived from reasoning_effort (Claude rejects them with thinking)."""
+    if thinking is not None and request.thinking is None:
+        return {}
+    out: dict[str, Any] = {}
+    if request.temperature is not None:
+        out["temperature"] = min(request.temperature, 1.0)
+    if request.top_p is not None:
+        out["top_p"] = request.top_p
+    if request.top_k is not None:
+        out["top_k"] = request.top_k
+    return out
+
+
+def claude_messages(request: ChatRequest) -> list[dict[str, Any]]:
+    """The turns with tool ids that Bedrock accepts."""
+    out = []
+    for turn in request.messages:
+        blocks = []
+        for block in turn["content"]:
+            kind = block.get("type")
+            if kind == "tool_use" and claude_tool_id(block["id"]) != block["id"]:
+                block = {**block, "id": claude_tool_id(block["id"])}
+            elif kind == "tool_result" and claude_tool_id(block["tool_use_id"]) != block["tool_use_id"]:
+                block = {**block, "tool_use_id": claude_tool_id(block["tool_use_id"])}
+            blocks.append(block)
+        out.append({"role": turn["role"], "content": blocks})
+    return out
+
+
+def build_invoke_request(request: ChatRequest, *, model: str, stream: bool) -> UpstreamRequest:
+    thinking, max_tokens = claude_thinking(request, model)
+    body: dict[str, Any] = {
+        "anthropic_version": BEDROCK_VERSION,
+        "max_tokens": max_tokens,
+        "messages": claude_messages(request),
+    }
+    if request.system:
+        body["system"] = request.system
+    body.update(claude_sampling(request, thinking))
+    if request.stop:
+        body["stop_sequences"] = request.stop
+    if request.tools:
+        body["tools"] = [{k: v for k, v in t.items() if v or k != "description"} for t in request.tools]
+        choice = request.tool_choice
+        if choice is not None or request.parallel_tool_calls is False:
+            choice = dict(choice or {"type": "auto"})
+            if request.parallel_tool_calls is False and choice["type"] != "none":
+                choice["disable_parallel_tool_use"] = True
+            body["tool_choice"] = choice
+    if thinking is not None:
+        body["thinking"] = thinking
+    if request.betas:
+        body["anthropic_beta"] = request.betas
+    path, headers, stream_format = _paths(stream)
+    return UpstreamRequest(path=path, body=body, stream=stream, stream_format=stream_format, headers=headers)

@@ -1,0 +1,101 @@
+"""Output-token limits and thinking budgets per model family.
+
+max tokens, when the request is converted for another family:
+- Claude requires `max_tokens`. When the client gives none, ftproxy sends
+  `CLAUDE_DEFAULT_MAX_TOKENS` (4096), or the model's maximum if that is smaller, or room for the
+  thinking budget plus 4096 when thinking was asked for.
+- GPT and Gemini: when the client gives none, none is sent and the deployment's own default
+  applies.
+- Whatever the client asks is capped at the model's documented maximum output (the table below),
+  so that e.g. Claude Code's `max_tokens: 32000` does not fail on a model that allows 16384.
+  Unknown models of a family get the family's largest known maximum, which only stops absurd
+  values. The GPT passthrough (OpenAI client → GPT) is not capped: Azure's answer is the truth.
+"""
+
+from __future__ import annotations
+
+import re
+
+CLAUDE_DEFAULT_MAX_TOKENS = 4096
+CLAUDE_MIN_THINKING_BUDGET = 1024
+
+# OpenAI reasoning effort ↔ thinking budget tokens (Claude, Gemini).
+EFFORT_BUDGETS = {"low": 2048, "medium": 8192, "high": 24576, "xhigh": 32768}
+NO_THINKING_EFFORTS = frozenset({"none", "minimal"})
+
+_CLAUDE_VERSION = re.compile(
+    r"claude-(?:(opus|sonnet|haiku)-)?(\d+)(?:[.-](\d)(?!\d))?(?:-(opus|sonnet|haiku))?", re.ASCII
+)
+_GPT_CAPS = (
+    (re.compile(r"gpt-5"), 128_000),
+    (re.compile(r"^o\d"), 100_000),
+    (re.compile(r"gpt-4\.1"), 32_768),
+    (re.compile(r"gpt-4o"), 16_384),
+    (re.compile(r"gpt-4-turbo|gpt-4-\d{4}|gpt-35|gpt-3\.5"), 4_096),
+    (re.compile(r"gpt-4\b"), 8_192),
+)
+_GEMINI_CAPS = (
+    (re.compile(r"gemini-(1\.|2\.0)"), 8_192),
+    (re.compile(r"gemini-"), 65_535),
+)
+GPT_MAX = 128_000
+GEMINI_MAX = 65_535
+CLAUDE_MAX = 128_000
+
+
+def _base_name(model: str) -> str:
+    name = model.lower().rsplit("/", 1)[-1]
+    return name.split("--", 1)[1] if "--" in name else name
+
+
+def claude_cap(model: str, betas: list[str] | tuple[str, ...] = ()) -> int:
+    match = _CLAUDE_VERSION.search(_base_name(model))
+    if not match:
+        return CLAUDE_MAX
+    family = match.group(1) or match.group(4) or ""
+    version = (int(match.group(2)), int(match.group(3) or 0))
+    if version < (3, 5):
+        return 4_096
+    if version == (3, 5):
+        return 8_192
+    if version == (3, 7):
+        return 128_000 if "output-128k-2025-02-19" in betas else 64_000
+    if version < (4, 5) and family == "opus":
+        return 32_000
+    if version < (5, 0):
+        return 64_000
+    return CLAUDE_MAX
+
+
+def gpt_cap(model: str) -> int:
+    name = _base_name(model)
+    for pattern, cap in _GPT_CAPS:
+        if pattern.search(name):
+            return cap
+    return GPT_MAX
+
+
+def gemini_cap(model: str) -> int:
+    name = _base_name(model)
+    for pattern, cap in _GEMINI_CAPS:
+        if pattern.search(name):
+            return cap
+    return GEMINI_MAX
+
+
+def capped(requested: int | None, cap: int) -> int | None:
+    return None if requested is None else max(1, min(requested, cap))
+
+
+def effort_for_budget(budget: int) -> str:
+    if budget <= EFFORT_BUDGETS["low"]:
+        return "low"
+    if budget <= EFFORT_BUDGETS["medium"]:
+        return "medium"
+    return "high"
+
+
+def gemini_model_name(model: str) -> str:
+    """The model name Vertex expects in the path: the SAP name without a provider prefix."""
+    name = model.rsplit("/", 1)[-1]
+    return name.split("--", 1)[1] if "--" in name else name
