@@ -1,23 +1,20 @@
-"""Real processes on free loopback ports: the SAP AI Core simulator and `ftproxy serve`."""
+"""Fixtures: one simulator and one proxy per session, as real processes on loopback."""
 
 from __future__ import annotations
 
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # helpers beside the tests (importlib mode)
+
+from processes import running_proxy
 
 from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.simulator.testing import running_simulator
-
-START_DEADLINE_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -31,69 +28,6 @@ class Proxy:
     @property
     def url(self) -> str:
         return self.root + "/v1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    """Polls until the server answers; fails fast (with its log) if it died instead."""
-    deadline = time.monotonic() + START_DEADLINE_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(url, timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.05)  # polling interval of a readiness loop, not a synchronisation
-    raise RuntimeError(f"server not healthy within {START_DEADLINE_S}s:\n{log.read_text()[-4000:]}")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    log = folder / f"proxy-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ftproxy",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--threads",
-                "32",
-                *extra,
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    root = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(root + "/health", process, log)
-        yield root, log
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,75 @@
+"""Real processes on free loopback ports: `ftproxy serve`, started and stopped by PID."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from ftproxy.simulator.testing import free_port
+
+START_DEADLINE_S = 30.0
+
+__all__ = ["free_port", "running_proxy", "stop", "wait_for_health"]
+
+
+def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Polls until the server answers; fails fast (with its log) if it died instead."""
+    deadline = time.monotonic() + START_DEADLINE_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)  # polling interval of a readiness loop, not a synchronisation
+    raise RuntimeError(f"server not healthy within {START_DEADLINE_S}s:\n{log.read_text()[-4000:]}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str, Path]]:
+    port = free_port()
+    log = folder / f"proxy-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ftproxy",
+                "serve",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--threads",
+                "32",
+                *extra,
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    root = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(root + "/health", process, log)
+        yield root, log
+    finally:
+        stop(process)
