@@ -16,7 +16,7 @@ from typing import Any
 
 from ftproxy.auth import ClientAuth
 from ftproxy.config import Config, load_config
-from ftproxy.endpoints import health, openai
+from ftproxy.endpoints import anthropic, health, openai
 from ftproxy.errors import ApiError
 from ftproxy.http import Request, Response, status_line
 from ftproxy.models import ModelRegistry
@@ -39,6 +39,9 @@ class Route:
 
 ROUTES: dict[str, dict[str, Route]] = {
     "/v1/chat/completions": {"POST": Route(openai.chat_completions)},
+    "/v1/responses": {"POST": Route(openai.responses)},
+    "/v1/messages": {"POST": Route(anthropic.messages, anthropic=True)},
+    "/v1/messages/count_tokens": {"POST": Route(anthropic.count_tokens, anthropic=True)},
     "/v1/embeddings": {"POST": Route(openai.embeddings)},
     "/v1/models": {"GET": Route(openai.list_models)},
     "/health": {"GET": Route(health.health, public=True)},

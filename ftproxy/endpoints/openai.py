@@ -1,4 +1,4 @@
-"""OpenAI-compatible endpoints: chat completions, embeddings, models."""
+"""OpenAI-compatible endpoints: chat completions, Responses, embeddings, models."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
 
 def chat_completions(gateway: Gateway, request: Request) -> Response:
     return forward(gateway, ClientApi.OPENAI_CHAT, request.json_object())
+
+
+def responses(gateway: Gateway, request: Request) -> Response:
+    """The Responses API (Codex CLI), mapped onto chat for every family (`convert.responses_*`)."""
+    return forward(gateway, ClientApi.OPENAI_RESPONSES, request.json_object())
 
 
 def embeddings(gateway: Gateway, request: Request) -> Response:

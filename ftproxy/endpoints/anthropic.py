@@ -1,0 +1,42 @@
+"""Anthropic-compatible endpoints (Claude Code and the Anthropic SDKs): Messages, count_tokens.
+
+Errors on these routes come in Anthropic's shape (`Route(anthropic=True)` in `app.py`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ftproxy import convert
+from ftproxy.convert import ClientApi, ClientRequestError
+from ftproxy.errors import ApiError
+from ftproxy.forward import forward, requested_model, resolve
+from ftproxy.http import Request, Response
+
+if TYPE_CHECKING:
+    from ftproxy.app import Gateway
+
+# Client headers that reach the converters (an allow-list: nothing else of the client's is sent on).
+_FORWARDED_HEADERS = ("anthropic-beta",)
+
+
+def messages(gateway: Gateway, request: Request) -> Response:
+    headers = {name: value for name in _FORWARDED_HEADERS if (value := request.header(name))}
+    return forward(gateway, ClientApi.ANTHROPIC_MESSAGES, request.json_object(), headers)
+
+
+def count_tokens(gateway: Gateway, request: Request) -> Response:
+    """An estimate computed locally: SAP AI Core has no token counting endpoint.
+
+    The answer says so in the `x-ftproxy-token-count: estimate` header; the method is documented
+    in `convert/count_tokens.py`.
+    """
+    body = request.json_object()
+    resolve(gateway, requested_model(body))  # an unknown model is a 404, as on Anthropic's API
+    try:
+        tokens = convert.count_tokens(body)
+    except ClientRequestError as exc:
+        raise ApiError(400, exc.message, param=exc.param) from None
+    response = Response.json({"input_tokens": tokens})
+    response.headers.append(("x-ftproxy-token-count", "estimate"))
+    return response
