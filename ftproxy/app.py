@@ -1,5 +1,9 @@
 """The WSGI application: route → authenticate → handler → respond.
 
+Every request gets an `Exchange` (its id, timings and outcome; `exchange.py`), an
+`x-request-id` and an `x-ftproxy-overhead-ms` header; its metrics and its one log line are
+written when it finishes (JSON answers here, streams when their last byte is sent).
+
 `Gateway` holds what lives as long as the process: the immutable configuration, the model
 registry, the client pool. Granian's threads share one `Gateway`; its shared mutable parts
 (the pool, token managers, balancers) each own their lock.
@@ -14,17 +18,23 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ftproxy import logs, metrics
 from ftproxy.auth import ClientAuth
 from ftproxy.config import Config, load_config
 from ftproxy.endpoints import anthropic, health, openai
 from ftproxy.errors import ApiError
+from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response, status_line
 from ftproxy.models import ModelRegistry
+from ftproxy.streaming import StreamingProcessor, StreamSettings
 from ftproxy.upstream import Upstreams, UpstreamSettings
 
 log = logging.getLogger("ftproxy")
 
 CONFIG_ENV = "FTPROXY_CONFIG"
+# Set by the launcher: Granian's blocking threads per worker, which bound the streams (streaming.py).
+BLOCKING_THREADS_ENV = "FTPROXY_BLOCKING_THREADS"
+DEFAULT_BLOCKING_THREADS = 128
 
 Handler = Callable[["Gateway", Request], Response]
 StartResponse = Callable[..., Any]
@@ -45,6 +55,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/v1/embeddings": {"POST": Route(openai.embeddings)},
     "/v1/models": {"GET": Route(openai.list_models)},
     "/health": {"GET": Route(health.health, public=True)},
+    "/ready": {"GET": Route(health.ready, public=True)},
+    "/metrics": {"GET": Route(health.metrics_endpoint, public=True)},
 }
 # Clients configured with a base URL without /v1 (some Anthropic and OpenAI tools) still work.
 ROUTES.update(
@@ -53,15 +65,30 @@ ROUTES.update(
 
 
 class Gateway:
-    def __init__(self, config: Config, *, upstream_settings: UpstreamSettings | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        upstream_settings: UpstreamSettings | None = None,
+        stream_settings: StreamSettings | None = None,
+    ) -> None:
         self.config = config
         self.auth = ClientAuth(config.client_keys, allow_unauthenticated=config.allow_unauthenticated)
         self.models = ModelRegistry(config)
         self.upstreams = Upstreams(config, upstream_settings)
+        self.streams = StreamingProcessor(
+            stream_settings or config.streaming,
+            blocking_threads=int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS),
+        )
+        metrics.set_known_models(self.models.names)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         request_id = _request_id(request)
+        exchange = request.exchange = Exchange(
+            request_id, request.method, request.path, metrics.endpoint_label(request.path)
+        )
+        metrics.REQUESTS_IN_FLIGHT.labels(exchange.endpoint).inc()
         methods = ROUTES.get(request.path)
         route = methods.get(request.method) if methods else None
         anthropic = route.anthropic if route else _speaks_anthropic(request)
@@ -85,15 +112,23 @@ class Gateway:
             response = _error_response(
                 ApiError(500, f"internal error in ftproxy (request id {request_id})"), anthropic
             )
-        headers = [("Content-Type", response.content_type), ("x-request-id", request_id), *response.headers]
+        exchange.status = response.status
+        headers = [
+            ("Content-Type", response.content_type),
+            ("x-request-id", request_id),
+            ("x-ftproxy-overhead-ms", f"{exchange.overhead_ms():.3f}"),
+            *response.headers,
+        ]
         if isinstance(response.body, bytes):
             headers.append(("Content-Length", str(len(response.body))))
             start_response(status_line(response.status), headers)
+            exchange.finish()
             return [response.body]
         start_response(status_line(response.status), headers)
-        return response.body
+        return response.body  # a stream: it finishes the exchange when it ends
 
     def close(self) -> None:
+        self.streams.shutdown()
         self.upstreams.close()
 
 
@@ -122,4 +157,5 @@ def from_environment() -> Gateway:
     path = os.environ.get(CONFIG_ENV)
     if not path:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
+    logs.configure()
     return create_app(load_config(path))

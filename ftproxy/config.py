@@ -26,12 +26,13 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ftproxy._json import loads
+from ftproxy.streaming import StreamSettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -43,6 +44,7 @@ _KNOWN_TOP_KEYS = {
     "host",
     "port",
     "allow_unauthenticated",
+    "streaming",
     # legacy flat form
     "resource_group",
     "service_key_json",
@@ -96,6 +98,7 @@ class Config:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     source: str = "<memory>"
+    streaming: StreamSettings = field(default_factory=StreamSettings)
 
     def __repr__(self) -> str:
         names = ", ".join(s.name for s in self.subaccounts)
@@ -199,7 +202,47 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         host=host,
         port=port,
         source=source,
+        streaming=_streaming(data.get("streaming", {}), source=source),
     )
+
+
+# config key → StreamSettings field; every value a positive number of that field's type
+_STREAMING_KEYS = {
+    "max_concurrent": "max_streams",
+    "keepalive_seconds": "keepalive_s",
+    "first_token_timeout_seconds": "first_token_timeout_s",
+    "idle_timeout_seconds": "idle_timeout_s",
+    "total_timeout_seconds": "total_timeout_s",
+    "queue_chunks": "queue_chunks",
+    "retry_after_seconds": "retry_after_s",
+}
+
+
+def _streaming(raw: Any, *, source: str) -> StreamSettings:
+    """The optional "streaming" object: limits and timeouts of streamed answers, per worker."""
+    example = '{"max_concurrent": 96, "keepalive_seconds": 10, "idle_timeout_seconds": 300}'
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "streaming", "must be an object", f"use e.g. {example}")
+    types = {f.name: f.type for f in fields(StreamSettings)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = _STREAMING_KEYS.get(key)
+        if name is None:
+            raise ConfigError(
+                source,
+                f"streaming.{key}",
+                "is not a streaming setting",
+                f"use one of {', '.join(_STREAMING_KEYS)}",
+            )
+        whole = types[name].startswith("int")
+        ok = isinstance(value, int) if whole else isinstance(value, int | float)
+        if isinstance(value, bool) or not ok or value <= 0:
+            kind = "a positive integer" if whole else "a positive number of seconds"
+            raise ConfigError(
+                source, f"streaming.{key}", f"must be {kind}, not {value!r}", f"use e.g. {example}"
+            )
+        values[name] = value
+    return StreamSettings(**values)
 
 
 def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: str) -> Subaccount:

@@ -8,17 +8,22 @@ and every model family.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ftproxy import convert
+from ftproxy import convert, metrics
 from ftproxy._json import dumps, loads
 from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
 from ftproxy.errors import ApiError
-from ftproxy.http import Response
+from ftproxy.exchange import Exchange
+from ftproxy.http import Request, Response
 from ftproxy.models import Deployment
+from ftproxy.streaming import CLIENT_GONE, Cancellation, StreamOutcome
 from ftproxy.upstream import error_from_response
 from ftproxy.wire.upstream import decode_stream
 
@@ -55,11 +60,17 @@ def resolve(gateway: Gateway, model: str) -> Deployment:
 
 
 def forward(
-    gateway: Gateway, client_api: ClientApi, body: dict[str, Any], headers: dict[str, str] | None = None
+    gateway: Gateway,
+    request: Request,
+    client_api: ClientApi,
+    body: dict[str, Any],
+    headers: dict[str, str] | None = None,
 ) -> Response:
+    exchange = request.exchange
     model = requested_model(body)
     stream = requested_stream(body)
     deployment = resolve(gateway, model)
+    exchange.model, exchange.family, exchange.stream = model, deployment.family.value, stream
     if deployment.embeddings:
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
     try:
@@ -71,17 +82,44 @@ def forward(
         raise ApiError(400, exc.message, param=exc.param) from None
 
     client = gateway.upstreams.get(deployment.subaccount)
-    response = client.open(
-        deployment.url + upstream_request.path, dumps(upstream_request.body), upstream_request.headers
-    )
-    if response.status_code >= 400:
-        raise error_from_response(response, deployment.subaccount)
-    if stream:
-        return Response.event_stream(_relay(response, translator, upstream_request.stream_format))
-    return Response.json(translator.complete(read_json(response)))
+    url = deployment.url + upstream_request.path
+    if not stream:
+        response = client.open(url, dumps(upstream_request.body), upstream_request.headers, exchange)
+        if response.status_code >= 400:
+            raise error_from_response(response, deployment.subaccount)
+        answer = translator.complete(read_json(response, exchange))
+        _count_usage(exchange, translator)
+        return Response.json(answer)
+
+    slot = gateway.streams.acquire()  # a 503 here, before anything is sent upstream
+    try:
+        response = client.open(url, dumps(upstream_request.body), upstream_request.headers, exchange)
+        if response.status_code >= 400:
+            raise error_from_response(response, deployment.subaccount)
+    except BaseException:
+        slot.release()
+        raise
+    cancellation = Cancellation()
+    cancellation.on_cancel(lambda: _interrupt(response))
+
+    def produce(cancellation: Cancellation) -> Iterator[bytes]:
+        return _relay(response, translator, upstream_request.stream_format, cancellation, exchange)
+
+    streams_in_flight = metrics.STREAMS_IN_FLIGHT.labels(exchange.family)
+
+    def on_finish(outcome: StreamOutcome) -> None:
+        streams_in_flight.dec()
+        exchange.first_chunk_at, exchange.ended = outcome.first_chunk_at, outcome.ended
+        _count_usage(exchange, translator)
+        exchange.finish()
+
+    streams_in_flight.inc()
+    chunks = gateway.streams.open_stream(slot, produce, cancellation=cancellation, on_finish=on_finish)
+    return Response.event_stream(chunks)  # the stream finishes the exchange (on_finish)
 
 
-def read_json(response: httpx.Response) -> dict[str, Any]:
+def read_json(response: httpx.Response, exchange: Exchange) -> dict[str, Any]:
+    started = time.perf_counter()
     try:
         raw = response.read()
     except httpx.TimeoutException:
@@ -90,6 +128,7 @@ def read_json(response: httpx.Response) -> dict[str, Any]:
         raise ApiError(502, f"SAP AI Core's answer was cut off ({type(exc).__name__})") from None
     finally:
         response.close()
+        exchange.upstream_s += time.perf_counter() - started
     try:
         data = loads(raw)
     except ValueError:
@@ -99,22 +138,72 @@ def read_json(response: httpx.Response) -> dict[str, Any]:
     return data
 
 
-def _relay(response: httpx.Response, translator: Translator, stream_format: StreamFormat) -> Iterator[bytes]:
-    """Upstream events in, client events out, one at a time; closing it closes the upstream."""
+def _count_usage(exchange: Exchange, translator: Translator) -> None:
+    usage = translator.usage
+    if usage is not None:
+        exchange.input_tokens, exchange.output_tokens = usage.input_tokens, usage.output_tokens
+
+
+def _interrupt(response: httpx.Response) -> None:
+    """Wakes the producer blocked reading this response: shutting the socket down makes its
+    recv return at once (closing it from another thread would not, on Linux). The producer
+    then closes the response itself, so httpcore's state is only ever touched by one thread."""
+    stream = response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _timed(chunks: Iterator[bytes], exchange: Exchange) -> Iterator[bytes]:
+    """The upstream's chunks, adding the time spent waiting for each to the exchange."""
+    while True:
+        started = time.perf_counter()
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            return
+        finally:
+            exchange.upstream_s += time.perf_counter() - started
+        yield chunk
+
+
+def _relay(
+    response: httpx.Response,
+    translator: Translator,
+    stream_format: StreamFormat,
+    cancellation: Cancellation,
+    exchange: Exchange,
+) -> Iterator[bytes]:
+    """Upstream events in, client events out, one at a time (the StreamingProcessor's producer).
+
+    A stream cancelled by a timeout ends with the client's error event for that reason; one
+    whose client left just ends. Closing it closes the upstream response.
+    """
     try:
         try:
-            for event in decode_stream(stream_format, response.iter_bytes()):
+            for event in decode_stream(stream_format, _timed(response.iter_bytes(), exchange)):
+                if cancellation.cancelled:
+                    break
                 yield from translator.stream_events(event)
         except UpstreamProtocolError as exc:
-            yield translator.stream_error(502, f"SAP AI Core sent a malformed stream: {exc}")
-            return
+            if not cancellation.cancelled:
+                yield translator.stream_error(502, f"SAP AI Core sent a malformed stream: {exc}")
+                return
         except httpx.TimeoutException:
-            yield translator.stream_error(504, "SAP AI Core stopped sending in the middle of the answer")
-            return
+            if not cancellation.cancelled:
+                yield translator.stream_error(504, "SAP AI Core stopped sending in the middle of the answer")
+                return
         except httpx.HTTPError as exc:
-            yield translator.stream_error(
-                502, f"the stream from SAP AI Core broke off ({type(exc).__name__})"
-            )
+            if not cancellation.cancelled:
+                yield translator.stream_error(
+                    502, f"the stream from SAP AI Core broke off ({type(exc).__name__})"
+                )
+                return
+        if cancellation.reason is not None:
+            status, message = cancellation.reason
+            if status != CLIENT_GONE:
+                yield translator.stream_error(status, message)
             return
         yield from translator.stream_end()
     finally:

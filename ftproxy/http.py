@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ftproxy._json import dumps, loads
 from ftproxy.errors import ApiError
+
+if TYPE_CHECKING:
+    from ftproxy.exchange import Exchange
 
 # AI Core accepts bodies up to about 32 MiB (large images and documents); issue 7 makes this
 # configurable.
@@ -22,7 +25,9 @@ def status_line(status: int) -> str:
 
 
 class Request:
-    __slots__ = ("_body", "environ", "method", "path")
+    __slots__ = ("_body", "environ", "exchange", "method", "path")
+
+    exchange: Exchange  # set by the gateway before any handler runs
 
     def __init__(self, environ: dict[str, Any]) -> None:
         self.environ = environ

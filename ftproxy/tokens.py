@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import httpx
 
+from ftproxy import metrics
 from ftproxy._json import loads
 from ftproxy.config import ServiceKey
 
@@ -90,7 +91,12 @@ class TokenManager:
 
     def _store(self) -> _Token:
         started = self._clock()
-        value, lifetime = self._fetch()
+        try:
+            value, lifetime = self._fetch()
+        except TokenError:
+            metrics.TOKEN_REFRESHES.labels(self.name, "error").inc()
+            raise
+        metrics.TOKEN_REFRESHES.labels(self.name, "ok").inc()
         self._fetches += 1  # under the lock
         lifetime = max(float(lifetime), 1.0)
         token = _Token(

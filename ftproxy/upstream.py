@@ -7,16 +7,21 @@ with its body still unread so that streams flow through without being gathered i
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 
-from ftproxy import __version__
+from ftproxy import __version__, metrics
 from ftproxy.config import Config, Subaccount
 from ftproxy.errors import ApiError, upstream_message
 from ftproxy.pool import ClientPool
 from ftproxy.tokens import TokenError, TokenManager, oauth_fetcher
+
+if TYPE_CHECKING:
+    from ftproxy.exchange import Exchange
 
 _ERROR_BODY_LIMIT = 64 * 1024
 
@@ -63,11 +68,14 @@ class UpstreamClient:
             headers["AI-Tenant-Id"] = subaccount.service_key.tenant_id
         self._headers = headers
 
-    def open(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> httpx.Response:
+    def open(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None, exchange: Exchange
+    ) -> httpx.Response:
         """Sends a POST and returns the response unread; the caller must close it.
 
         A 401 means our token was revoked or expired early: fetch a new one and try once more.
-        Raises ApiError for failures that never reached an HTTP answer.
+        Raises ApiError for failures that never reached an HTTP answer. The time until the
+        answer's headers arrived is added to the exchange's upstream time.
         """
         for attempt in (1, 2):
             token = self._token()
@@ -77,23 +85,25 @@ class UpstreamClient:
                 content=body,
                 headers={**self._headers, **(headers or {}), "Authorization": f"Bearer {token}"},
             )
+            started = time.perf_counter()
             try:
                 response = self.http.send(request, stream=True)
             except httpx.TimeoutException:
                 raise ApiError(504, "SAP AI Core did not answer in time") from None
             except httpx.HTTPError as exc:
                 raise ApiError(502, f"SAP AI Core could not be reached ({type(exc).__name__})") from None
+            finally:
+                exchange.upstream_s += time.perf_counter() - started
+            exchange.upstream_status = response.status_code
+            metrics.UPSTREAM_RESPONSES.labels(
+                exchange.family, metrics.status_label(response.status_code)
+            ).inc()
             if response.status_code == 401 and attempt == 1:
                 response.close()
                 self.tokens.invalidate(token)
                 continue
             return response
         raise AssertionError("unreachable")
-
-    def get_json_bytes(self, url: str) -> tuple[int, bytes]:
-        token = self._token()
-        response = self.http.get(url, headers={**self._headers, "Authorization": f"Bearer {token}"})
-        return response.status_code, response.content
 
     def _token(self) -> str:
         try:

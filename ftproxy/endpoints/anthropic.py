@@ -22,7 +22,7 @@ _FORWARDED_HEADERS = ("anthropic-beta",)
 
 def messages(gateway: Gateway, request: Request) -> Response:
     headers = {name: value for name in _FORWARDED_HEADERS if (value := request.header(name))}
-    return forward(gateway, ClientApi.ANTHROPIC_MESSAGES, request.json_object(), headers)
+    return forward(gateway, request, ClientApi.ANTHROPIC_MESSAGES, request.json_object(), headers)
 
 
 def count_tokens(gateway: Gateway, request: Request) -> Response:

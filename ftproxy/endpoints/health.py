@@ -1,24 +1,48 @@
-"""Liveness: the process answers, and says what it runs on."""
+"""Liveness, readiness and metrics: what load balancers, orchestrators and Prometheus ask."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ftproxy import __version__, runtime
+from ftproxy import __version__, lifecycle, metrics, runtime
 from ftproxy.http import Request, Response
+from ftproxy.tokens import TokenError
 
 if TYPE_CHECKING:
     from ftproxy.app import Gateway
 
 
 def health(gateway: Gateway, request: Request) -> Response:
+    """Liveness: the process answers, and says what it runs on."""
+    return Response.json({"status": "ok", "version": __version__, **_runtime()})
+
+
+def ready(gateway: Gateway, request: Request) -> Response:
+    """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
+    `not_ready` (a subaccount cannot get an OAuth token, so its models would fail)."""
+    if lifecycle.draining():
+        return Response.json({"status": "draining", **_runtime()}, status=503)
+    problems = {}
+    for sub in gateway.config.subaccounts:
+        try:
+            gateway.upstreams.get(sub.name).tokens.get()  # cached; fetched at most once a lifetime
+        except TokenError as exc:
+            problems[sub.name] = str(exc)
+    if problems:
+        return Response.json({"status": "not_ready", "subaccounts": problems, **_runtime()}, status=503)
+    return Response.json({"status": "ready", "version": __version__, **_runtime()})
+
+
+def metrics_endpoint(gateway: Gateway, request: Request) -> Response:
+    """Prometheus exposition (OpenMetrics when the scraper asks for it)."""
+    body, content_type = metrics.render(request.header("accept"))
+    return Response(200, body, content_type=content_type)
+
+
+def _runtime() -> dict[str, object]:
     facts = runtime.current()
-    return Response.json(
-        {
-            "status": "ok",
-            "version": __version__,
-            "python": facts.version,
-            "free_threaded_build": facts.free_threaded_build,
-            "gil_enabled": facts.gil_enabled,
-        }
-    )
+    return {
+        "python": facts.version,
+        "free_threaded_build": facts.free_threaded_build,
+        "gil_enabled": facts.gil_enabled,
+    }

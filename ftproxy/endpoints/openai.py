@@ -19,12 +19,12 @@ EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
 
 
 def chat_completions(gateway: Gateway, request: Request) -> Response:
-    return forward(gateway, ClientApi.OPENAI_CHAT, request.json_object())
+    return forward(gateway, request, ClientApi.OPENAI_CHAT, request.json_object())
 
 
 def responses(gateway: Gateway, request: Request) -> Response:
     """The Responses API (Codex CLI), mapped onto chat for every family (`convert.responses_*`)."""
-    return forward(gateway, ClientApi.OPENAI_RESPONSES, request.json_object())
+    return forward(gateway, request, ClientApi.OPENAI_RESPONSES, request.json_object())
 
 
 def embeddings(gateway: Gateway, request: Request) -> Response:
@@ -34,13 +34,18 @@ def embeddings(gateway: Gateway, request: Request) -> Response:
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise ApiError(400, "'input' must be a string or a non-empty list", param="input")
     deployment = resolve(gateway, model)
+    exchange = request.exchange
+    exchange.model, exchange.family = model, deployment.family.value
     if deployment.family is not Family.GPT:
         raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
     client = gateway.upstreams.get(deployment.subaccount)
-    response = client.open(deployment.url + EMBEDDINGS_PATH, dumps(body))
+    response = client.open(deployment.url + EMBEDDINGS_PATH, dumps(body), None, exchange)
     if response.status_code >= 400:
         raise error_from_response(response, deployment.subaccount)
-    answer: dict[str, Any] = read_json(response)
+    answer: dict[str, Any] = read_json(response, exchange)
+    usage = answer.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        exchange.input_tokens, exchange.output_tokens = usage["prompt_tokens"], 0
     answer["model"] = model  # the name the client asked for, not the deployment's versioned one
     return Response.json(answer)
 

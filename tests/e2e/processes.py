@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -11,11 +12,12 @@ from pathlib import Path
 
 import httpx
 
-from ftproxy.simulator.testing import free_port
+from ftproxy.demo import write_demo_config
+from ftproxy.simulator.testing import free_port, stop
 
 START_DEADLINE_S = 30.0
 
-__all__ = ["free_port", "running_proxy", "stop", "wait_for_health"]
+__all__ = ["free_port", "proxy_config", "running_proxy", "stop", "wait_for_health"]
 
 
 def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -33,14 +35,12 @@ def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> No
     raise RuntimeError(f"server not healthy within {START_DEADLINE_S}s:\n{log.read_text()[-4000:]}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def proxy_config(folder: Path, simulator: str, **extra: object) -> Path:
+    """The demo configuration for `simulator`, with extra top-level keys (e.g. streaming)."""
+    path = write_demo_config(folder, simulator, host="127.0.0.1", port=3001)
+    if extra:
+        path.write_text(json.dumps({**json.loads(path.read_text()), **extra}))
+    return path
 
 
 @contextmanager

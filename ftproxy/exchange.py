@@ -1,0 +1,122 @@
+"""One request's record: what it asked, where it went, how long each part took, how it ended.
+
+An `Exchange` is created by the gateway for every request, filled in along the path (the
+endpoint sets the model and family, the upstream client adds the time spent waiting on SAP AI
+Core), and *finished* exactly once: for a JSON answer when it is returned, for a stream when
+its last byte is sent or the client leaves. Finishing records the metrics and writes the one
+structured log line of the request. It belongs to one request; the only second thread that
+touches it is the stream's producer, which adds upstream time before the consumer finishes it.
+
+The log line carries no body, no key, no token: only ids, names, numbers and outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+
+from ftproxy import metrics
+
+access_log = logging.getLogger("ftproxy.access")
+
+_ERROR_KINDS = {
+    400: "bad_request",
+    401: "unauthenticated",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+    500: "internal",
+    502: "upstream_unreachable",
+    503: "overloaded",
+    504: "upstream_timeout",
+}
+
+
+@dataclass(slots=True)
+class Exchange:
+    request_id: str
+    method: str
+    path: str
+    endpoint: str  # bounded label (metrics.endpoint_label)
+    started: float = field(default_factory=time.perf_counter)
+    family: str = "none"
+    model: str | None = None
+    stream: bool = False
+    upstream_s: float = 0.0  # time spent waiting on SAP AI Core (headers, body, stream reads)
+    upstream_status: int | None = None
+    status: int = 0
+    first_chunk_at: float | None = None
+    ended: str = "complete"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    _finished: bool = False
+
+    def overhead_ms(self, now: float | None = None) -> float:
+        """Time spent in ftproxy itself so far: elapsed minus waiting on the upstream."""
+        now = time.perf_counter() if now is None else now
+        return max(0.0, (now - self.started - self.upstream_s) * 1000.0)
+
+    def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        now = time.perf_counter()
+        elapsed = now - self.started
+        overhead = self.overhead_ms(now) / 1000.0
+        metrics.REQUESTS_IN_FLIGHT.labels(self.endpoint).dec()
+        metrics.REQUESTS.labels(self.endpoint, metrics.status_label(self.status)).inc()
+        kind = self.error_kind()
+        if kind is not None:
+            metrics.ERRORS.labels(kind).inc()
+            if kind == "client_disconnected":
+                metrics.CLIENT_DISCONNECTS.inc()
+        if self.model is not None:
+            metrics.REQUEST_LATENCY.labels(self.endpoint, self.family).observe(elapsed)
+            metrics.PROXY_OVERHEAD.labels(self.endpoint, self.family).observe(overhead)
+            model = metrics.model_label(self.model)
+            if self.input_tokens:
+                metrics.TOKENS.labels(model, "in").inc(self.input_tokens)
+            if self.output_tokens:
+                metrics.TOKENS.labels(model, "out").inc(self.output_tokens)
+        if self.first_chunk_at is not None:
+            metrics.TIME_TO_FIRST_TOKEN.labels(self.family).observe(self.first_chunk_at - self.started)
+        if access_log.isEnabledFor(logging.INFO):
+            access_log.info(json.dumps(self._log_fields(elapsed, overhead), separators=(",", ":")))
+
+    def error_kind(self) -> str | None:
+        """A bounded name for what went wrong, or None."""
+        if self.stream and self.ended != "complete":
+            return self.ended  # client_disconnected, timeout_first_token, timeout_idle, timeout_total
+        if self.status < 400:
+            return None
+        if self.upstream_status is not None and self.upstream_status >= 400:
+            return "upstream_4xx" if self.upstream_status < 500 else "upstream_5xx"
+        return _ERROR_KINDS.get(self.status, "client_error" if self.status < 500 else "gateway_error")
+
+    def _log_fields(self, elapsed: float, overhead: float) -> dict[str, object]:
+        fields: dict[str, object] = {
+            "event": "request",
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.endpoint if self.endpoint != "other" else self.path[:200],
+            "status": self.status,
+            "duration_ms": round(elapsed * 1000.0, 3),
+            "overhead_ms": round(overhead * 1000.0, 3),
+        }
+        if self.model is not None:
+            fields.update(model=self.model[:200], family=self.family, stream=self.stream)
+            fields["upstream_status"] = self.upstream_status
+            fields["upstream_ms"] = round(self.upstream_s * 1000.0, 3)
+        if self.first_chunk_at is not None:
+            fields["ttft_ms"] = round((self.first_chunk_at - self.started) * 1000.0, 3)
+        if self.stream:
+            fields["ended"] = self.ended
+        kind = self.error_kind()
+        if kind is not None:
+            fields["error"] = kind
+        if self.input_tokens is not None:
+            fields.update(input_tokens=self.input_tokens, output_tokens=self.output_tokens)
+        return fields

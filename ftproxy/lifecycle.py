@@ -1,0 +1,121 @@
+"""Graceful drain: how a stopping ftproxy tells load balancers, then stops without cutting streams.
+
+The launcher gives every run a drain file: a fresh path in a private temporary folder, exported
+as $FTPROXY_DRAIN_FILE before the server starts, so every worker (thread, spawned or forked
+process) inherits it. The file does not exist while ftproxy serves normally. On the first
+SIGTERM/SIGINT the main process creates it, and from then on `draining()` is true in every worker,
+so GET /ready answers 503 and load balancers stop sending new requests. After `--drain-delay`
+seconds the server itself is told to stop: it stops accepting and lets in-flight requests and
+streams finish, for at most `--drain-timeout` seconds. A second signal stops at once.
+
+A file, not a flag in memory, because the workers of a GIL build are separate processes and the
+main process must be able to tell all of them with one cheap, atomic, inheritable act. Operators
+may also create the file themselves (its path is in the start-up banner) to take an instance
+out of rotation without stopping it.
+
+`Drain` is the server-independent part of that sequence; the Granian and Gunicorn glue decide
+how "stop" and "stop at once" are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
+
+
+def say(message: str) -> None:
+    """One line to stderr with a single write(2): safe inside a signal handler, where print()
+    could hit a buffered stream the interrupted code was writing to, and independent of how the
+    server configured logging."""
+    with contextlib.suppress(OSError):  # stderr closed: nothing useful left to do with the message
+        os.write(2, f"ftproxy: {message}\n".encode())
+
+
+def draining() -> bool:
+    """True once this instance is shutting down (or an operator asked it to drain).
+
+    Called on every GET /ready: one environment lookup and one stat(), no caching, because the
+    file appears in another process.
+    """
+    path = os.environ.get(DRAIN_FILE_ENV)
+    return os.path.exists(path) if path else False
+
+
+def mark_draining(path: str | os.PathLike[str]) -> None:
+    """Creates the drain file (idempotent): every worker's `draining()` turns true."""
+    with open(path, "a"):
+        pass
+
+
+@contextmanager
+def private_drain_file() -> Iterator[Path]:
+    """Exports a fresh drain file path in a private (0700) temporary folder for the block's life.
+
+    Only the process that created the folder removes it: a process forked inside the block
+    (Gunicorn's workers are) must not delete the drain file its parent still needs if it ever
+    unwinds through here.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ftproxy-drain-"))  # mkdtemp: mode 0700, unique name
+    owner = os.getpid()
+    previous = os.environ.get(DRAIN_FILE_ENV)
+    os.environ[DRAIN_FILE_ENV] = str(folder / "draining")
+    try:
+        yield folder / "draining"
+    finally:
+        if os.getpid() == owner:
+            remove_private_folder(folder)
+            if previous is None:
+                os.environ.pop(DRAIN_FILE_ENV, None)
+            else:
+                os.environ[DRAIN_FILE_ENV] = previous
+
+
+def remove_private_folder(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Drain:
+    """The shutdown sequence both servers share: the first signal drains, the second forces.
+
+    `begin()` is called for every SIGTERM/SIGINT in the main process. The first call creates the
+    drain file and returns True: the caller then waits `wait_delay()` and stops its server
+    gracefully. Later calls return False and mark the stop as forced: the caller stops at once,
+    and `wait_delay()` returns early if it is still waiting.
+    """
+
+    def __init__(self, drain_file: Path, delay_s: float) -> None:
+        self.drain_file = drain_file
+        self.delay_s = delay_s
+        self.started = False
+        self.forced = False
+        self._cut_short = threading.Event()
+
+    def begin(self) -> bool:
+        if self.started:
+            self.forced = True
+            self._cut_short.set()
+            say("second stop signal: stopping now; in-flight requests and streams are cut")
+            return False
+        self.started = True
+        try:
+            mark_draining(self.drain_file)
+        except OSError as exc:  # e.g. the folder was removed: still stop, just without the 503 phase
+            say(f"cannot create the drain file {self.drain_file} ({exc}); /ready will not answer 503")
+        say(
+            f"stop signal: draining (GET /ready answers 503); the server stops accepting in "
+            f"{self.delay_s:g} s and lets in-flight requests finish; signal again to stop at once"
+        )
+        return True
+
+    def wait_delay(self) -> None:
+        """Gives load balancers `delay_s` to see /ready fail; returns early on a forced stop."""
+        if self.delay_s > 0:
+            self._cut_short.wait(self.delay_s)

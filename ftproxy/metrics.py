@@ -1,0 +1,328 @@
+"""Prometheus metrics: module-level objects (the prometheus_client idiom) and GET /metrics rendering.
+
+Updated on the request path (all label values go through the bounded-label helpers below):
+  ftproxy_requests_total{endpoint,status}                 counter
+  ftproxy_requests_in_flight{endpoint}                    gauge (multiprocess: livesum)
+  ftproxy_streams_in_flight{family}                       gauge (multiprocess: livesum)
+  ftproxy_request_duration_seconds{endpoint,family}       histogram, whole request (streams: last byte)
+  ftproxy_proxy_overhead_seconds{endpoint,family}         histogram, total minus time waiting upstream
+  ftproxy_time_to_first_token_seconds{family}             histogram
+  ftproxy_upstream_responses_total{family,status}         counter
+  ftproxy_tokens_total{model,direction}                   counter, direction "in" | "out"
+  ftproxy_oauth_token_fetches_total{subaccount,outcome}   counter, outcome "ok" | "error"
+  ftproxy_errors_total{kind}                              counter, kind: a constant from code
+  ftproxy_stream_rejections_total{reason}                 counter, reason: a constant from code
+  ftproxy_client_disconnects_total                        counter
+Read at scrape time by `RuntimeCollector` (no background thread):
+  python_gil_enabled (live), python_free_threaded_build, ftproxy_info{version,python,implementation},
+  ftproxy_threads, process_os_threads, process_cpu_seconds_total{mode}, process_resident_memory_bytes,
+  process_open_fds, process_start_time_seconds, node_cpu_core_utilization_ratio{core}
+  (busy share of each core, whole machine, since the previous scrape) and python_gc_* (single-process).
+
+All of it lives on the dedicated `REGISTRY`, not prometheus_client's global one, so the names never
+clash with its default process/platform collectors.
+
+Multiprocess rule: on a GIL build Granian runs N worker processes and a scrape reaches one of
+them, so values must live in mmap files of a shared directory and be summed at scrape time.
+prometheus_client makes that choice when a value is first created, and Granian forks its workers
+(Linux, Python < 3.14) from the launcher, which has already imported `ftproxy.app`. So the
+launcher, before it imports `ftproxy.app` and starts the workers, either exports
+PROMETHEUS_MULTIPROC_DIR (an existing directory it emptied) or calls `prepare_multiprocess(dir)`
+(importing this module first is fine; it must run before any metric is updated). Without it each
+process counts for itself: right for one process and for a free-threaded build's thread workers.
+In multiprocess mode this worker's own process series carry a `pid` label (no counter of one
+worker is read as a reset of another's), and a worker that dies keeps its in-flight gauges until
+someone calls `mark_process_dead(pid)`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram
+from prometheus_client import values as _values
+from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+
+from ftproxy import __version__, runtime
+
+if TYPE_CHECKING:
+    from ftproxy.models import Family
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_MODE_LOCK = threading.Lock()  # guards the switch to multiprocess mode
+
+
+def _count_in_files() -> None:
+    # prometheus_client picks memory or mmap files when it is imported; it may have been imported
+    # before the variable was set (by the launcher, or by another library).
+    if _values.ValueClass is _values.MutexValue:
+        _values.ValueClass = _values.MultiProcessValue()
+
+
+_multiproc_dir = os.environ.get(MULTIPROC_ENV) or None
+if _multiproc_dir is not None:
+    if not os.path.isdir(_multiproc_dir):
+        raise ValueError(f"{MULTIPROC_ENV}={_multiproc_dir!r}: not a directory; create and empty it first")
+    _count_in_files()
+
+REGISTRY = CollectorRegistry()
+_counter = partial(Counter, registry=REGISTRY)
+_histogram = partial(Histogram, registry=REGISTRY)
+# In-flight gauges of every live worker add up; a dead worker's are dropped by mark_process_dead.
+_live_gauge = partial(Gauge, registry=REGISTRY, multiprocess_mode="livesum")
+
+REQUESTS = _counter("ftproxy_requests", "Requests answered", ["endpoint", "status"])
+REQUESTS_IN_FLIGHT = _live_gauge("ftproxy_requests_in_flight", "Requests being served", ["endpoint"])
+STREAMS_IN_FLIGHT = _live_gauge("ftproxy_streams_in_flight", "Open streaming responses", ["family"])
+REQUEST_LATENCY = _histogram(
+    "ftproxy_request_duration_seconds",
+    "Whole request, for streams until the last byte",
+    ["endpoint", "family"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+PROXY_OVERHEAD = _histogram(
+    "ftproxy_proxy_overhead_seconds",
+    "Request time minus time spent waiting on the upstream",
+    ["endpoint", "family"],
+    # The target is a fraction of a millisecond, so the buckets resolve 50 µs … 1 s.
+    buckets=(5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+)
+TIME_TO_FIRST_TOKEN = _histogram(
+    "ftproxy_time_to_first_token_seconds",
+    "From request start to the first streamed content byte",
+    ["family"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
+)
+UPSTREAM_RESPONSES = _counter("ftproxy_upstream_responses", "Upstream statuses", ["family", "status"])
+TOKENS = _counter("ftproxy_tokens", "LLM tokens by model and direction (in|out)", ["model", "direction"])
+TOKEN_REFRESHES = _counter("ftproxy_oauth_token_fetches", "SAP OAuth tokens", ["subaccount", "outcome"])
+ERRORS = _counter("ftproxy_errors", "Errors by kind", ["kind"])
+STREAM_REJECTIONS = _counter("ftproxy_stream_rejections", "Streams refused, by reason", ["reason"])
+CLIENT_DISCONNECTS = _counter("ftproxy_client_disconnects", "Clients that went away mid-response")
+
+_LABELLED = (
+    REQUESTS, REQUESTS_IN_FLIGHT, STREAMS_IN_FLIGHT, REQUEST_LATENCY, PROXY_OVERHEAD, TIME_TO_FIRST_TOKEN,
+    UPSTREAM_RESPONSES, TOKENS, TOKEN_REFRESHES, ERRORS, STREAM_REJECTIONS,
+)  # fmt: skip
+_UNLABELLED = (CLIENT_DISCONNECTS,)
+
+# ---- bounded label values: one dict lookup per call, tables built once at import ----
+
+_ROUTES = (
+    "/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses",
+    "/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics",
+)  # fmt: skip
+# Clients configured without /v1 reach the same handlers; they count under the /v1 name.
+_ENDPOINTS = {p: p for p in _ROUTES} | {p.removeprefix("/v1"): p for p in _ROUTES if p.startswith("/v1/")}
+_COMMON_STATUSES = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 499}
+_COMMON_STATUSES |= {500, 501, 502, 503, 504, 529}
+_STATUSES = {c: str(c) if c in _COMMON_STATUSES else f"{c // 100}xx" for c in range(100, 600)}
+_FAMILIES = {"gpt": "gpt", "claude": "claude", "gemini": "gemini"}
+# Replaced whole, never mutated: readers on other threads see either the old or the new frozenset.
+_known_models: frozenset[str] = frozenset()
+
+OTHER = "other"
+NO_FAMILY = "none"  # requests that never reached a model (auth failures, /health, /v1/models)
+
+
+def endpoint_label(path: str) -> str:
+    return _ENDPOINTS.get(path, OTHER)
+
+
+def status_label(code: int) -> str:
+    return _STATUSES.get(code, OTHER)
+
+
+def family_label(family: Family | str | None) -> str:
+    return NO_FAMILY if family is None else _FAMILIES.get(family, OTHER)
+
+
+def set_known_models(names: Iterable[str]) -> None:
+    """The configured model names: the only values `model_label` passes through. Call at start-up."""
+    global _known_models
+    _known_models = frozenset(names)
+
+
+def model_label(model: str | None) -> str:
+    return model if model in _known_models else OTHER
+
+
+# ---- scrape-time interpreter and process metrics ----
+
+
+def _busy_and_total(t: Any) -> tuple[float, float]:
+    # Linux counts guest time inside user/nice, and idle plus iowait is time the core did nothing.
+    total = sum(t) - getattr(t, "guest", 0.0) - getattr(t, "guest_nice", 0.0)
+    return total - t.idle - getattr(t, "iowait", 0.0), total
+
+
+_PERCPU_TIMES = partial(psutil.cpu_times, percpu=True)
+
+
+class RuntimeCollector:
+    """Reads the interpreter and process state when Prometheus scrapes.
+
+    All sources are injectable, so a test can be a free-threaded build: `facts` (called per scrape:
+    the GIL state is live), `process` (default: this process, re-read after a fork), `percpu_times`.
+    Per-core utilisation is the delta since our own previous reading, not
+    psutil.cpu_percent(interval=None), whose baseline is per calling thread: scrapes arrive on any
+    of Granian's threads.
+    """
+
+    def __init__(
+        self,
+        facts: Callable[[], runtime.RuntimeFacts] = runtime.current,
+        process: psutil.Process | None = None,
+        percpu_times: Callable[[], Sequence[Any]] = _PERCPU_TIMES,
+        thread_count: Callable[[], int] = threading.active_count,
+        pid_label: bool = False,
+    ) -> None:
+        self._facts = facts
+        self._process = process
+        self._percpu_times = percpu_times
+        self._thread_count = thread_count
+        self._pid_label = pid_label
+        self._lock = threading.Lock()  # guards the baseline below and the cached psutil.Process
+        self._cores = [_busy_and_total(t) for t in percpu_times()]
+        self._own: tuple[int, psutil.Process] | None = None
+
+    def _proc(self) -> psutil.Process:
+        if self._process is not None:
+            return self._process
+        pid = os.getpid()
+        if self._own is None or self._own[0] != pid:
+            self._own = (pid, psutil.Process(pid))
+        return self._own[1]
+
+    def _core_utilisation(self) -> list[float]:
+        now = [_busy_and_total(t) for t in self._percpu_times()]
+        ratios = []
+        for (busy0, total0), (busy1, total1) in zip(self._cores, now, strict=False):
+            elapsed = total1 - total0
+            ratios.append(min(1.0, max(0.0, (busy1 - busy0) / elapsed)) if elapsed > 0 else 0.0)
+        self._cores = now
+        return ratios
+
+    def collect(self) -> Iterator[Metric]:
+        facts = self._facts()
+        with self._lock:
+            proc = self._proc()
+            with proc.oneshot():
+                cpu = proc.cpu_times()
+                per_process = [
+                    ("ftproxy_threads", "Python threads (threading.active_count())", self._thread_count()),
+                    ("process_os_threads", "OS threads of the process", proc.num_threads()),
+                    ("process_resident_memory_bytes", "Resident set size", proc.memory_info().rss),
+                    ("process_start_time_seconds", "Start time since the epoch", proc.create_time()),
+                ]
+                if hasattr(proc, "num_fds"):  # not on Windows
+                    per_process.append(("process_open_fds", "Open file descriptors", proc.num_fds()))
+            cores = self._core_utilisation()
+        own = ["pid"] if self._pid_label else []
+        pid = [str(proc.pid)] if self._pid_label else []
+
+        yield GaugeMetricFamily("python_gil_enabled", "1 if the GIL is on right now", int(facts.gil_enabled))
+        yield GaugeMetricFamily(
+            "python_free_threaded_build", "1: free-threaded", int(facts.free_threaded_build)
+        )
+        yield InfoMetricFamily(
+            "ftproxy",
+            "ftproxy and interpreter version",
+            value={"version": __version__, "python": facts.version, "implementation": facts.implementation},
+        )
+        for name, doc, value in per_process:
+            gauge = GaugeMetricFamily(name, doc, labels=own)
+            gauge.add_metric(pid, value)
+            yield gauge
+        cpu_seconds = CounterMetricFamily("process_cpu_seconds", "Process CPU time", labels=[*own, "mode"])
+        cpu_seconds.add_metric([*pid, "user"], cpu.user)
+        cpu_seconds.add_metric([*pid, "system"], cpu.system)
+        yield cpu_seconds
+        per_core = GaugeMetricFamily(
+            "node_cpu_core_utilization_ratio",
+            "Busy share of each CPU core (whole machine) since the previous scrape",
+            labels=["core"],
+        )
+        for core, ratio in enumerate(cores):
+            per_core.add_metric([str(core)], ratio)
+        yield per_core
+
+
+RUNTIME = RuntimeCollector()
+REGISTRY.register(RUNTIME)
+GCCollector(registry=REGISTRY)  # per process, so only in the single-process exposition
+# (directory, collector of this worker's series labelled with its pid) in multiprocess mode: one
+# reference, replaced whole, so a scrape on another thread sees the old or the new state.
+_multiproc: tuple[str, RuntimeCollector] | None = None
+if _multiproc_dir is not None:
+    _multiproc = (_multiproc_dir, RuntimeCollector(pid_label=True))
+
+
+# ---- multiprocess mode and rendering ----
+
+
+def multiprocess_directory() -> str | None:
+    """The shared directory when values are summed over worker processes, else None."""
+    return None if _multiproc is None else _multiproc[0]
+
+
+def prepare_multiprocess(directory: str | os.PathLike[str]) -> None:
+    """Makes this process and every process it starts afterwards count in `directory`.
+
+    For the launcher of Granian process workers: call it before starting them and before any
+    metric is updated (importing this module is fine: a value exists only after its first update).
+    Empties the directory, since files of a previous run would be summed in, and exports
+    PROMETHEUS_MULTIPROC_DIR for the workers, whether they are forked or spawned.
+    """
+    global _multiproc
+    path = os.path.abspath(directory)
+    with _MODE_LOCK:
+        if _multiproc is not None:
+            if os.path.abspath(_multiproc[0]) != path:
+                raise RuntimeError(f"metrics already count in {_multiproc[0]!r}, not {path!r}")
+            return
+        if any(m._metrics for m in _LABELLED) or any(m._value.get() for m in _UNLABELLED):
+            raise RuntimeError("prepare_multiprocess() must run before any metric is updated")
+        os.makedirs(path, exist_ok=True)
+        for stale in glob.glob(os.path.join(path, "*.db")):
+            os.remove(stale)
+        os.environ[MULTIPROC_ENV] = path
+        _count_in_files()
+        for metric in _UNLABELLED:
+            metric._metric_init()  # its value object was created in memory at import
+        _multiproc = (path, RuntimeCollector(pid_label=True))
+
+
+def mark_process_dead(pid: int) -> None:
+    """Drops a dead worker's in-flight gauges (its counters stay). No-op in single-process mode."""
+    state = _multiproc
+    if state is not None:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, state[0])
+
+
+def _exposition_registry() -> CollectorRegistry:
+    state = _multiproc
+    if state is None:
+        return REGISTRY
+    from prometheus_client import multiprocess
+
+    # A fresh registry per scrape: nothing shared to lock, and scrapes are seconds apart.
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=state[0])
+    registry.register(state[1])
+    return registry
+
+
+def render(accept_header: str | None) -> tuple[bytes, str]:
+    """Body and Content-Type for GET /metrics; OpenMetrics when the Accept header asks for it."""
+    encoder, content_type = choose_encoder(accept_header or "")
+    return encoder(_exposition_registry()), content_type

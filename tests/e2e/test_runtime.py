@@ -1,0 +1,263 @@
+"""The runtime under real traffic: stream limits, keep-alive, disconnects, metrics, readiness, logs.
+
+Everything runs as real processes on loopback: the simulator, and proxies configured for the
+case at hand. Waits are polls against deadlines; measured durations are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import psutil
+import pytest
+from processes import proxy_config, running_proxy
+from prometheus_client.parser import text_string_to_metric_families
+
+from ftproxy.demo import DEMO_CLIENT_SECRET, DEMO_KEY
+from ftproxy.simulator.testing import SimClient, running_simulator
+
+pytestmark = pytest.mark.e2e
+
+AUTH = {"Authorization": f"Bearer {DEMO_KEY}"}
+DEADLINE_S = 15.0
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    with running_simulator() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    folder = tmp_path_factory.mktemp("runtime")
+    config = proxy_config(folder, sim, streaming={"keepalive_seconds": 0.2})
+    with running_proxy(config, folder, "--threads", "128") as (root, log):
+        yield root, log
+
+
+def chat_body(text: str, *, stream: bool = True, model: str = "gpt-4.1") -> dict:
+    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": text}]}
+
+
+def scrape(root: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(root + "/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def total(samples: dict, name: str) -> float:
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def poll(check, what: str) -> float:
+    """Polls `check()` until true; returns the seconds it took (printed by callers)."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > DEADLINE_S:
+            raise AssertionError(f"{what}: not within {DEADLINE_S}s")
+        time.sleep(0.02)  # poll interval; the deadline bounds the wait
+    return time.monotonic() - started
+
+
+def open_raw_stream(root: str, text: str) -> socket.socket:
+    """A streaming request on a raw socket, read up to its first data event."""
+    host, port = root.removeprefix("http://").split(":")
+    body = json.dumps(chat_body(text)).encode()
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {DEMO_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    seen = b""
+    while b"data: {" not in seen:
+        chunk = sock.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    return sock
+
+
+def worker(root: str) -> psutil.Process:
+    """The process that runs the app: the Granian worker listening behind `root`."""
+    port = int(root.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            process = psutil.Process(conn.pid)
+            children = process.children()
+            return children[0] if children else process
+    raise AssertionError(f"no process listens on {port}")
+
+
+def upstream_connections(process: psutil.Process, sim: str) -> int:
+    port = int(sim.rsplit(":", 1)[1])
+    return sum(
+        1
+        for c in process.net_connections("tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )
+
+
+def test_every_answer_carries_request_id_and_overhead(proxy: tuple[str, Path]) -> None:
+    root, _ = proxy
+    answers = [
+        httpx.post(root + "/v1/chat/completions", json=chat_body("hi", stream=False), headers=AUTH),
+        httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers=AUTH),
+        httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers={"x-api-key": "wrong"}),
+        httpx.get(root + "/v1/nothing", headers=AUTH),
+        httpx.get(root + "/health"),
+        httpx.get(root + "/metrics"),
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 401, 404, 200, 200]
+    for answer in answers:
+        assert len(answer.headers["x-request-id"]) >= 16
+        assert float(answer.headers["x-ftproxy-overhead-ms"]) >= 0.0
+    given = httpx.get(root + "/health", headers={"x-request-id": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+
+
+def test_keepalive_comments_while_the_first_token_is_slow(proxy: tuple[str, Path]) -> None:
+    root, _ = proxy
+    body = chat_body("Hi [[sim:ttft_ms=1200]]")
+    with httpx.stream("POST", root + "/v1/chat/completions", json=body, headers=AUTH) as response:
+        raw = response.read().decode()
+    # The role chunk comes at once; the comments fill the wait for the first content chunk.
+    assert ": ping" in raw.split('"content":"Hello', 1)[0]
+    assert raw.rstrip().endswith("data: [DONE]")
+    client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+    chunks = client.chat.completions.create(**body)  # the SDK ignores the comments
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("Hello")
+
+
+def test_client_disconnects_free_threads_and_upstream_connections(proxy: tuple[str, Path], sim: str) -> None:
+    root, _ = proxy
+    simulator = SimClient(sim, httpx.Client(base_url=sim))
+    app = worker(root)
+    baseline_connections = upstream_connections(app, sim)
+    threads_after: list[int] = []
+    for _ in range(2):  # a second round must reuse the first round's threads
+        sockets = [open_raw_stream(root, "Hi [[sim:tokens=400,tps=20]]") for _ in range(10)]
+        assert total(scrape(root), "ftproxy_streams_in_flight") == 10
+        assert upstream_connections(app, sim) >= baseline_connections + 10
+        for sock in sockets:
+            sock.close()
+        freed = poll(lambda: total(scrape(root), "ftproxy_streams_in_flight") == 0, "streams freed")
+        poll(lambda: simulator.stats()["open_streams"] == 0, "upstream streams ended")
+        poll(lambda: upstream_connections(app, sim) <= baseline_connections, "upstream connections closed")
+        print(f"10 hung-up streams freed in {freed:.3f} s")
+        threads_after.append(app.num_threads())
+    assert threads_after[1] <= threads_after[0] + 2, threads_after
+    assert total(scrape(root), "ftproxy_errors_total") >= 20
+
+
+def test_many_concurrent_streams_complete(proxy: tuple[str, Path]) -> None:
+    root, _ = proxy
+    results: list[str] = []
+    lock = threading.Lock()
+
+    def one() -> None:
+        body = chat_body("Hi [[sim:tokens=30,tps=60]]")
+        with httpx.stream("POST", root + "/v1/chat/completions", json=body, headers=AUTH, timeout=60) as r:
+            text = r.read().decode()
+        with lock:
+            results.append(text)
+
+    threads = [threading.Thread(target=one) for _ in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 100
+    assert all(r.rstrip().endswith("data: [DONE]") and r.count("data: [DONE]") == 1 for r in results)
+    poll(lambda: total(scrape(root), "ftproxy_streams_in_flight") == 0, "streams ended")
+
+
+def test_streams_beyond_the_limit_get_503_with_retry_after(sim: str, tmp_path: Path) -> None:
+    config = proxy_config(tmp_path, sim, streaming={"max_concurrent": 2, "retry_after_seconds": 4})
+    with running_proxy(config, tmp_path) as (root, _):
+        held = [open_raw_stream(root, "Hi [[sim:tokens=400,tps=20]]") for _ in range(2)]
+        refused = httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers=AUTH)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "4"
+        assert refused.json()["error"]["code"] == "too_many_streams"
+        assert httpx.post(
+            root + "/v1/chat/completions", json=chat_body("hi", stream=False), headers=AUTH
+        ).is_success
+        for sock in held:
+            sock.close()
+        poll(lambda: total(scrape(root), "ftproxy_streams_in_flight") == 0, "slots freed")
+        again = httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers=AUTH)
+        assert again.status_code == 200 and again.text.rstrip().endswith("[DONE]")
+        assert total(scrape(root), "ftproxy_stream_rejections_total") == 1
+
+
+def test_metrics_under_load_pass_promtool(proxy: tuple[str, Path]) -> None:
+    root, _ = proxy
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run does)")
+    held = [open_raw_stream(root, "Hi [[sim:tokens=400,tps=20]]") for _ in range(5)]
+    try:
+        text = httpx.get(root + "/metrics").text
+    finally:
+        for sock in held:
+            sock.close()
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    assert samples[("python_gil_enabled", ())] == 1.0  # this machine has GIL builds only
+    assert samples[("python_free_threaded_build", ())] == 0.0
+    assert total(samples, "ftproxy_streams_in_flight") == 5
+    for name in ("ftproxy_requests_total", "ftproxy_request_duration_seconds_count",
+                 "ftproxy_proxy_overhead_seconds_count", "ftproxy_time_to_first_token_seconds_count",
+                 "ftproxy_upstream_responses_total", "ftproxy_tokens_total", "process_resident_memory_bytes",
+                 "ftproxy_oauth_token_fetches_total"):  # fmt: skip
+        assert total(samples, name) > 0, name
+
+
+def test_ready_reports_token_trouble_and_recovers(sim: str, tmp_path: Path) -> None:
+    simulator = httpx.Client(base_url=sim)
+    simulator.post("/_sim/token-faults", json={"status": 503, "count": 1000}).raise_for_status()
+    try:
+        with running_proxy(proxy_config(tmp_path, sim), tmp_path) as (root, _):
+            not_ready = httpx.get(root + "/ready")
+            assert not_ready.status_code == 503 and not_ready.json()["status"] == "not_ready"
+            assert "demo" in not_ready.json()["subaccounts"]
+            simulator.delete("/_sim/token-faults").raise_for_status()
+            ready = httpx.get(root + "/ready")
+            assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    finally:
+        simulator.delete("/_sim/token-faults")
+
+
+def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> None:
+    root, log = proxy
+    ids = []
+    for body in (chat_body("hi", stream=False), chat_body("hi"), chat_body("hi", model="nope")):
+        answer = httpx.post(root + "/v1/chat/completions", json=body, headers=AUTH)
+        ids.append(answer.headers["x-request-id"])
+    lines = [
+        json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"event":"request"')
+    ]
+    by_id = {}
+    for line in lines:
+        by_id.setdefault(line["request_id"], []).append(line)
+    assert all(len(by_id[i]) == 1 for i in ids)
+    whole, streamed, unknown = (by_id[i][0] for i in ids)
+    assert whole["status"] == 200 and whole["model"] == "gpt-4.1" and whole["output_tokens"] > 0
+    assert streamed["stream"] is True and streamed["ended"] == "complete" and "ttft_ms" in streamed
+    assert unknown["status"] == 404 and unknown["error"] == "not_found"
+    text = log.read_text()
+    assert DEMO_KEY not in text and DEMO_CLIENT_SECRET not in text
