@@ -38,8 +38,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", help="listen address (default: the config's host, else 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default: the config's port, else 3001)")
-    serve.add_argument("--workers", type=int, default=1, help="Granian workers (default 1)")
-    serve.add_argument("--threads", type=int, default=128, help="blocking threads per worker (default 128)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="workers: processes (GIL build, Gunicorn) or threads (free-threaded Granian); default 1",
+    )
+    serve.add_argument("--threads", type=int, default=128, help="request threads per worker (default 128)")
+    serve.add_argument(
+        "--gil",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="auto: as the interpreter runs (PYTHON_GIL, -X gil); on/off: re-run with -X gil=1/0 if "
+        "needed (off needs a free-threaded build). Default auto",
+    )
+    serve.add_argument(
+        "--server",
+        choices=["auto", "granian", "gunicorn"],
+        default="auto",
+        help="auto: Granian, or Gunicorn when a free-threaded build runs with the GIL on. Default auto",
+    )
+    serve.add_argument(
+        "--on-gil-reenabled",
+        choices=["fail", "fallback"],
+        default="fail",
+        help="when an import switches the GIL back on at start-up: fail (default), or fall back to "
+        "Gunicorn with the GIL on",
+    )
+    serve.add_argument(
+        "--drain-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, answer /ready with 503 this long before stopping to accept (default 0)",
+    )
+    serve.add_argument(
+        "--drain-timeout",
+        type=int,
+        default=30,
+        metavar="SECONDS",
+        help="then wait at most this long for in-flight requests and streams (default 30)",
+    )
+    serve.add_argument(
+        "--dry-run", action="store_true", help="print how ftproxy would serve (the GIL switch) and exit"
+    )
     serve.set_defaults(run=_serve)
 
     simulate = commands.add_parser("simulate", help="run the SAP AI Core simulator")
@@ -56,17 +98,33 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ftproxy.launcher import LaunchError, ServeOptions, serve
+    from ftproxy.launcher import LaunchError, ServeOptions, dry_run, serve, switch_gil_if_asked
+
+    def options(path: str, host: str, port: int) -> ServeOptions:
+        return ServeOptions(
+            path,
+            host,
+            port,
+            workers=args.workers,
+            threads=args.threads,
+            gil=args.gil,
+            server=args.server,
+            on_gil_reenabled=args.on_gil_reenabled,
+            drain_delay_s=args.drain_delay,
+            drain_timeout_s=args.drain_timeout,
+        )
 
     try:
         if args.demo:
             from ftproxy.demo import demo_banner, demo_config
 
             host, port = args.host or "127.0.0.1", args.port or 3001
+            if args.dry_run:  # no simulator: only the decision is wanted
+                return dry_run(options("(demo: generated at start-up)", host, port), check_config=False)
+            switch_gil_if_asked(options("(demo)", host, port))  # before the simulator starts
             with demo_config(host=host, port=port) as path:
                 print(demo_banner(path, host, port), file=sys.stderr, flush=True)
-                serve(ServeOptions(str(path), host, port, args.workers, args.threads))
-            return 0
+                return serve(options(str(path), host, port))
         path = args.config or os.environ.get("FTPROXY_CONFIG") or "config.json"
         if not args.config and not os.path.exists(path):
             print(
@@ -76,10 +134,8 @@ def _serve(args: argparse.Namespace) -> int:
             )
             return 2
         config = load_config(path)
-        serve(
-            ServeOptions(path, args.host or config.host, args.port or config.port, args.workers, args.threads)
-        )
-        return 0
+        chosen = options(path, args.host or config.host, args.port or config.port)
+        return dry_run(chosen) if args.dry_run else serve(chosen)
     except LaunchError as exc:
         print(f"ftproxy: cannot start: {exc}", file=sys.stderr)
         return 3
@@ -99,5 +155,10 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    from ftproxy.launcher import ServeOptions, what_if
+
     print(runtime.current().describe())
+    print("`ftproxy serve` (default options) would serve with:")
+    for label, answer in what_if(ServeOptions("config.json", "127.0.0.1", 3001)):
+        print(f"  {label + ':':28} {answer}")
     return 0

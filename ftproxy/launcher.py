@@ -1,25 +1,60 @@
-"""`ftproxy serve`: decide how to serve on this interpreter, say so, and hand over to Granian.
+"""`ftproxy serve`: decide how to serve on this interpreter (the GIL switch), say so, and serve.
 
-The decision is a pure function of the interpreter's facts (`plan`), so every branch is tested
-by injecting facts instead of needing each interpreter:
+The decision is a pure function of the interpreter's facts and the options (`plan`, then
+`replan_after_imports`), so every branch is tested by injecting facts instead of needing each
+interpreter. `--gil auto|on|off` and `--server auto|granian|gunicorn` feed it:
 
-- free-threaded build, GIL off: Granian's thread workers in one process; every blocking thread
-  runs Python in parallel. This is the configuration ftproxy exists for.
-- GIL build: Granian's process workers, each with its own pool of blocking threads.
-- free-threaded build with the GIL on: Granian's free-threaded build refuses to start
-  (SPEC §2), so ftproxy refuses too, with the reason and the way out.
+| build          | GIL wanted                  | server (auto)                          |
+|----------------|-----------------------------|----------------------------------------|
+| free-threaded  | off (auto with GIL off, off)| Granian, thread workers in one process |
+| free-threaded  | on (PYTHON_GIL=1, -X gil=1, | Gunicorn gthread: process workers x    |
+|                | --gil on)                   | threads (Granian's free-threaded build |
+|                |                             | refuses to start with the GIL on)      |
+| GIL (3.11-3.14)| on (auto, on); off = error  | Granian, process workers x threads     |
+
+When `--gil` asks for the other state than the interpreter is in, ftproxy re-executes the same
+command line with `-X gil=1` (or `-X gil=0`) before doing anything else. After importing what
+the workers import, `replan_after_imports` checks that no extension switched the GIL back on:
+by default that is fatal, with `--on-gil-reenabled fallback` ftproxy serves with Gunicorn.
+
+Side effects (re-exec, the drain file, Granian's signal handlers, the servers) live below the
+pure part; the Gunicorn glue is in `ftproxy.gunicorn_server`, the drain sequence in
+`ftproxy.lifecycle`.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Literal
 
-from ftproxy import runtime
+from ftproxy import lifecycle, runtime
 from ftproxy.runtime import RuntimeFacts
 
+if TYPE_CHECKING:
+    from ftproxy.lifecycle import Drain
+
 DEFAULT_THREADS = 128
+DEFAULT_DRAIN_TIMEOUT_S = 30
+
+GilChoice = Literal["auto", "on", "off"]
+ServerChoice = Literal["auto", "granian", "gunicorn"]
+OnGilReenabled = Literal["fail", "fallback"]
+GIL_CHOICES: tuple[GilChoice, ...] = ("auto", "on", "off")
+SERVER_CHOICES: tuple[ServerChoice, ...] = ("auto", "granian", "gunicorn")
+ON_GIL_REENABLED_CHOICES: tuple[OnGilReenabled, ...] = ("fail", "fallback")
+
+# Set in the environment of the re-executed interpreter, so a re-exec that did not switch the
+# GIL fails with a message instead of re-executing forever.
+REEXEC_ENV = "FTPROXY_GIL_REEXEC"
+
+SERVER_LABELS = {"granian": "Granian WSGI", "gunicorn": "Gunicorn gthread"}
 
 
 class LaunchError(RuntimeError):
@@ -33,88 +68,408 @@ class ServeOptions:
     port: int
     workers: int = 1
     threads: int = DEFAULT_THREADS
+    gil: GilChoice = "auto"
+    server: ServerChoice = "auto"
+    on_gil_reenabled: OnGilReenabled = "fail"
+    drain_delay_s: float = 0.0
+    drain_timeout_s: int = DEFAULT_DRAIN_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
 class ServePlan:
-    mode: str  # "threads" (one process) or "processes"
+    server: str  # "granian" or "gunicorn"
+    mode: str  # "threads" (thread workers, one process) or "processes" (process workers)
     workers: int
     threads: int
     reason: str
+    # "1" or "0": re-execute this interpreter with `-X gil=<value>` before serving.
+    reexec_gil: str | None = None
+
+    def describe(self) -> str:
+        workers = "thread workers in one process" if self.mode == "threads" else "process workers"
+        return f"{SERVER_LABELS[self.server]}, {workers}: {self.workers} x {self.threads} threads"
+
+
+# ---- the pure decision ----
 
 
 def plan(facts: RuntimeFacts, options: ServeOptions) -> ServePlan:
-    if options.workers < 1 or options.threads < 1:
-        raise LaunchError("--workers and --threads must be at least 1")
-    if facts.free_threaded_build and facts.gil_enabled:
-        raise LaunchError(
-            "this is a free-threaded Python build but the GIL is enabled (PYTHON_GIL=1, -X gil=1, or an "
-            "imported extension re-enabled it); Granian's free-threaded build cannot serve like that. "
-            "Unset PYTHON_GIL, or run ftproxy with a GIL build of Python (e.g. python3.13)."
-        )
-    if facts.free_threaded_build:
+    """How to serve: a pure function of the interpreter's facts and the options (see the table)."""
+    _check_options(options)
+    if not facts.free_threaded_build:
+        return _plan_gil_build(facts, options)
+    wants_gil = {"auto": facts.gil_enabled, "on": True, "off": False}[options.gil]
+    reexec = None if wants_gil == facts.gil_enabled else ("1" if wants_gil else "0")
+    why_gil = _why_gil(facts, options, wants_gil)
+    then = f"; re-executing with -X gil={reexec} first" if reexec else ""
+    if not wants_gil:
+        if options.server == "gunicorn":
+            return _gunicorn(options, f"{why_gil}, --server gunicorn: Gunicorn gthread workers{then}", reexec)
         return ServePlan(
+            "granian",
             "threads",
             options.workers,
             options.threads,
-            "free-threaded build, GIL off: Granian thread workers share one process and run in parallel",
+            f"{why_gil}: Granian thread workers share one process and run Python in parallel{then}",
+            reexec,
         )
-    return ServePlan(
-        "processes",
-        options.workers,
-        options.threads,
-        "GIL build: Granian process workers, each with its own blocking threads",
+    if options.server == "granian":
+        raise LaunchError(
+            f"--server granian cannot serve here: {why_gil}, and Granian's free-threaded build refuses "
+            "to start with the GIL on. Use --server auto (Gunicorn), or turn the GIL off: --gil off, "
+            "or unset PYTHON_GIL / drop -X gil=1."
+        )
+    return _gunicorn(
+        options,
+        f"{why_gil}: Granian's free-threaded build refuses to start with the GIL on, so Gunicorn "
+        f"gthread workers serve the same WSGI app{then}",
+        reexec,
     )
 
 
-def banner(facts: RuntimeFacts, serve_plan: ServePlan, options: ServeOptions) -> str:
-    yes_no = {True: "yes", False: "no"}
-    return "\n".join(
-        [
-            f"ftproxy listening on http://{options.host}:{options.port}",
-            f"  interpreter:         {facts.implementation} {facts.version} ({facts.executable})",
-            f"  free-threaded build: {yes_no[facts.free_threaded_build]}",
-            f"  GIL enabled now:     {yes_no[facts.gil_enabled]}",
-            f"  serving with:        Granian WSGI, {serve_plan.workers} worker(s) "
-            f"({serve_plan.mode}) x {serve_plan.threads} threads",
-            f"  why:                 {serve_plan.reason}",
-            f"  config:              {options.config_path}",
-        ]
+def replan_after_imports(
+    before: RuntimeFacts, after: RuntimeFacts, chosen: ServePlan, options: ServeOptions
+) -> ServePlan:
+    """The start-up guard: importing the app (and its C extensions) must not switch the GIL on.
+
+    An extension that does not declare free-threading support re-enables the GIL when imported
+    (SPEC §2). Granian would then refuse to start, and every thread would run serialised.
+    """
+    # Only a plan that serves with the GIL as it is, off, can be spoilt: a re-exec to -X gil=1
+    # turns it on anyway, and -X gil=0 keeps it off whatever is imported.
+    if not (before.gil_disabled and chosen.reexec_gil is None and after.gil_enabled):
+        return chosen
+    found = (
+        "importing ftproxy re-enabled the GIL (a C extension without free-threading support was "
+        "loaded; run with PYTHONWARNINGS=always to see which module did it)"
     )
+    if options.on_gil_reenabled == "fail":
+        raise LaunchError(
+            f"{found}; refusing to run half-serialised. Remove or replace that module, start with "
+            "--on-gil-reenabled fallback to serve with Gunicorn and the GIL on, or force the GIL "
+            "off with PYTHON_GIL=0 (only if that module is known to be thread-safe)."
+        )
+    if options.server == "granian":
+        raise LaunchError(
+            f"{found}; --server granian cannot serve with the GIL on (Granian's free-threaded build "
+            "refuses to). Use --server auto to fall back to Gunicorn."
+        )
+    return _gunicorn(options, f"{found}; --on-gil-reenabled fallback: Gunicorn gthread workers", None)
 
 
 def check_imports_kept_gil_off(before: RuntimeFacts) -> None:
-    """Fails loudly when importing the app switched the GIL back on (SPEC §2)."""
-    if before.free_threaded_build and not before.gil_enabled and runtime.is_gil_enabled():
+    """Fails loudly when importing the app switched the GIL back on (the default policy)."""
+    options = ServeOptions("", "", 1)
+    replan_after_imports(before, runtime.current(), plan(before, options), options)
+
+
+def what_if(options: ServeOptions) -> list[tuple[str, str]]:
+    """What `serve` would choose here and on a free-threaded 3.14t, GIL off and PYTHON_GIL=1."""
+    here = runtime.current()
+    nogil = RuntimeFacts("3.14", "CPython", True, False, "python3.14t")
+    gil_env = RuntimeFacts("3.14", "CPython", True, True, "python3.14t", True, "PYTHON_GIL=1")
+    cases = [
+        ("this interpreter", here),
+        ("python3.14t, GIL off", nogil),
+        ("python3.14t, PYTHON_GIL=1", gil_env),
+    ]
+    answers = []
+    for label, facts in cases:
+        try:
+            chosen = plan(facts, options)
+            answers.append((label, f"{chosen.describe()} ({chosen.reason})"))
+        except LaunchError as exc:
+            answers.append((label, f"refuses to start: {exc}"))
+    return answers
+
+
+def reexec_argv(executable: str, orig_argv: Sequence[str], gil: str) -> list[str]:
+    """The same command line run by `executable` with `-X gil=<gil>` instead of any other -X gil.
+
+    `orig_argv` is `sys.orig_argv`: the interpreter, its options, then the script or -m/-c and
+    their arguments. The new option goes first, so combined flags such as `-Im` keep their
+    argument next to them.
+    """
+    options: list[str] = []
+    i = 1
+    while i < len(orig_argv):
+        arg = orig_argv[i]
+        if arg == "-X" and i + 1 < len(orig_argv):
+            if not orig_argv[i + 1].startswith("gil"):
+                options += [arg, orig_argv[i + 1]]
+            i += 2
+        elif arg.startswith("-X"):
+            if not arg[2:].startswith("gil"):
+                options.append(arg)
+            i += 1
+        elif arg in ("-W", "--check-hash-based-pycs") and i + 1 < len(orig_argv):
+            options += [arg, orig_argv[i + 1]]
+            i += 2
+        elif arg.startswith("-") and arg not in ("-", "-m", "-c") and not _takes_argument(arg):
+            options.append(arg)
+            i += 1
+        else:
+            break
+    return [executable, "-X", f"gil={gil}", *options, *orig_argv[i:]]
+
+
+def banner(
+    facts: RuntimeFacts,
+    serve_plan: ServePlan,
+    options: ServeOptions,
+    *,
+    drain_file: str | None = None,
+    dry_run: bool = False,
+) -> str:
+    yes_no = {True: "yes", False: "no"}
+    address = f"http://{options.host}:{options.port}"
+    listening = f"would listen on {address}" if dry_run else f"listening on {address}"
+    asked = facts.gil_request_source or "nothing (the build's default)"
+    if options.gil != "auto":
+        asked += f"; --gil {options.gil}"
+    lines = [
+        f"ftproxy{' serve --dry-run:' if dry_run else ''} {listening}",
+        f"  interpreter:         {facts.implementation} {facts.version} ({facts.executable})",
+        f"  free-threaded build: {yes_no[facts.free_threaded_build]}",
+        f"  GIL enabled now:     {yes_no[facts.gil_enabled]}",
+        f"  GIL requested by:    {asked}",
+        f"  serving with:        {serve_plan.describe()}",
+        f"  why:                 {serve_plan.reason}",
+        f"  on SIGTERM/SIGINT:   drain (/ready 503), stop accepting after {options.drain_delay_s:g} s, "
+        f"let in-flight requests finish within {options.drain_timeout_s} s; a second signal stops at once",
+    ]
+    if drain_file:
+        lines.append(f"  drain file:          {drain_file} (create it to drain without stopping)")
+    lines.append(f"  config:              {options.config_path}")
+    return "\n".join(lines)
+
+
+def _check_options(options: ServeOptions) -> None:
+    if options.workers < 1 or options.threads < 1:
+        raise LaunchError("--workers and --threads must be at least 1")
+    if options.drain_delay_s < 0 or options.drain_timeout_s < 1:
+        raise LaunchError("--drain-delay must be 0 or more and --drain-timeout at least 1 (seconds)")
+    if options.gil not in GIL_CHOICES or options.server not in SERVER_CHOICES:
+        raise LaunchError(f"--gil must be one of {GIL_CHOICES} and --server one of {SERVER_CHOICES}")
+    if options.on_gil_reenabled not in ON_GIL_REENABLED_CHOICES:
+        raise LaunchError(f"--on-gil-reenabled must be one of {ON_GIL_REENABLED_CHOICES}")
+
+
+def _plan_gil_build(facts: RuntimeFacts, options: ServeOptions) -> ServePlan:
+    if options.gil == "off":
         raise LaunchError(
-            "importing ftproxy re-enabled the GIL (a C extension without free-threading support was loaded); "
-            "refusing to run half-serialised. Run with PYTHONWARNINGS=always to see which module did it."
+            f"--gil off needs a free-threaded Python build (e.g. python3.14t), and {facts.implementation} "
+            f"{facts.version} at {facts.executable} is a GIL build: its GIL cannot be turned off. Use "
+            "--gil auto (or on) here, or start ftproxy with a free-threaded interpreter."
         )
+    ignored = " (PYTHON_GIL=0 is ignored by a GIL build)" if facts.gil_requested is False else ""
+    if options.server == "gunicorn":
+        return _gunicorn(options, f"GIL build{ignored}, --server gunicorn: Gunicorn gthread workers", None)
+    return ServePlan(
+        "granian",
+        "processes",
+        options.workers,
+        options.threads,
+        f"GIL build{ignored}: Granian process workers, each with its own blocking threads",
+    )
 
 
-def serve(options: ServeOptions) -> None:
+def _gunicorn(options: ServeOptions, reason: str, reexec: str | None) -> ServePlan:
+    return ServePlan("gunicorn", "processes", options.workers, options.threads, reason, reexec)
+
+
+def _why_gil(facts: RuntimeFacts, options: ServeOptions, wants_gil: bool) -> str:
+    state = "on" if wants_gil else "off"
+    if options.gil != "auto":
+        return f"free-threaded build, --gil {options.gil}"
+    if facts.gil_request_source:
+        return f"free-threaded build with the GIL {state} ({facts.gil_request_source})"
+    if wants_gil:  # nothing asked for it: something imported at start-up switched it on
+        return "free-threaded build with the GIL on (an extension imported at start-up enabled it)"
+    return f"free-threaded build, GIL {state}"
+
+
+def _takes_argument(arg: str) -> bool:
+    # Combined short flags ending in m or c (e.g. -Im) take the next word: that is the script part.
+    return not arg.startswith("--") and arg[-1] in "mc"
+
+
+# ---- side effects ----
+
+
+def switch_gil_if_asked(options: ServeOptions) -> None:
+    """Re-executes this interpreter when --gil asks for the other GIL state. Returns otherwise.
+
+    Called before anything else is started (the demo's simulator, the drain folder), because
+    `os.execv` replaces the process and would orphan them.
+    """
+    chosen = plan(runtime.current(), options)
+    if chosen.reexec_gil is None:
+        os.environ.pop(REEXEC_ENV, None)
+        return
+    if os.environ.get(REEXEC_ENV):
+        raise LaunchError(
+            f"re-executed with -X gil={chosen.reexec_gil} but the GIL state still differs from --gil "
+            f"{options.gil}; start the interpreter with -X gil={chosen.reexec_gil} yourself"
+        )
+    argv = reexec_argv(sys.executable, sys.orig_argv, chosen.reexec_gil)
+    print(
+        f"ftproxy: --gil {options.gil}: re-executing this interpreter with -X gil={chosen.reexec_gil} "
+        "so the GIL state is fixed from start-up",
+        file=sys.stderr,
+        flush=True,
+    )
+    sys.stdout.flush()
+    os.environ[REEXEC_ENV] = "1"
+    os.execv(sys.executable, argv)
+
+
+def prepare(options: ServeOptions, *, check_config: bool = True) -> ServePlan:
+    """Decides, loads the config once, imports what workers import, and applies the guard."""
+    from ftproxy.config import load_config
+
+    before = runtime.current()
+    chosen = plan(before, options)
+    if check_config:  # fail here, once, with a clear message, not in every worker
+        load_config(options.config_path)
+    # Import everything the workers will before the guard, the server included.
+    import ftproxy.app  # noqa: F401
+
+    if chosen.server == "granian":
+        import granian.server  # noqa: F401
+    # Gunicorn is pure Python: importing it cannot switch the GIL on, before or after the guard.
+    return replan_after_imports(before, runtime.current(), chosen, options)
+
+
+def dry_run(options: ServeOptions, *, check_config: bool = True) -> int:
+    """What `serve` would do, up to and including the start-up guard, without serving."""
+    chosen = prepare(options, check_config=check_config)
+    print(banner(runtime.current(), chosen, options, dry_run=True))
+    return 0
+
+
+def serve(options: ServeOptions) -> int:
+    """Serves until stopped; returns the exit status (1 when a second signal cut the drain)."""
+    switch_gil_if_asked(options)
+    chosen = prepare(options)
+    from ftproxy.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
+
+    os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
+    os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
+    with lifecycle.private_drain_file() as drain_file:
+        if chosen.mode == "processes" and chosen.workers > 1:
+            _sum_metrics_over_workers(drain_file.parent / "metrics")
+        text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
+        print(text, file=sys.stderr, flush=True)
+        drain = lifecycle.Drain(drain_file, options.drain_delay_s)
+        if chosen.server == "gunicorn":
+            from ftproxy.gunicorn_server import serve_with_gunicorn
+
+            return serve_with_gunicorn(chosen, options, drain)
+        return _serve_with_granian(chosen, options, drain)
+
+
+def _sum_metrics_over_workers(folder: Path) -> None:
+    """Each worker process sees a share of the requests: their metrics are kept in files and
+    summed at scrape time (see ftproxy.metrics). Must run before the workers start."""
+    from ftproxy import metrics
+
+    if metrics.multiprocess_directory() is None:  # an operator's PROMETHEUS_MULTIPROC_DIR wins
+        metrics.prepare_multiprocess(folder)
+
+
+def granian_backpressure(workers: int, threads: int, backlog: int = 1024) -> int:
+    """Connections each Granian worker takes on at once."""
+    return max(backlog // workers, threads)
+
+
+def _serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -> int:
     from granian.constants import Interfaces
     from granian.server import Server
 
-    from ftproxy.app import CONFIG_ENV
-    from ftproxy.config import load_config
-
-    facts = runtime.current()
-    serve_plan = plan(facts, options)
-    load_config(options.config_path)  # fail here, once, with a clear message, not in every worker
-    import ftproxy.app  # noqa: F401  (import everything the workers will, before the check)
-
-    check_imports_kept_gil_off(facts)
-    os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
-    print(banner(runtime.current(), serve_plan, options), file=sys.stderr, flush=True)
+    threads_mode = chosen.mode == "threads"
     server = Server(
         "ftproxy.app:from_environment",
         address=options.host,
         port=options.port,
         interface=Interfaces.WSGI,
-        workers=serve_plan.workers,
-        blocking_threads=serve_plan.threads,
+        workers=chosen.workers,
+        blocking_threads=chosen.threads,
+        # Backpressure counts connections, idle keep-alive ones included: never fewer than the
+        # threads, and no lower than Granian's own default (docs/operations.md, the arithmetic).
+        backpressure=granian_backpressure(chosen.workers, chosen.threads),
         factory=True,
         log_access=False,
+        # Process workers still busy after the drain timeout are killed by Granian. Thread
+        # workers cannot be killed one by one (Granian would raise), so `_GranianStopper` ends
+        # the whole process at the deadline instead.
+        workers_kill_timeout=None if threads_mode else options.drain_timeout_s,
     )
+    stopper = _GranianStopper(server, drain, options.drain_timeout_s, threads_mode)
+    # Startup hooks run in the main process after Granian installed its own SIGINT/SIGTERM
+    # handlers and before the workers start: ours replace them there.
+    server.on_startup(stopper.install)
     server.serve()
+    return 1 if drain.forced else 0
+
+
+class _GranianStopper:
+    """SIGTERM/SIGINT for Granian: drain file, delay, then Granian's own graceful interrupt."""
+
+    def __init__(self, server: Any, drain: Drain, timeout_s: int, threads_mode: bool) -> None:
+        self.server = server
+        self.drain = drain
+        self.timeout_s = timeout_s
+        self.threads_mode = threads_mode
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.drain.begin():
+            # The delay runs in a thread: a signal handler must return promptly, and the second
+            # signal has to be handled while the first one's delay is still running.
+            threading.Thread(target=self._stop_after_delay, name="ftproxy-drain", daemon=True).start()
+        else:
+            self.stop_now()
+
+    def _stop_after_delay(self) -> None:
+        self.drain.wait_delay()
+        # Granian then stops accepting, tells the workers to stop, and waits for in-flight
+        # requests and streams (process workers: at most workers_kill_timeout).
+        self.server.signal_handler_interrupt()
+        if self.threads_mode:
+            threading.Event().wait(self.timeout_s)
+            # Still here: a stream outlived the drain timeout. This thread is a daemon, so a
+            # process that finished draining in time never gets here.
+            lifecycle.say(f"drain timeout ({self.timeout_s} s) reached; cutting the remaining streams")
+            self._exit_now(0)
+
+    def stop_now(self) -> None:
+        try:
+            for worker in list(self.server.wrks):
+                worker.kill()
+        except NotImplementedError:
+            self._exit_now(1)  # thread workers: ending the one process ends them all
+        self.server.signal_handler_interrupt()
+
+    def _exit_now(self, status: int) -> None:
+        lifecycle.remove_private_folder(self.drain.drain_file.parent)
+        os._exit(status)
+
+
+__all__ = [
+    "LaunchError",
+    "ServeOptions",
+    "ServePlan",
+    "banner",
+    "check_imports_kept_gil_off",
+    "dry_run",
+    "plan",
+    "reexec_argv",
+    "replan_after_imports",
+    "serve",
+    "switch_gil_if_asked",
+    "what_if",
+]

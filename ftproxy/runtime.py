@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -21,6 +22,10 @@ class RuntimeFacts:
     # Live state; interpreters before 3.13 cannot turn the GIL off, so they report True.
     gil_enabled: bool
     executable: str
+    # What `-X gil=0|1` or PYTHON_GIL=0|1 asked for (the -X option wins, as in CPython), or None;
+    # `gil_request_source` names it for messages, e.g. "PYTHON_GIL=1".
+    gil_requested: bool | None = None
+    gil_request_source: str = ""
 
     @property
     def gil_disabled(self) -> bool:
@@ -29,7 +34,8 @@ class RuntimeFacts:
     def describe(self) -> str:
         build = "free-threaded build" if self.free_threaded_build else "GIL build"
         gil = "GIL enabled" if self.gil_enabled else "GIL disabled"
-        return f"{self.implementation} {self.version} ({build}, {gil}) at {self.executable}"
+        asked = f", {self.gil_request_source}" if self.gil_request_source else ""
+        return f"{self.implementation} {self.version} ({build}, {gil}{asked}) at {self.executable}"
 
 
 def is_free_threaded_build() -> bool:
@@ -42,11 +48,33 @@ def is_gil_enabled() -> bool:
     return True if check is None else bool(check())
 
 
+def requested_gil(
+    xoptions: Mapping[str, str | bool] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[bool | None, str]:
+    """What was asked for at start-up: (True for on / False for off / None, where it came from).
+
+    `-X gil=N` wins over PYTHON_GIL=N, as in CPython. Values other than 0 and 1 are not a request
+    (CPython itself refuses to start with them on a free-threaded build).
+    """
+    xoptions = sys._xoptions if xoptions is None else xoptions
+    environ = os.environ if environ is None else environ
+    option = xoptions.get("gil")
+    if option in ("0", "1"):
+        return option == "1", f"-X gil={option}"
+    variable = environ.get("PYTHON_GIL")
+    if variable in ("0", "1"):
+        return variable == "1", f"PYTHON_GIL={variable}"
+    return None, ""
+
+
 def current() -> RuntimeFacts:
+    asked, source = requested_gil()
     return RuntimeFacts(
         version=platform.python_version(),
         implementation=platform.python_implementation(),
         free_threaded_build=is_free_threaded_build(),
         gil_enabled=is_gil_enabled(),
         executable=os.path.realpath(sys.executable),
+        gil_requested=asked,
+        gil_request_source=source,
     )

@@ -1,51 +1,445 @@
-"""The launcher's decisions, for every interpreter, with injected facts."""
+"""The launcher's decisions (the GIL switch), for every interpreter, with injected facts; and the
+drain sequence's parts, with fake servers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ftproxy import launcher, runtime
-from ftproxy.launcher import LaunchError, ServeOptions, plan
+from ftproxy import launcher, lifecycle, runtime
+from ftproxy.launcher import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
 from ftproxy.runtime import RuntimeFacts
 
 OPTIONS = ServeOptions("config.json", "127.0.0.1", 3001, workers=2, threads=64)
 
 
-def facts(free_threaded: bool, gil: bool, version: str = "3.14.0") -> RuntimeFacts:
-    return RuntimeFacts(version, "CPython", free_threaded, gil, "/usr/bin/python3.14t")
+def facts(free_threaded: bool, gil: bool, version: str = "3.14.0", asked: str = "") -> RuntimeFacts:
+    """Interpreter facts; `asked` is "PYTHON_GIL=1", "-X gil=0", ... (what requested the GIL)."""
+    requested = None if not asked else asked.endswith("1")
+    return RuntimeFacts(version, "CPython", free_threaded, gil, "/usr/bin/python3.14t", requested, asked)
 
 
-def test_free_threaded_without_gil_serves_with_threads() -> None:
-    chosen = plan(facts(True, False), OPTIONS)
-    assert (chosen.mode, chosen.workers, chosen.threads) == ("threads", 2, 64)
+FT_OFF = facts(True, False)
+FT_ENV_ON = facts(True, True, asked="PYTHON_GIL=1")
+FT_X_ON = facts(True, True, asked="-X gil=1")
+FT_IMPORT_ON = facts(True, True)  # nothing asked: an extension imported at start-up enabled it
+GIL_313 = facts(False, True, "3.13.0")
+GIL_311 = facts(False, True, "3.11.7")
+GIL_312_ENV_OFF = facts(False, True, "3.12.4", asked="PYTHON_GIL=0")
 
 
-def test_gil_build_serves_with_processes() -> None:
-    chosen = plan(facts(False, True, "3.13.0"), OPTIONS)
-    assert chosen.mode == "processes"
+# ---- plan: every branch of the decision table ----
+
+# (facts, --gil, --server) -> (server, mode, re-exec with -X gil=...)
+CHOSEN = [
+    pytest.param(FT_OFF, "auto", "auto", ("granian", "threads", None), id="3.14t-gil-off"),
+    pytest.param(FT_OFF, "off", "auto", ("granian", "threads", None), id="3.14t-gil-off--gil-off"),
+    pytest.param(FT_OFF, "auto", "granian", ("granian", "threads", None), id="3.14t-gil-off--server-granian"),
+    pytest.param(
+        FT_OFF, "auto", "gunicorn", ("gunicorn", "processes", None), id="3.14t-gil-off--server-gunicorn"
+    ),
+    pytest.param(FT_OFF, "on", "auto", ("gunicorn", "processes", "1"), id="3.14t-gil-off--gil-on-reexecs"),
+    pytest.param(
+        FT_OFF, "on", "gunicorn", ("gunicorn", "processes", "1"), id="3.14t-gil-off--gil-on-gunicorn"
+    ),
+    pytest.param(FT_ENV_ON, "auto", "auto", ("gunicorn", "processes", None), id="3.14t-PYTHON_GIL=1"),
+    pytest.param(FT_X_ON, "auto", "auto", ("gunicorn", "processes", None), id="3.14t-X-gil=1"),
+    pytest.param(
+        FT_ENV_ON, "on", "gunicorn", ("gunicorn", "processes", None), id="3.14t-PYTHON_GIL=1--gil-on"
+    ),
+    pytest.param(
+        FT_ENV_ON, "off", "auto", ("granian", "threads", "0"), id="3.14t-PYTHON_GIL=1--gil-off-reexecs"
+    ),
+    pytest.param(FT_IMPORT_ON, "auto", "auto", ("gunicorn", "processes", None), id="3.14t-gil-on-by-import"),
+    pytest.param(GIL_313, "auto", "auto", ("granian", "processes", None), id="3.13"),
+    pytest.param(GIL_313, "on", "auto", ("granian", "processes", None), id="3.13--gil-on"),
+    pytest.param(GIL_313, "auto", "granian", ("granian", "processes", None), id="3.13--server-granian"),
+    pytest.param(GIL_313, "on", "gunicorn", ("gunicorn", "processes", None), id="3.13--server-gunicorn"),
+    pytest.param(GIL_311, "auto", "auto", ("granian", "processes", None), id="3.11"),
+    pytest.param(
+        GIL_312_ENV_OFF, "auto", "auto", ("granian", "processes", None), id="3.12-PYTHON_GIL=0-ignored"
+    ),
+]
 
 
-def test_free_threaded_with_gil_refuses_with_the_way_out() -> None:
-    with pytest.raises(LaunchError, match="PYTHON_GIL"):
-        plan(facts(True, True), OPTIONS)
+@pytest.mark.parametrize(("given", "gil", "server", "expected"), CHOSEN)
+def test_plan_chooses_server_mode_and_reexec(
+    given: RuntimeFacts, gil: str, server: str, expected: tuple[str, str, str | None]
+) -> None:
+    options = ServeOptions("c", "h", 1, workers=2, threads=64, gil=gil, server=server)  # type: ignore[arg-type]
+    chosen = plan(given, options)
+    assert (chosen.server, chosen.mode, chosen.reexec_gil) == expected
+    assert (chosen.workers, chosen.threads) == (2, 64)  # the sizes are the operator's, on every path
+    assert chosen.reason
 
 
-def test_banner_states_build_and_live_gil() -> None:
-    text = launcher.banner(facts(True, False), plan(facts(True, False), OPTIONS), OPTIONS)
-    assert "free-threaded build: yes" in text and "GIL enabled now:     no" in text
-    text = launcher.banner(facts(False, True), plan(facts(False, True), OPTIONS), OPTIONS)
-    assert "free-threaded build: no" in text and "GIL enabled now:     yes" in text
+# (facts, --gil, --server) -> a part of the refusal that names the problem or the way out
+REFUSED = [
+    pytest.param(GIL_313, "off", "auto", "--gil off needs a free-threaded", id="3.13--gil-off"),
+    pytest.param(GIL_311, "off", "gunicorn", "python3.14t", id="3.11--gil-off-names-the-way-out"),
+    pytest.param(
+        FT_ENV_ON, "auto", "granian", "refuses to start with the GIL on", id="3.14t-PYTHON_GIL=1-granian"
+    ),
+    pytest.param(FT_X_ON, "on", "granian", "--server auto", id="3.14t-X-gil=1-granian-way-out"),
+    pytest.param(FT_OFF, "on", "granian", "--server granian cannot serve", id="3.14t--gil-on-granian"),
+]
 
 
-def test_import_guard_detects_a_gil_an_import_re_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    before = facts(True, False)
-    monkeypatch.setattr(runtime, "is_gil_enabled", lambda: True)
-    with pytest.raises(LaunchError, match="re-enabled the GIL"):
-        launcher.check_imports_kept_gil_off(before)
-    monkeypatch.setattr(runtime, "is_gil_enabled", lambda: False)
-    launcher.check_imports_kept_gil_off(before)  # still off: fine
-    launcher.check_imports_kept_gil_off(facts(False, True))  # GIL builds: nothing to check
+@pytest.mark.parametrize(("given", "gil", "server", "message"), REFUSED)
+def test_plan_refuses_what_cannot_work_and_says_why(
+    given: RuntimeFacts, gil: str, server: str, message: str
+) -> None:
+    with pytest.raises(LaunchError, match=message):
+        plan(given, ServeOptions("c", "h", 1, gil=gil, server=server))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [ServeOptions("c", "h", 1, workers=0), ServeOptions("c", "h", 1, threads=0)])
-def test_nonsense_sizes_are_refused(bad: ServeOptions) -> None:
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        (FT_ENV_ON, ["PYTHON_GIL=1", "Gunicorn"]),
+        (FT_X_ON, ["-X gil=1"]),
+        (FT_IMPORT_ON, ["extension imported at start-up"]),
+        (GIL_312_ENV_OFF, ["PYTHON_GIL=0 is ignored"]),
+    ],
+)
+def test_reason_names_what_asked_for_the_gil(given: RuntimeFacts, words: list[str]) -> None:
+    reason = plan(given, OPTIONS).reason
+    assert all(word in reason for word in words), reason
+
+
+def test_reexec_is_said_in_the_reason() -> None:
+    assert "re-executing with -X gil=1" in plan(FT_OFF, ServeOptions("c", "h", 1, gil="on")).reason
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ServeOptions("c", "h", 1, workers=0),
+        ServeOptions("c", "h", 1, threads=0),
+        ServeOptions("c", "h", 1, drain_delay_s=-1),
+        ServeOptions("c", "h", 1, drain_timeout_s=0),
+        ServeOptions("c", "h", 1, gil="maybe"),  # type: ignore[arg-type]
+        ServeOptions("c", "h", 1, server="uvicorn"),  # type: ignore[arg-type]
+        ServeOptions("c", "h", 1, on_gil_reenabled="ignore"),  # type: ignore[arg-type]
+    ],
+)
+def test_nonsense_options_are_refused(bad: ServeOptions) -> None:
     with pytest.raises(LaunchError):
-        plan(facts(False, True), bad)
+        plan(GIL_313, bad)
+
+
+# ---- the start-up guard: an import that switched the GIL back on ----
+
+
+def test_guard_fails_by_default_and_names_the_way_out() -> None:
+    chosen = plan(FT_OFF, OPTIONS)
+    with pytest.raises(LaunchError, match="re-enabled the GIL") as raised:
+        replan_after_imports(FT_OFF, FT_IMPORT_ON, chosen, OPTIONS)
+    assert "PYTHONWARNINGS=always" in str(raised.value)
+    assert "--on-gil-reenabled fallback" in str(raised.value)
+
+
+def test_guard_falls_back_to_gunicorn_when_asked() -> None:
+    options = ServeOptions("c", "h", 1, workers=2, threads=64, on_gil_reenabled="fallback")
+    chosen = replan_after_imports(FT_OFF, FT_IMPORT_ON, plan(FT_OFF, options), options)
+    assert (chosen.server, chosen.mode, chosen.workers, chosen.threads) == ("gunicorn", "processes", 2, 64)
+    assert "re-enabled the GIL" in chosen.reason and "fallback" in chosen.reason
+
+
+def test_guard_fallback_cannot_keep_a_forced_granian() -> None:
+    options = ServeOptions("c", "h", 1, server="granian", on_gil_reenabled="fallback")
+    with pytest.raises(LaunchError, match="--server granian"):
+        replan_after_imports(FT_OFF, FT_IMPORT_ON, plan(FT_OFF, options), options)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "gil"),
+    [
+        pytest.param(FT_OFF, FT_OFF, "auto", id="still-off"),
+        pytest.param(GIL_313, GIL_313, "auto", id="gil-build"),
+        pytest.param(FT_ENV_ON, FT_ENV_ON, "auto", id="gil-was-on-already"),
+        pytest.param(FT_OFF, FT_IMPORT_ON, "on", id="reexec-turns-it-on-anyway"),
+    ],
+)
+def test_guard_leaves_other_cases_alone(before: RuntimeFacts, after: RuntimeFacts, gil: str) -> None:
+    options = ServeOptions("c", "h", 1, gil=gil)  # type: ignore[arg-type]
+    chosen = plan(before, options)
+    assert replan_after_imports(before, after, chosen, options) == chosen
+
+
+def test_import_guard_reads_the_live_gil_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "is_gil_enabled", lambda: True)
+    monkeypatch.setattr(runtime, "is_free_threaded_build", lambda: True)
+    with pytest.raises(LaunchError, match="re-enabled the GIL"):
+        launcher.check_imports_kept_gil_off(FT_OFF)
+    monkeypatch.setattr(runtime, "is_gil_enabled", lambda: False)
+    launcher.check_imports_kept_gil_off(FT_OFF)  # still off: fine
+    launcher.check_imports_kept_gil_off(GIL_313)  # GIL builds: nothing to check
+
+
+# ---- what was requested: -X gil wins over PYTHON_GIL ----
+
+
+@pytest.mark.parametrize(
+    ("xoptions", "environ", "expected"),
+    [
+        ({}, {}, (None, "")),
+        ({}, {"PYTHON_GIL": "1"}, (True, "PYTHON_GIL=1")),
+        ({}, {"PYTHON_GIL": "0"}, (False, "PYTHON_GIL=0")),
+        ({"gil": "0"}, {"PYTHON_GIL": "1"}, (False, "-X gil=0")),
+        ({"gil": "1"}, {"PYTHON_GIL": "0"}, (True, "-X gil=1")),
+        ({"gil": True}, {"PYTHON_GIL": "1"}, (True, "PYTHON_GIL=1")),  # bare -X gil: no value
+        ({}, {"PYTHON_GIL": "yes"}, (None, "")),
+    ],
+)
+def test_requested_gil(xoptions: dict[str, Any], environ: dict[str, str], expected: tuple[Any, str]) -> None:
+    assert runtime.requested_gil(xoptions, environ) == expected
+
+
+# ---- re-exec with -X gil ----
+
+
+@pytest.mark.parametrize(
+    ("orig", "gil", "expected"),
+    [
+        (["python", "-m", "ftproxy", "serve", "--gil", "on"], "1", ["-m", "ftproxy", "serve", "--gil", "on"]),
+        (["/v/bin/python", "/v/bin/ftproxy", "serve"], "1", ["/v/bin/ftproxy", "serve"]),
+        (["python", "-X", "gil=1", "-X", "dev", "-m", "ftproxy"], "0", ["-X", "dev", "-m", "ftproxy"]),
+        (["python", "-Xgil=0", "-Im", "ftproxy", "serve"], "1", ["-Im", "ftproxy", "serve"]),
+        (["python", "-W", "error", "-u", "-m", "ftproxy"], "1", ["-W", "error", "-u", "-m", "ftproxy"]),
+    ],
+)
+def test_reexec_argv_keeps_the_command_line_and_sets_only_the_gil(
+    orig: list[str], gil: str, expected: list[str]
+) -> None:
+    assert reexec_argv("/exe", orig, gil) == ["/exe", "-X", f"gil={gil}", *expected]
+
+
+class Execed(Exception):
+    pass
+
+
+def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str]]] = []
+
+    def fake_execv(path: str, argv: list[str]) -> None:
+        calls.append((path, argv))
+        raise Execed
+
+    monkeypatch.setattr(runtime, "current", lambda: FT_OFF)
+    monkeypatch.setattr(os, "execv", fake_execv)
+    monkeypatch.setattr("sys.orig_argv", ["python3.14t", "-m", "ftproxy", "serve", "--gil", "on"])
+    monkeypatch.setattr("sys.executable", "/opt/venv/bin/python")
+    monkeypatch.delenv(launcher.REEXEC_ENV, raising=False)
+    options = ServeOptions("c", "h", 1, gil="on")
+    with pytest.raises(Execed):
+        launcher.switch_gil_if_asked(options)
+    assert calls == [
+        (
+            "/opt/venv/bin/python",
+            ["/opt/venv/bin/python", "-X", "gil=1", "-m", "ftproxy", "serve", "--gil", "on"],
+        )
+    ]
+    # Started again, and the GIL is still off: a message, not a loop.
+    assert os.environ[launcher.REEXEC_ENV] == "1"
+    with pytest.raises(LaunchError, match="re-executed with -X gil=1"):
+        launcher.switch_gil_if_asked(options)
+    assert len(calls) == 1
+
+
+def test_no_reexec_when_the_gil_is_already_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runtime, "current", lambda: FT_ENV_ON)
+    monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("must not re-exec"))
+    monkeypatch.setenv(launcher.REEXEC_ENV, "1")  # as after a successful re-exec
+    launcher.switch_gil_if_asked(ServeOptions("c", "h", 1, gil="on"))
+    assert launcher.REEXEC_ENV not in os.environ  # not inherited by what it starts
+
+
+# ---- what ops see: banner, dry run, info ----
+
+
+@pytest.mark.parametrize(
+    ("given", "words"),
+    [
+        (FT_OFF, ["free-threaded build: yes", "GIL enabled now:     no", "Granian WSGI, thread workers"]),
+        (
+            GIL_313,
+            ["free-threaded build: no", "GIL enabled now:     yes", "Granian WSGI, process workers: 2"],
+        ),
+        (FT_ENV_ON, ["GIL requested by:    PYTHON_GIL=1", "Gunicorn gthread, process workers: 2 x 64"]),
+    ],
+)
+def test_banner_states_build_gil_server_mode_and_reason(given: RuntimeFacts, words: list[str]) -> None:
+    chosen = plan(given, OPTIONS)
+    text = launcher.banner(given, chosen, OPTIONS, drain_file="/tmp/x/draining")
+    assert all(word in text for word in words), text
+    assert f"why:                 {chosen.reason}" in text
+    assert "CPython 3." in text and "drain file:          /tmp/x/draining" in text
+    assert text.startswith("ftproxy listening on http://127.0.0.1:3001")
+    dry = launcher.banner(given, chosen, OPTIONS, dry_run=True)
+    assert dry.startswith("ftproxy serve --dry-run: would listen on") and "drain file" not in dry
+
+
+def test_what_if_covers_here_and_both_free_threaded_cases() -> None:
+    answers = dict(launcher.what_if(OPTIONS))
+    assert set(answers) == {"this interpreter", "python3.14t, GIL off", "python3.14t, PYTHON_GIL=1"}
+    assert answers["python3.14t, GIL off"].startswith("Granian WSGI, thread workers in one process")
+    assert answers["python3.14t, PYTHON_GIL=1"].startswith("Gunicorn gthread, process workers")
+
+
+def test_what_if_reports_a_refusal_instead_of_raising() -> None:
+    answers = dict(launcher.what_if(ServeOptions("c", "h", 1, server="granian")))
+    assert answers["python3.14t, PYTHON_GIL=1"].startswith("refuses to start: --server granian")
+
+
+# ---- drain: the file, the sequence, the Granian glue ----
+
+
+def test_draining_follows_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(lifecycle.DRAIN_FILE_ENV, raising=False)
+    assert not lifecycle.draining()
+    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, str(tmp_path / "draining"))
+    assert not lifecycle.draining()
+    lifecycle.mark_draining(tmp_path / "draining")
+    lifecycle.mark_draining(tmp_path / "draining")  # idempotent
+    assert lifecycle.draining()
+
+
+def test_private_drain_file_is_exported_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, "/previous")
+    with lifecycle.private_drain_file() as path:
+        assert os.environ[lifecycle.DRAIN_FILE_ENV] == str(path)
+        assert (path.parent.stat().st_mode & 0o777) == 0o700 and not path.exists()
+        lifecycle.mark_draining(path)
+    assert not path.parent.exists()
+    assert os.environ[lifecycle.DRAIN_FILE_ENV] == "/previous"
+
+
+def test_private_drain_file_survives_a_forked_child_leaving(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Gunicorn's workers are forked inside the block and unwind through it when they exit.
+    real_pid = os.getpid()
+    with lifecycle.private_drain_file() as path:
+        monkeypatch.setattr(os, "getpid", lambda: real_pid + 1)
+    assert path.parent.exists()
+    monkeypatch.undo()
+    lifecycle.remove_private_folder(path.parent)
+
+
+def test_drain_first_signal_marks_second_forces(tmp_path: Path) -> None:
+    drain = lifecycle.Drain(tmp_path / "draining", delay_s=3600)
+    assert drain.begin() is True
+    assert (tmp_path / "draining").exists() and not drain.forced
+    assert drain.begin() is False
+    assert drain.forced
+    drain.wait_delay()  # cut short by the second signal: returns at once instead of in an hour
+
+
+class FakeWorker:
+    def __init__(self, killable: bool = True) -> None:
+        self.killable = killable
+        self.killed = False
+
+    def kill(self) -> None:
+        if not self.killable:
+            raise NotImplementedError  # Granian's thread workers
+        self.killed = True
+
+
+class FakeGranian:
+    def __init__(self, workers: list[FakeWorker]) -> None:
+        self.wrks = workers
+        self.interrupted = threading.Event()
+
+    def signal_handler_interrupt(self, *args: Any) -> None:
+        self.interrupted.set()
+
+
+def stopper(tmp_path: Path, server: FakeGranian, threads_mode: bool = False) -> launcher._GranianStopper:
+    return launcher._GranianStopper(server, lifecycle.Drain(tmp_path / "draining", 0), 30, threads_mode)
+
+
+def test_granian_stopper_replaces_granians_handlers(tmp_path: Path) -> None:
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    subject = stopper(tmp_path, FakeGranian([]))
+    try:
+        subject.install()
+        assert signal.getsignal(signal.SIGTERM) == subject.on_signal
+        assert signal.getsignal(signal.SIGINT) == subject.on_signal
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_granian_first_signal_drains_then_interrupts(tmp_path: Path) -> None:
+    server = FakeGranian([FakeWorker()])
+    subject = stopper(tmp_path, server)
+    subject.on_signal(signal.SIGTERM, None)
+    assert (tmp_path / "draining").exists()
+    assert server.interrupted.wait(10), "Granian was never told to stop"
+    assert not server.wrks[0].killed and not subject.drain.forced
+
+
+def test_granian_second_signal_kills_process_workers(tmp_path: Path) -> None:
+    server = FakeGranian([FakeWorker(), FakeWorker()])
+    subject = stopper(tmp_path, server)
+    subject.drain.delay_s = 3600  # still waiting for load balancers when the second signal comes
+    subject.on_signal(signal.SIGTERM, None)
+    subject.on_signal(signal.SIGTERM, None)
+    assert all(w.killed for w in server.wrks) and server.interrupted.is_set() and subject.drain.forced
+
+
+def test_granian_second_signal_ends_a_thread_workers_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exits: list[int] = []
+
+    def fake_exit(status: int) -> None:
+        exits.append(status)
+        raise Execed
+
+    monkeypatch.setattr(os, "_exit", fake_exit)
+    folder = tmp_path / "private"
+    folder.mkdir()
+    server = FakeGranian([FakeWorker(killable=False)])
+    subject = launcher._GranianStopper(server, lifecycle.Drain(folder / "draining", 3600), 30, True)
+    subject.on_signal(signal.SIGTERM, None)
+    with pytest.raises(Execed):
+        subject.on_signal(signal.SIGTERM, None)
+    assert exits == [1] and not folder.exists()  # the drain folder is cleaned up before _exit
+
+
+# ---- Gunicorn settings ----
+
+
+def test_gunicorn_settings_follow_the_plan() -> None:
+    from gunicorn.workers.gthread import ThreadWorker
+
+    from ftproxy import gunicorn_server
+
+    options = ServeOptions("c", "::1", 8080, workers=3, threads=16, server="gunicorn", drain_timeout_s=7)
+    chosen = plan(GIL_313, options)
+    settings = gunicorn_server.settings(chosen, options)
+    assert settings["bind"] == ["[::1]:8080"]
+    assert (settings["workers"], settings["threads"], settings["graceful_timeout"]) == (3, 16, 7)
+    app = gunicorn_server.FtproxyGunicorn(settings, lifecycle.Drain(Path("/nonexistent"), 0))
+    assert issubclass(app.cfg.worker_class, ThreadWorker)
+    assert app.cfg.graceful_timeout == 7 and app.cfg.threads == 16
+
+
+def test_drain_without_its_folder_still_stops(tmp_path: Path) -> None:
+    drain = lifecycle.Drain(tmp_path / "gone" / "draining", delay_s=0)
+    assert drain.begin() is True  # a message on stderr, no exception into the interrupted code
+
+
+@pytest.mark.parametrize(
+    ("workers", "threads", "expected"), [(1, 128, 1024), (4, 128, 256), (16, 128, 128), (1, 2048, 2048)]
+)
+def test_granian_backpressure_never_starves_threads_or_keepalive_clients(
+    workers: int, threads: int, expected: int
+) -> None:
+    assert launcher.granian_backpressure(workers, threads) == expected

@@ -1,0 +1,152 @@
+"""Graceful drain with real processes: SIGTERM to the proxy's main PID while a stream is open.
+
+What is proven, for Granian and for Gunicorn:
+- the open stream still completes with `data: [DONE]`, new connections are answered 503 (/ready)
+  or refused once the drain started, and the process exits 0;
+- a stream that outlives --drain-timeout is cut and the process still exits;
+- during --drain-delay the server still serves, /ready answers 503 and the drain file exists;
+  a second SIGTERM then stops at once (exit 1), and the private drain folder is removed.
+
+Nothing here waits on a fixed sleep: every wait polls against a deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from processes import free_port, stop, wait_for_health
+
+from ftproxy.demo import DEMO_KEY, write_demo_config
+
+pytestmark = pytest.mark.e2e
+
+DEADLINE_S = 20.0  # bounds every wait; a passing run needs a small fraction of it
+SERVERS = ["granian", "gunicorn"]
+
+
+@pytest.fixture(scope="module")
+def config(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_demo_config(tmp_path_factory.mktemp("drain"), simulator, host="127.0.0.1", port=3001)
+
+
+@contextmanager
+def proxy(config: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    port = free_port()
+    log = config.parent / f"proxy-{port}.log"
+    argv = [sys.executable, "-m", "ftproxy", "serve", "--config", str(config), "--port", str(port)]
+    with log.open("wb") as out:
+        process = subprocess.Popen([*argv, "--threads", "8", *extra], stdout=out, stderr=subprocess.STDOUT)
+    root = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_health(root + "/health", process, log)
+        yield process, root, log
+    finally:
+        stop(process)
+
+
+@contextmanager
+def open_stream(root: str, directive: str) -> Iterator[Iterator[str]]:
+    """A streamed chat answer whose first event has arrived: the stream is open on the server."""
+    body = {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": f"Hi {directive}"}]}
+    headers = {"Authorization": f"Bearer {DEMO_KEY}"}
+    timeout = httpx.Timeout(DEADLINE_S)
+    with httpx.stream(
+        "POST", root + "/v1/chat/completions", json=body, headers=headers, timeout=timeout
+    ) as r:
+        assert r.status_code == 200
+        lines = r.iter_lines()
+        assert next(line for line in lines if line.startswith("data:"))
+        yield lines
+
+
+def poll(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened within {DEADLINE_S}s: {what}"
+        time.sleep(0.02)  # polling interval; the deadline bounds the wait
+
+
+def new_connection_status(root: str) -> int | None:
+    """GET /ready on a fresh connection: its status, or None when the connection is refused."""
+    try:
+        return httpx.get(root + "/ready", timeout=DEADLINE_S).status_code
+    except httpx.ConnectError:
+        return None
+    except httpx.TransportError:
+        return -1  # accepted, then reset while the listener closed: neither answer; poll again
+
+
+def exit_status(process: subprocess.Popen[bytes]) -> int:
+    return process.wait(timeout=DEADLINE_S)
+
+
+def drain_file(log: Path) -> Path:
+    found = re.search(r"drain file:\s+(\S+)", log.read_text())
+    assert found, log.read_text()
+    return Path(found.group(1))
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_sigterm_lets_the_open_stream_finish_and_refuses_new_connections(config: Path, server: str) -> None:
+    with proxy(config, "--server", server) as (process, root, log):
+        assert new_connection_status(root) == 200  # ready before the drain
+        with open_stream(root, "[[sim:tokens=20,tps=10]]") as lines:
+            process.send_signal(signal.SIGTERM)
+            seen: list[int | None] = []
+
+            def refused() -> bool:
+                seen.append(new_connection_status(root))
+                return seen[-1] is None
+
+            poll(refused, "new connections refused after SIGTERM")
+            # Once the drain showed (first non-200), nothing was served as ready again.
+            after_drain = seen[next(i for i, s in enumerate(seen) if s != 200) :]
+            assert set(after_drain) <= {503, -1, None}, seen
+            assert process.poll() is None, "the server must still be up, serving our stream"
+            rest = list(lines)
+        assert [line for line in rest if line.startswith("data:")][-1] == "data: [DONE]"
+        assert exit_status(process) == 0
+        assert not drain_file(log).parent.exists()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_stream_outliving_the_drain_timeout_is_cut_and_the_process_exits(config: Path, server: str) -> None:
+    with proxy(config, "--server", server, "--drain-timeout", "1") as (process, root, log):
+        with open_stream(root, "[[sim:stall_after=2]]") as lines:  # never ends by itself
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(httpx.TransportError):
+                for line in lines:
+                    assert line != "data: [DONE]"
+        assert exit_status(process) == 0
+        assert not drain_file(log).parent.exists()
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_drain_delay_keeps_serving_with_ready_503_and_a_second_sigterm_stops_at_once(
+    config: Path, server: str
+) -> None:
+    # The delay is far longer than DEADLINE_S: only the second signal can end this run in time.
+    with proxy(config, "--server", server, "--drain-delay", "600") as (process, root, log):
+        marker = drain_file(log)
+        assert not marker.exists()
+        with open_stream(root, "[[sim:stall_after=2]]") as lines:
+            process.send_signal(signal.SIGTERM)
+            poll(marker.exists, "the drain file is created on SIGTERM")
+            ready = httpx.get(root + "/ready", timeout=DEADLINE_S)
+            assert (ready.status_code, ready.json()["status"]) == (503, "draining")
+            assert httpx.get(root + "/health", timeout=DEADLINE_S).status_code == 200  # still serving
+            process.send_signal(signal.SIGTERM)
+            with pytest.raises(httpx.TransportError):
+                for line in lines:
+                    assert line != "data: [DONE]"
+        assert exit_status(process) == 1  # stopped without draining
+        assert not marker.parent.exists()
