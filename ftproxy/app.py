@@ -26,6 +26,7 @@ from ftproxy.errors import ApiError
 from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response, status_line
 from ftproxy.models import ModelRegistry
+from ftproxy.resilience import Breakers
 from ftproxy.streaming import StreamingProcessor, StreamSettings
 from ftproxy.upstream import Upstreams, UpstreamSettings
 
@@ -76,6 +77,10 @@ class Gateway:
         self.auth = ClientAuth(config.client_keys, allow_unauthenticated=config.allow_unauthenticated)
         self.models = ModelRegistry(config)
         self.upstreams = Upstreams(config, upstream_settings)
+        self.retry_policy = config.retries
+        self.breakers = Breakers(
+            [d.url for name in self.models.names for d in self.models.get(name).items], config.retries
+        )
         self.streams = StreamingProcessor(
             stream_settings or config.streaming,
             blocking_threads=int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS),

@@ -28,10 +28,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ftproxy._json import loads
+from ftproxy.resilience import RetryPolicy
 from ftproxy.streaming import StreamSettings
 
 DEFAULT_HOST = "127.0.0.1"
@@ -45,6 +46,7 @@ _KNOWN_TOP_KEYS = {
     "port",
     "allow_unauthenticated",
     "streaming",
+    "retries",
     # legacy flat form
     "resource_group",
     "service_key_json",
@@ -99,6 +101,7 @@ class Config:
     port: int = DEFAULT_PORT
     source: str = "<memory>"
     streaming: StreamSettings = field(default_factory=StreamSettings)
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
 
     def __repr__(self) -> str:
         names = ", ".join(s.name for s in self.subaccounts)
@@ -202,11 +205,26 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         host=host,
         port=port,
         source=source,
-        streaming=_streaming(data.get("streaming", {}), source=source),
+        streaming=_numbers(
+            data.get("streaming", {}),
+            source=source,
+            section="streaming",
+            keys=_STREAMING_KEYS,
+            cls=StreamSettings,
+            example='{"max_concurrent": 96, "keepalive_seconds": 10, "idle_timeout_seconds": 300}',
+        ),
+        retries=_numbers(
+            data.get("retries", {}),
+            source=source,
+            section="retries",
+            keys=_RETRY_KEYS,
+            cls=RetryPolicy,
+            example='{"max_attempts": 3, "max_total_seconds": 30, "breaker_failures": 5}',
+        ),
     )
 
 
-# config key → StreamSettings field; every value a positive number of that field's type
+# Optional sections of plain positive numbers: config key → settings field, per section.
 _STREAMING_KEYS = {
     "max_concurrent": "max_streams",
     "keepalive_seconds": "keepalive_s",
@@ -216,33 +234,39 @@ _STREAMING_KEYS = {
     "queue_chunks": "queue_chunks",
     "retry_after_seconds": "retry_after_s",
 }
+_RETRY_KEYS = {
+    "max_attempts": "max_attempts",
+    "backoff_base_seconds": "backoff_base_s",
+    "backoff_max_seconds": "backoff_max_s",
+    "max_retry_after_seconds": "max_retry_after_s",
+    "max_total_seconds": "max_total_s",
+    "breaker_failures": "breaker_failures",
+    "breaker_cooldown_seconds": "breaker_cooldown_s",
+}
+_T = TypeVar("_T")
 
 
-def _streaming(raw: Any, *, source: str) -> StreamSettings:
-    """The optional "streaming" object: limits and timeouts of streamed answers, per worker."""
-    example = '{"max_concurrent": 96, "keepalive_seconds": 10, "idle_timeout_seconds": 300}'
+def _numbers(raw: Any, *, source: str, section: str, keys: dict[str, str], cls: type[_T], example: str) -> _T:
+    """An optional object of positive numbers (integers where the field is one) → `cls`."""
     if not isinstance(raw, dict):
-        raise ConfigError(source, "streaming", "must be an object", f"use e.g. {example}")
-    types = {f.name: f.type for f in fields(StreamSettings)}
+        raise ConfigError(source, section, "must be an object", f"use e.g. {example}")
+    types = {f.name: f.type for f in fields(cls)}  # type: ignore[arg-type]
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        name = _STREAMING_KEYS.get(key)
+        name = keys.get(key)
         if name is None:
             raise ConfigError(
-                source,
-                f"streaming.{key}",
-                "is not a streaming setting",
-                f"use one of {', '.join(_STREAMING_KEYS)}",
+                source, f"{section}.{key}", f"is not a {section} setting", f"use one of {', '.join(keys)}"
             )
-        whole = types[name].startswith("int")
+        whole = str(types[name]).startswith("int")
         ok = isinstance(value, int) if whole else isinstance(value, int | float)
         if isinstance(value, bool) or not ok or value <= 0:
             kind = "a positive integer" if whole else "a positive number of seconds"
             raise ConfigError(
-                source, f"streaming.{key}", f"must be {kind}, not {value!r}", f"use e.g. {example}"
+                source, f"{section}.{key}", f"must be {kind}, not {value!r}", f"use e.g. {example}"
             )
         values[name] = value
-    return StreamSettings(**values)
+    return cls(**values)
 
 
 def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: str) -> Subaccount:

@@ -1,6 +1,6 @@
 """The path of a proxied request, top to bottom:
 
-    resolve model → convert request → call upstream → convert answer back → respond
+    resolve model → convert request → call upstream (failover, retries) → convert answer back → respond
 
 Endpoints parse and authenticate; everything after that is here and shared by every client API
 and every model family.
@@ -9,20 +9,23 @@ and every model family.
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ftproxy import convert, metrics
 from ftproxy._json import dumps, loads
+from ftproxy.balancer import RoundRobin
 from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
 from ftproxy.errors import ApiError
 from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response
 from ftproxy.models import Deployment
+from ftproxy.resilience import RETRY_STATUSES, RetryPolicy, attempt_order, retry_after_seconds
 from ftproxy.streaming import CLIENT_GONE, Cancellation, StreamOutcome
 from ftproxy.upstream import error_from_response
 from ftproxy.wire.upstream import decode_stream
@@ -47,7 +50,8 @@ def requested_stream(body: dict[str, Any]) -> bool:
     return stream
 
 
-def resolve(gateway: Gateway, model: str) -> Deployment:
+def resolve(gateway: Gateway, model: str) -> RoundRobin[Deployment]:
+    """The deployments serving `model` (all of one family and upstream API), or a 404."""
     deployments = gateway.models.get(model)
     if deployments is None:
         raise ApiError(
@@ -56,7 +60,83 @@ def resolve(gateway: Gateway, model: str) -> Deployment:
             param="model",
             code="model_not_found",
         )
-    return deployments.next()
+    return deployments
+
+
+def open_upstream(
+    gateway: Gateway,
+    exchange: Exchange,
+    deployments: RoundRobin[Deployment],
+    path: str,
+    body: bytes,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """The upstream's answer (status < 400, body unread), after failover and retries
+    (`resilience.py`); otherwise raises the last upstream error as the client should see it."""
+    policy = gateway.retry_policy
+    last: ApiError | None = None
+    calls: dict[str, int] = {}  # deployment URL → calls made to it for this request
+    for deployment in attempt_order(deployments.rotation(), policy.max_attempts):
+        breaker = gateway.breakers[deployment.url]
+        if deployment.url in calls:  # the same deployment again: back off first
+            delay = _retry_delay(policy, last, calls[deployment.url] - 1)
+            if delay is None or time.perf_counter() - exchange.started + delay > policy.max_total_s:
+                break
+            time.sleep(delay)  # bounded by max_retry_after_s / backoff_max_s; holds no lock
+        if not breaker.allow():
+            last = last or _all_open(gateway, deployments, exchange.model or "")
+            continue
+        if calls:
+            metrics.UPSTREAM_RETRIES.labels(exchange.family, _retry_reason(last)).inc()
+        calls[deployment.url] = calls.get(deployment.url, 0) + 1
+        client = gateway.upstreams.get(deployment.subaccount)
+        try:
+            response = client.open(deployment.url + path, body, headers, exchange)
+        except ApiError as exc:  # no HTTP answer: connection refused, reset, timeout
+            breaker.failure()
+            last = exc
+            continue
+        status = response.status_code
+        if status < 400:
+            breaker.success()
+            return response
+        error = error_from_response(response, deployment.subaccount)
+        if status not in RETRY_STATUSES:
+            breaker.success()  # a 4xx is a healthy deployment's verdict on this request
+            raise error
+        if status == 429:
+            breaker.success()  # throttled, not broken: do not trip the breaker
+        else:
+            breaker.failure()
+        last = error
+    assert last is not None
+    raise last
+
+
+def _retry_delay(policy: RetryPolicy, last: ApiError | None, retry: int) -> float | None:
+    """Seconds to wait before calling a deployment again, or None: hand the error to the client."""
+    wanted = retry_after_seconds(last.headers.get("Retry-After")) if last is not None else None
+    if wanted is not None and wanted > policy.max_retry_after_s:
+        return None  # the upstream wants a long pause: the client decides (it gets Retry-After)
+    return max(wanted or 0.0, policy.backoff(retry))
+
+
+def _retry_reason(last: ApiError | None) -> str:
+    if last is None:
+        return "other"
+    return (
+        "throttled" if last.status == 429 else "unreachable" if last.status in (502, 504) else "upstream_5xx"
+    )
+
+
+def _all_open(gateway: Gateway, deployments: RoundRobin[Deployment], model: str) -> ApiError:
+    wait = min(gateway.breakers[d.url].seconds_until_probe() for d in deployments.items)
+    return ApiError(
+        503,
+        f"every deployment of '{model}' keeps failing and is paused by its circuit breaker; retry shortly",
+        code="circuit_open",
+        headers={"Retry-After": str(max(1, math.ceil(wait)))},
+    )
 
 
 def forward(
@@ -69,7 +149,8 @@ def forward(
     exchange = request.exchange
     model = requested_model(body)
     stream = requested_stream(body)
-    deployment = resolve(gateway, model)
+    deployments = resolve(gateway, model)
+    deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
     exchange.model, exchange.family, exchange.stream = model, deployment.family.value, stream
     if deployment.embeddings:
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
@@ -81,21 +162,16 @@ def forward(
     except ClientRequestError as exc:
         raise ApiError(400, exc.message, param=exc.param) from None
 
-    client = gateway.upstreams.get(deployment.subaccount)
-    url = deployment.url + upstream_request.path
+    call = (upstream_request.path, dumps(upstream_request.body), upstream_request.headers)
     if not stream:
-        response = client.open(url, dumps(upstream_request.body), upstream_request.headers, exchange)
-        if response.status_code >= 400:
-            raise error_from_response(response, deployment.subaccount)
+        response = open_upstream(gateway, exchange, deployments, *call)
         answer = translator.complete(read_json(response, exchange))
         _count_usage(exchange, translator)
         return Response.json(answer)
 
     slot = gateway.streams.acquire()  # a 503 here, before anything is sent upstream
     try:
-        response = client.open(url, dumps(upstream_request.body), upstream_request.headers, exchange)
-        if response.status_code >= 400:
-            raise error_from_response(response, deployment.subaccount)
+        response = open_upstream(gateway, exchange, deployments, *call)
     except BaseException:
         slot.release()
         raise

@@ -436,6 +436,8 @@ class _GranianStopper:
 
     def _stop_after_delay(self) -> None:
         self.drain.wait_delay()
+        if self.drain.forced:
+            return  # a second signal cut the delay short and already stopped everything
         # Granian then stops accepting, tells the workers to stop, and waits for in-flight
         # requests and streams (process workers: at most workers_kill_timeout).
         self.server.signal_handler_interrupt()

@@ -101,6 +101,11 @@ TIME_TO_FIRST_TOKEN = _histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
 )
 UPSTREAM_RESPONSES = _counter("ftproxy_upstream_responses", "Upstream statuses", ["family", "status"])
+UPSTREAM_RETRIES = _counter(
+    "ftproxy_upstream_retries",
+    "Upstream calls repeated after a failure (failover or retry)",
+    ["family", "reason"],
+)
 TOKENS = _counter("ftproxy_tokens", "LLM tokens by model and direction (in|out)", ["model", "direction"])
 TOKEN_REFRESHES = _counter("ftproxy_oauth_token_fetches", "SAP OAuth tokens", ["subaccount", "outcome"])
 ERRORS = _counter("ftproxy_errors", "Errors by kind", ["kind"])
@@ -109,7 +114,7 @@ CLIENT_DISCONNECTS = _counter("ftproxy_client_disconnects", "Clients that went a
 
 _LABELLED = (
     REQUESTS, REQUESTS_IN_FLIGHT, STREAMS_IN_FLIGHT, REQUEST_LATENCY, PROXY_OVERHEAD, TIME_TO_FIRST_TOKEN,
-    UPSTREAM_RESPONSES, TOKENS, TOKEN_REFRESHES, ERRORS, STREAM_REJECTIONS,
+    UPSTREAM_RESPONSES, UPSTREAM_RETRIES, TOKENS, TOKEN_REFRESHES, ERRORS, STREAM_REJECTIONS,
 )  # fmt: skip
 _UNLABELLED = (CLIENT_DISCONNECTS,)
 

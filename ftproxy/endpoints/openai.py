@@ -7,10 +7,8 @@ from typing import TYPE_CHECKING, Any
 from ftproxy._json import dumps
 from ftproxy.convert import ClientApi
 from ftproxy.errors import ApiError
-from ftproxy.forward import forward, read_json, requested_model, resolve
+from ftproxy.forward import forward, open_upstream, read_json, requested_model, resolve
 from ftproxy.http import Request, Response
-from ftproxy.models import Family
-from ftproxy.upstream import error_from_response
 
 if TYPE_CHECKING:
     from ftproxy.app import Gateway
@@ -33,15 +31,12 @@ def embeddings(gateway: Gateway, request: Request) -> Response:
     text = body.get("input")
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise ApiError(400, "'input' must be a string or a non-empty list", param="input")
-    deployment = resolve(gateway, model)
+    deployments = resolve(gateway, model)
     exchange = request.exchange
-    exchange.model, exchange.family = model, deployment.family.value
-    if deployment.family is not Family.GPT:
+    exchange.model, exchange.family = model, deployments.items[0].family.value
+    if not deployments.items[0].embeddings:
         raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
-    client = gateway.upstreams.get(deployment.subaccount)
-    response = client.open(deployment.url + EMBEDDINGS_PATH, dumps(body), None, exchange)
-    if response.status_code >= 400:
-        raise error_from_response(response, deployment.subaccount)
+    response = open_upstream(gateway, exchange, deployments, EMBEDDINGS_PATH, dumps(body))
     answer: dict[str, Any] = read_json(response, exchange)
     usage = answer.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):

@@ -137,3 +137,27 @@ def test_invalidate_under_contention_refetches_once_per_rejection() -> None:
 
     tokens = run_together(reject_then_get)
     assert fetched == ["token-1", "token-2"] and set(tokens) == {"token-2"}
+
+
+def test_half_open_breaker_admits_exactly_one_probe_among_many_threads() -> None:
+    from ftproxy.resilience import CircuitBreaker
+
+    now = [0.0]
+    breaker = CircuitBreaker(threshold=1, cooldown_s=1.0, clock=lambda: now[0])
+    breaker.failure()
+    now[0] = 1.0
+    admitted = run_together(lambda i: breaker.allow())
+    assert admitted.count(True) == 1
+
+
+def test_breaker_counts_every_failure_under_contention() -> None:
+    from ftproxy.resilience import CircuitBreaker
+
+    breaker = CircuitBreaker(threshold=THREADS * 100, cooldown_s=60.0)
+
+    def fail(i: int) -> None:
+        for _ in range(100):
+            breaker.failure()
+
+    run_together(fail)
+    assert breaker.state == "open"  # threshold reached exactly when every failure was counted

@@ -411,6 +411,13 @@ def test_granian_second_signal_ends_a_thread_workers_process(
     with pytest.raises(Execed):
         subject.on_signal(signal.SIGTERM, None)
     assert exits == [1] and not folder.exists()  # the drain folder is cleaned up before _exit
+    # The first signal's drain thread must not go on to its own exit later (it would end
+    # whatever process runs this, e.g. the test runner, long after the fake _exit is gone).
+    drain_threads = [t for t in threading.enumerate() if t.name == "ftproxy-drain"]
+    for thread in drain_threads:
+        thread.join(timeout=10)
+    assert not any(t.is_alive() for t in drain_threads)
+    assert not server.interrupted.is_set()
 
 
 # ---- Gunicorn settings ----

@@ -1,0 +1,123 @@
+"""Retries, failover and per-deployment circuit breakers, for the moment before the first byte.
+
+Once a byte of the answer has reached the client nothing can be retried (a stream that breaks
+ends with an error event instead, see `forward._relay`). Before that, an upstream failure is
+retried on the model's next deployment (another URL, or another subaccount serving the same
+model) at once, and on the same deployment after a backoff with full jitter or the upstream's
+`Retry-After`, all bounded by `max_attempts` and `max_total_s`. When nothing succeeds the
+client gets the last upstream error unchanged (status, message, `Retry-After`).
+
+A deployment whose calls keep failing (connection errors, timeouts, 5xx: not 429, which says
+"slow down", not "broken") is skipped for `cooldown_s` by its circuit breaker; then one probe
+request is let through (half-open) and its outcome closes or re-opens the breaker.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3  # upstream calls per client request, across deployments
+    backoff_base_s: float = 0.25  # first backoff ceiling; doubles per retry of the same deployment
+    backoff_max_s: float = 4.0
+    # A longer Retry-After goes to the client at once: its SDK retries too, and waits as told.
+    max_retry_after_s: float = 2.0
+    max_total_s: float = 30.0  # no retry starts after this much time spent on the request
+    breaker_failures: int = 5  # consecutive failures that open a deployment's breaker
+    breaker_cooldown_s: float = 30.0
+
+    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^retry)] (retry counts from 0)."""
+        return rand() * min(self.backoff_max_s, self.backoff_base_s * (2**retry))
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (delta form); the HTTP-date form is not used by SAP AI Core."""
+    if not value:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None
+
+
+class CircuitBreaker:
+    """closed → (N consecutive failures) → open → (cooldown) → half-open: one probe → closed/open."""
+
+    __slots__ = ("_clock", "_cooldown_s", "_failures", "_lock", "_opened_at", "_probing", "_threshold")
+
+    def __init__(
+        self, threshold: int, cooldown_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._threshold = threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        with self._lock:
+            if self._opened_at is None:
+                return "closed"
+            return "half-open" if self._clock() - self._opened_at >= self._cooldown_s else "open"
+
+    def allow(self) -> bool:
+        """May a request go to this deployment now? In half-open state only one probe may."""
+        with self._lock:
+            if self._opened_at is None:
+                return True
+            if self._probing or self._clock() - self._opened_at < self._cooldown_s:
+                return False
+            self._probing = True
+            return True
+
+    def success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            if self._probing or self._failures >= self._threshold:
+                self._opened_at = self._clock()  # (re-)open; a failed probe restarts the cooldown
+            self._probing = False
+
+    def seconds_until_probe(self) -> float:
+        with self._lock:
+            if self._opened_at is None:
+                return 0.0
+            return max(0.0, self._cooldown_s - (self._clock() - self._opened_at))
+
+
+class Breakers:
+    """One breaker per deployment URL, all created up front: lookups are plain dict reads."""
+
+    def __init__(self, urls: Sequence[str], policy: RetryPolicy) -> None:
+        self._by_url = {
+            url: CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s) for url in urls
+        }
+
+    def __getitem__(self, url: str) -> CircuitBreaker:
+        return self._by_url[url]
+
+
+def attempt_order(candidates: Sequence[T], attempts: int) -> list[T]:
+    """The deployments to try, in order: each once (failover), then round again (retries)."""
+    return [candidates[i % len(candidates)] for i in range(attempts)]

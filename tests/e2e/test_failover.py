@@ -1,0 +1,120 @@
+"""Failover, retries and circuit breakers against real processes (simulator faults, a dead port).
+
+Faults are count-limited (`/_sim/faults` with `count`), so each test knows exactly how many
+upstream calls fail; the retry counter in /metrics says how many times ftproxy tried again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+from processes import free_port, proxy_config, running_proxy
+from prometheus_client.parser import text_string_to_metric_families
+
+from ftproxy.demo import DEMO_KEY
+from ftproxy.simulator.catalog import deployment_id
+from ftproxy.simulator.testing import running_simulator
+
+pytestmark = pytest.mark.e2e
+
+FAST_RETRIES = {"backoff_base_seconds": 0.01, "backoff_max_seconds": 0.05, "breaker_failures": 3}
+
+
+def retries(root: str) -> float:
+    text = httpx.get(root + "/metrics").text
+    return sum(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "ftproxy_upstream_retries_total"
+    )
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    with running_simulator() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("failover")
+    with running_proxy(proxy_config(folder, sim, retries=FAST_RETRIES), folder) as (root, _):
+        yield root
+
+
+@pytest.fixture
+def faults(sim: str) -> Iterator[httpx.Client]:
+    client = httpx.Client(base_url=sim)
+    yield client
+    client.delete("/_sim/faults")
+
+
+@pytest.fixture
+def client(proxy: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=proxy + "/v1", api_key=DEMO_KEY, max_retries=0)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 429])
+@pytest.mark.parametrize("stream", [False, True])
+def test_transient_upstream_errors_are_retried_before_the_first_byte(
+    proxy: str, faults: httpx.Client, client: openai.OpenAI, status: int, stream: bool
+) -> None:
+    faults.post(
+        "/_sim/faults", json={"deployment": "gpt-4.1", "status": status, "count": 2, "retry_after": "0"}
+    )
+    before = retries(proxy)
+    messages = [{"role": "user", "content": "Hi"}]
+    if stream:
+        text = "".join(
+            c.choices[0].delta.content or ""
+            for c in client.chat.completions.create(model="gpt-4.1", messages=messages, stream=True)
+            if c.choices
+        )
+    else:
+        text = client.chat.completions.create(model="gpt-4.1", messages=messages).choices[0].message.content
+    assert text.startswith("Hello from the simulated")
+    assert retries(proxy) - before == 2
+
+
+def test_client_errors_are_not_retried(proxy: str, faults: httpx.Client, client: openai.OpenAI) -> None:
+    faults.post("/_sim/faults", json={"deployment": "gpt-4.1", "status": 400, "count": 1})
+    before = retries(proxy)
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}])
+    assert retries(proxy) == before
+    assert client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}])
+
+
+def test_a_long_retry_after_goes_to_the_client_at_once(
+    proxy: str, faults: httpx.Client, client: openai.OpenAI
+) -> None:
+    faults.post(
+        "/_sim/faults", json={"deployment": "gpt-4.1", "status": 429, "count": 1, "retry_after": "30"}
+    )
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}])
+    assert caught.value.response.headers["retry-after"] == "30"
+
+
+def test_a_dead_deployment_fails_over_and_its_breaker_opens(sim: str, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v2/inference/deployments/{deployment_id('gpt-4.1')}"
+    config = proxy_config(tmp_path, sim, retries=FAST_RETRIES)
+    data = json.loads(config.read_text())
+    models = data["subAccounts"]["demo"]["deployment_models"]
+    models["gpt-4.1"] = [dead, *models["gpt-4.1"]]  # round robin: every other request starts at the dead one
+    config.write_text(json.dumps(data))
+    with running_proxy(config, tmp_path) as (root, _):
+        client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+        for _ in range(12):
+            answer = client.chat.completions.create(
+                model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}]
+            )
+            assert answer.choices[0].message.content
+        # 3 failures open the dead deployment's breaker; afterwards it is skipped, not retried.
+        assert retries(root) == 3
