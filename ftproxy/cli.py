@@ -1,4 +1,4 @@
-"""The `ftproxy` command: serve, simulate, check-config, version."""
+"""The `ftproxy` command: serve, simulate, check-config, info, and `deploy …` (canary tooling)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,14 @@ from ftproxy.config import ConfigError, load_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["deploy"]:
+        # Its own parser, imported only here: it reads YAML, which the serving path never imports.
+        from ftproxy.deploy.cli import main as deploy_main
+
+        return deploy_main(arguments[1:])
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         return args.run(args)
     except ConfigError as exc:
@@ -92,6 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config")
     check.set_defaults(run=_check_config)
 
+    commands.add_parser(
+        "deploy", help="canary tooling: check, route, rollback, promote, status, watch (docs/canary.md)"
+    )
     info = commands.add_parser("info", help="print the interpreter facts that decide how ftproxy serves")
     info.set_defaults(run=_info)
     return parser

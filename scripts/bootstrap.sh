@@ -69,9 +69,9 @@ read -r version free_threaded <<<"$(probe "$python")"
 if [ "$free_threaded" = 1 ]; then kind="free-threaded build"; else kind="GIL build"; fi
 say "interpreter: $python (CPython $version, $kind)"
 
-extras="fast"
+extras="fast,deploy"
 # orjson has no free-threaded wheel and would re-enable the GIL (SPEC §2): never on such a build.
-[ "$free_threaded" = 1 ] && extras=""
+[ "$free_threaded" = 1 ] && extras="deploy"
 [ "$want_test" = 1 ] && extras="${extras:+$extras,}test"
 
 real_python="$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')"

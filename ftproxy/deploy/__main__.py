@@ -1,0 +1,5 @@
+import sys
+
+from ftproxy.deploy.cli import main
+
+sys.exit(main())
