@@ -25,6 +25,7 @@ from ftproxy.endpoints import anthropic, health, openai
 from ftproxy.errors import ApiError
 from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response, status_line
+from ftproxy.limits import ConcurrencyLimit, RateLimiter
 from ftproxy.models import ModelRegistry
 from ftproxy.resilience import Breakers
 from ftproxy.streaming import StreamingProcessor, StreamSettings
@@ -74,7 +75,14 @@ class Gateway:
         stream_settings: StreamSettings | None = None,
     ) -> None:
         self.config = config
-        self.auth = ClientAuth(config.client_keys, allow_unauthenticated=config.allow_unauthenticated)
+        self.auth = ClientAuth(
+            config.client_keys,
+            names=[c.name for c in config.clients],
+            allow_unauthenticated=config.allow_unauthenticated,
+        )
+        self.limits = config.limits
+        self.rate_limiter = RateLimiter({c.name: c.rate for c in config.clients})
+        self.concurrency = ConcurrencyLimit(config.limits.max_concurrent_requests)
         self.models = ModelRegistry(config)
         self.upstreams = Upstreams(config, upstream_settings)
         self.retry_policy = config.retries
@@ -88,7 +96,7 @@ class Gateway:
         metrics.set_known_models(self.models.names)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ)
+        request = Request(environ, max_body=self.limits.max_body_bytes)
         request_id = _request_id(request)
         exchange = request.exchange = Exchange(
             request_id, request.method, request.path, metrics.endpoint_label(request.path)
@@ -108,7 +116,9 @@ class Gateway:
                     headers={"Allow": allowed},
                 )
             if not route.public:
-                self.auth.authenticate(request)
+                exchange.client = self.auth.authenticate(request)
+                self.rate_limiter.check(exchange.client)
+                exchange.release = self.concurrency.acquire()
             response = route.handler(self, request)
         except ApiError as exc:
             response = _error_response(exc, anthropic)

@@ -2,8 +2,8 @@
 
 Keys are compared as SHA-256 digests with `hmac.compare_digest` against every configured key,
 so the time taken says nothing about how much of a key was right or which key matched. Exact
-match only (the reference proxies matched substrings). Keys never reach logs: callers get an
-opaque label ("key#2") for the key that matched.
+match only (the reference proxies matched substrings). Keys never reach logs: callers get the
+key's configured name, or an opaque label ("key#2"), for the key that matched.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ def _digest(key: str) -> bytes:
 
 
 class ClientAuth:
-    def __init__(self, keys: Sequence[str], *, allow_unauthenticated: bool = False) -> None:
+    def __init__(
+        self, keys: Sequence[str], *, names: Sequence[str] | None = None, allow_unauthenticated: bool = False
+    ) -> None:
         self._digests = tuple(_digest(k) for k in keys)
+        self._names = tuple(names) if names is not None else tuple(f"key#{i + 1}" for i in range(len(keys)))
         self._open = allow_unauthenticated and not keys
 
     def authenticate(self, request: Request) -> str:
-        """Returns a label for the matching key; raises ApiError(401) otherwise."""
+        """Returns the name of the matching key (never the key); raises ApiError(401) otherwise."""
         if self._open:
             return "anonymous"
         presented = [k for k in (_bearer(request.header("authorization")), request.header("x-api-key")) if k]
@@ -43,7 +46,7 @@ class ClientAuth:
                 if hmac.compare_digest(digest, known):
                     matched = index
             if matched >= 0:
-                return f"key#{matched + 1}"
+                return self._names[matched]
         raise ApiError(401, "invalid API key", code="invalid_api_key")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ftproxy import metrics
@@ -52,6 +53,8 @@ class Exchange:
     ended: str = "complete"
     input_tokens: int | None = None
     output_tokens: int | None = None
+    client: str | None = None  # the client key's name (never the key)
+    release: Callable[[], None] | None = None  # gives back the request's concurrency slot
     _finished: bool = False
 
     def overhead_ms(self, now: float | None = None) -> float:
@@ -63,6 +66,8 @@ class Exchange:
         if self._finished:
             return
         self._finished = True
+        if self.release is not None:
+            self.release()
         now = time.perf_counter()
         elapsed = now - self.started
         overhead = self.overhead_ms(now) / 1000.0
@@ -106,6 +111,8 @@ class Exchange:
             "duration_ms": round(elapsed * 1000.0, 3),
             "overhead_ms": round(overhead * 1000.0, 3),
         }
+        if self.client is not None:
+            fields["client"] = self.client
         if self.model is not None:
             fields.update(model=self.model[:200], family=self.family, stream=self.stream)
             fields["upstream_status"] = self.upstream_status

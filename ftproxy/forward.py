@@ -24,6 +24,7 @@ from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Transla
 from ftproxy.errors import ApiError
 from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response
+from ftproxy.limits import cap_output_tokens
 from ftproxy.models import Deployment
 from ftproxy.resilience import RETRY_STATUSES, RetryPolicy, attempt_order, retry_after_seconds
 from ftproxy.streaming import CLIENT_GONE, Cancellation, StreamOutcome
@@ -149,6 +150,7 @@ def forward(
     exchange = request.exchange
     model = requested_model(body)
     stream = requested_stream(body)
+    body = cap_output_tokens(client_api, body, gateway.limits.max_output_tokens.get(model))
     deployments = resolve(gateway, model)
     deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
     exchange.model, exchange.family, exchange.stream = model, deployment.family.value, stream

@@ -13,9 +13,7 @@ from ftproxy.errors import ApiError
 if TYPE_CHECKING:
     from ftproxy.exchange import Exchange
 
-# AI Core accepts bodies up to about 32 MiB (large images and documents); issue 7 makes this
-# configurable.
-MAX_BODY_BYTES = 32 * 1024 * 1024
+from ftproxy.limits import DEFAULT_MAX_BODY_BYTES
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
@@ -25,12 +23,13 @@ def status_line(status: int) -> str:
 
 
 class Request:
-    __slots__ = ("_body", "environ", "exchange", "method", "path")
+    __slots__ = ("_body", "environ", "exchange", "max_body", "method", "path")
 
     exchange: Exchange  # set by the gateway before any handler runs
 
-    def __init__(self, environ: dict[str, Any]) -> None:
+    def __init__(self, environ: dict[str, Any], *, max_body: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.environ = environ
+        self.max_body = max_body
         self.method: str = environ.get("REQUEST_METHOD", "GET")
         self.path: str = environ.get("PATH_INFO", "/") or "/"
         self._body: bytes | None = None
@@ -41,7 +40,8 @@ class Request:
             key = "HTTP_" + key
         return self.environ.get(key)
 
-    def body(self, limit: int = MAX_BODY_BYTES) -> bytes:
+    def body(self) -> bytes:
+        limit = self.max_body
         if self._body is None:
             length_header = self.environ.get("CONTENT_LENGTH") or ""
             stream = self.environ["wsgi.input"]

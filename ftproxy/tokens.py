@@ -12,13 +12,15 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import httpx
 
 from ftproxy import metrics
 from ftproxy._json import loads
-from ftproxy.config import ServiceKey
+
+if TYPE_CHECKING:
+    from ftproxy.config import ServiceKey
 
 # Refresh when this much of the lifetime is left (5 minutes of SAP's 12 hours, or a tenth of
 # shorter lifetimes) and treat the token as expired a little early to absorb clock skew.

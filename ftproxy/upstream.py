@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import httpx
 
 from ftproxy import __version__, metrics
-from ftproxy.config import Config, Subaccount
 from ftproxy.errors import ApiError, upstream_message
 from ftproxy.pool import ClientPool
 from ftproxy.tokens import TokenError, TokenManager, oauth_fetcher
 
 if TYPE_CHECKING:
+    from ftproxy.config import Config, Subaccount
     from ftproxy.exchange import Exchange
 
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -148,7 +148,7 @@ class Upstreams:
     """The pool of per-subaccount clients, keyed by subaccount name."""
 
     def __init__(self, config: Config, settings: UpstreamSettings | None = None) -> None:
-        settings = settings or UpstreamSettings()
+        settings = settings or config.upstream
         by_name = {sub.name: sub for sub in config.subaccounts}
         self._pool: ClientPool[UpstreamClient] = ClientPool(
             lambda name: UpstreamClient(by_name[name], settings), close=UpstreamClient.close

@@ -161,3 +161,11 @@ def test_breaker_counts_every_failure_under_contention() -> None:
 
     run_together(fail)
     assert breaker.state == "open"  # threshold reached exactly when every failure was counted
+
+
+def test_token_bucket_never_admits_more_than_its_burst_under_contention() -> None:
+    from ftproxy.limits import RateLimit, TokenBucket
+
+    bucket = TokenBucket(RateLimit(requests_per_minute=1e-6, burst=100), clock=lambda: 0.0)
+    admitted = run_together(lambda i: sum(bucket.take() == 0.0 for _ in range(10)))
+    assert sum(admitted) == 100  # THREADS x 10 tries, exactly the burst gets through

@@ -100,7 +100,7 @@ def _sub(**changes: object) -> dict:
     return {"subAccounts": {"sub1": sub}, "secret_authentication_tokens": ["sk-one"]}
 
 
-BAD_CONFIGS = [
+BAD_CONFIGS = [  # fmt: skip
     # (name, config, key named in the error, words in the problem)
     ("not an object", [], "(top level)", "JSON object"),
     ("nothing configured", {"secret_authentication_tokens": ["k"]}, "subAccounts", "missing"),
@@ -114,8 +114,8 @@ BAD_CONFIGS = [
     (
         "key not a string",
         _sub() | {"secret_authentication_tokens": [1]},
-        "secret_authentication_tokens",
-        "strings",
+        "secret_authentication_tokens[0]",
+        "string or an object",
     ),
     ("port out of range", _sub() | {"port": 70000}, "port", "1 to 65535"),
     ("port as string", _sub() | {"port": "3001"}, "port", "integer"),
@@ -164,6 +164,56 @@ BAD_CONFIGS = [
         "allow_unauthenticated",
         "true or false",
     ),
+    # the optional sections (streaming, retries, limits, upstream) and per-key settings
+    ("streaming not an object", _sub() | {"streaming": 5}, "streaming", "object"),
+    (
+        "unknown streaming key",
+        _sub() | {"streaming": {"keepalive": 1}},
+        "streaming.keepalive",
+        "not a streaming",
+    ),
+    (
+        "negative timeout",
+        _sub() | {"streaming": {"idle_timeout_seconds": -1}},
+        "streaming.idle_timeout_seconds",
+        "positive",
+    ),
+    ("fractional attempts", _sub() | {"retries": {"max_attempts": 1.5}}, "retries.max_attempts", "integer"),
+    ("unknown limit", _sub() | {"limits": {"rps": 5}}, "limits.rps", "not a limit"),
+    ("zero body limit", _sub() | {"limits": {"max_body_bytes": 0}}, "limits.max_body_bytes", "positive"),
+    ("burst alone", _sub() | {"limits": {"burst": 5}}, "limits.burst", "requests_per_minute"),
+    (
+        "bad output cap",
+        _sub() | {"limits": {"max_output_tokens": {"gpt-4.1": "many"}}},
+        "limits.max_output_tokens.gpt-4.1",
+        "integer",
+    ),
+    ("missing CA bundle", _sub() | {"upstream": {"ca_bundle": "nope.pem"}}, "upstream.ca_bundle", "readable"),
+    (
+        "verify_tls string",
+        _sub() | {"upstream": {"verify_tls": "no"}},
+        "upstream.verify_tls",
+        "true or false",
+    ),
+    ("token style", _sub() | {"upstream": {"token_style": "jwt"}}, "upstream.token_style", "basic or form"),
+    (
+        "key object without key",
+        _sub() | {"secret_authentication_tokens": [{"name": "a"}]},
+        "secret_authentication_tokens[0].key",
+        "non-empty",
+    ),
+    (
+        "key rate not a number",
+        _sub() | {"secret_authentication_tokens": [{"key": "k", "requests_per_minute": "x"}]},
+        "secret_authentication_tokens[0].requests_per_minute",
+        "positive",
+    ),
+    (
+        "duplicate key names",
+        _sub() | {"secret_authentication_tokens": [{"key": "a", "name": "t"}, {"key": "b", "name": "t"}]},
+        "secret_authentication_tokens",
+        "used twice",
+    ),
 ]
 
 
@@ -204,3 +254,29 @@ def test_unreadable_file(folder: Path, content: str | None, problem: str) -> Non
 def test_unknown_keys_warn_but_load(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     load_config(write(folder, reference_config(log_level="debug")))
     assert "unknown key 'log_level'" in capsys.readouterr().err
+
+
+def test_optional_sections_and_per_key_settings(folder: Path) -> None:
+    (folder / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    data = _sub() | {
+        "secret_authentication_tokens": [
+            "sk-plain",
+            {"key": "sk-team", "name": "team-a", "requests_per_minute": 60},
+        ],
+        "limits": {
+            "requests_per_minute": 600,
+            "max_output_tokens": {"gpt-4.1": 8192},
+            "max_body_bytes": 1000,
+        },
+        "upstream": {"connect_timeout_seconds": 3, "ca_bundle": "ca.pem"},
+        "retries": {"max_attempts": 2},
+        "streaming": {"max_concurrent": 10},
+    }
+    config = load_config(write(folder, data))
+    plain, team = config.clients
+    assert (plain.name, plain.rate.requests_per_minute, plain.rate.burst) == ("key#1", 600, 100)
+    assert (team.name, team.rate.requests_per_minute, team.rate.burst) == ("team-a", 60, 10)
+    assert config.client_keys == ("sk-plain", "sk-team") and "sk-team" not in repr(team)
+    assert config.limits.max_output_tokens == {"gpt-4.1": 8192} and config.limits.max_body_bytes == 1000
+    assert config.upstream.connect_timeout == 3 and config.upstream.verify == str(folder / "ca.pem")
+    assert config.retries.max_attempts == 2 and config.streaming.max_streams == 10
