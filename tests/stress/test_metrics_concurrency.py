@@ -6,11 +6,10 @@ before the run (other tests in the same process may have counted too).
 
 from __future__ import annotations
 
-import sys
 import threading
-from collections.abc import Callable, Iterator
 
 import pytest
+from contention import run_together
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftproxy import metrics
@@ -22,37 +21,6 @@ N = 1000
 ENDPOINTS = ["/v1/chat/completions", "/messages", "/v1/embeddings", "/nowhere"]  # raw paths
 FAMILIES = ["gpt", "claude", "gemini"]
 KINDS = [f"stress_{k}" for k in range(8)]  # label children created by many threads at once
-
-
-@pytest.fixture(autouse=True)
-def tiny_switch_interval() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-def run_together(work: Callable[[int], None], threads: int) -> None:
-    """Starts all threads at once (a barrier); re-raises the first failure."""
-    barrier = threading.Barrier(threads)
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        barrier.wait()
-        try:
-            work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
 
 
 def value(name: str, labels: dict[str, str] | None = None) -> float:

@@ -7,7 +7,6 @@ grow past its bound.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 
@@ -20,16 +19,6 @@ pytestmark = pytest.mark.stress
 
 THREADS = 64
 CHUNKS = 50
-
-
-@pytest.fixture(autouse=True)
-def tiny_switch_interval() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
 
 
 def test_concurrent_streams_and_hang_ups_keep_every_invariant() -> None:

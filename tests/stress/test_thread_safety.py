@@ -6,12 +6,11 @@ naturally; the invariants are the same on both.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
 
 import pytest
+from contention import THREADS, run_together
 
 from ftproxy.balancer import RoundRobin
 from ftproxy.pool import ClientPool
@@ -19,40 +18,6 @@ from ftproxy.tokens import TokenManager
 
 pytestmark = pytest.mark.stress
 
-THREADS = 64
-
-
-@pytest.fixture(autouse=True)
-def tiny_switch_interval() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(old)
-
-
-def run_together(work: Callable[[int], object], threads: int = THREADS) -> list[object]:
-    """Starts all threads at once (a barrier), returns their results; re-raises any failure."""
-    barrier = threading.Barrier(threads)
-    results: list[object] = [None] * threads
-    errors: list[BaseException] = []
-
-    def body(i: int) -> None:
-        barrier.wait()
-        try:
-            results[i] = work(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    workers = [threading.Thread(target=body, args=(i,)) for i in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def slow_work() -> None:
