@@ -1,4 +1,5 @@
-"""Errors a client can see, rendered in the shape of the API the client speaks.
+"""Errors: `ApiError` (a client can see it, rendered in the shape of the API the client speaks)
+and `ConfigError` (a configuration mistake found at start-up, naming file, key and fix).
 
 OpenAI:    {"error": {"message", "type", "param", "code"}}
 Anthropic: {"type": "error", "error": {"type", "message"}}
@@ -84,3 +85,12 @@ def upstream_message(body: bytes) -> str | None:
         if isinstance(error, str):
             return error
     return None
+
+
+class ConfigError(ValueError):
+    def __init__(self, source: str, key: str, problem: str, fix: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}. Fix: {fix}")
+        self.source = source
+        self.key = key
+        self.problem = problem
+        self.fix = fix
