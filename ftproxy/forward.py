@@ -164,7 +164,7 @@ def forward(
     except ClientRequestError as exc:
         raise ApiError(400, exc.message, param=exc.param) from None
 
-    call = (upstream_request.path, dumps(upstream_request.body), upstream_request.headers)
+    call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)
     if not stream:
         response = open_upstream(gateway, exchange, deployments, *call)
         answer = translator.complete(read_json(response, exchange))
@@ -194,6 +194,15 @@ def forward(
     streams_in_flight.inc()
     chunks = gateway.streams.open_stream(slot, produce, cancellation=cancellation, on_finish=on_finish)
     return Response.event_stream(chunks)  # the stream finishes the exchange (on_finish)
+
+
+def _encode(body: dict[str, Any]) -> bytes:
+    """The upstream body as JSON; a client body too deep for the encoder is the client's error
+    (orjson parses 1024 levels but writes 254; the stdlib recurses per level)."""
+    try:
+        return dumps(body)
+    except (TypeError, ValueError, RecursionError):
+        raise ApiError(400, "request body is nested too deeply to forward") from None
 
 
 def read_json(response: httpx.Response, exchange: Exchange) -> dict[str, Any]:

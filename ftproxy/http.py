@@ -63,6 +63,8 @@ class Request:
             raise ApiError(400, "request body is empty; send a JSON object")
         try:
             data = loads(raw)
+        except RecursionError:  # the stdlib parser (free-threaded builds) recurses per level
+            raise ApiError(400, "request body is nested too deeply") from None
         except ValueError:
             raise ApiError(400, "request body is not valid JSON (UTF-8 encoded)") from None
         if not isinstance(data, dict):
