@@ -27,7 +27,7 @@ from ftproxy.http import Request, Response
 from ftproxy.limits import cap_output_tokens
 from ftproxy.models import Deployment
 from ftproxy.resilience import RETRY_STATUSES, RetryPolicy, attempt_order, retry_after_seconds
-from ftproxy.streaming import CLIENT_GONE, Cancellation, StreamOutcome
+from ftproxy.streaming import CLIENT_GONE, CONTENT_STARTS, Cancellation, StreamOutcome
 from ftproxy.upstream import error_from_response
 from ftproxy.wire.upstream import decode_stream
 
@@ -180,7 +180,7 @@ def forward(
     cancellation = Cancellation()
     cancellation.on_cancel(lambda: _interrupt(response))
 
-    def produce(cancellation: Cancellation) -> Iterator[bytes]:
+    def produce(cancellation: Cancellation) -> Iterator[bytes | object]:
         return _relay(response, translator, upstream_request.stream_format, cancellation, exchange)
 
     streams_in_flight = metrics.STREAMS_IN_FLIGHT.labels(exchange.family)
@@ -261,18 +261,23 @@ def _relay(
     stream_format: StreamFormat,
     cancellation: Cancellation,
     exchange: Exchange,
-) -> Iterator[bytes]:
+) -> Iterator[bytes | object]:
     """Upstream events in, client events out, one at a time (the StreamingProcessor's producer).
 
     A stream cancelled by a timeout ends with the client's error event for that reason; one
     whose client left just ends. Closing it closes the upstream response.
     """
+    announced = False
     try:
         try:
             for event in decode_stream(stream_format, _timed(response.iter_bytes(), exchange)):
                 if cancellation.cancelled:
                     break
-                yield from translator.stream_events(event)
+                for chunk in translator.stream_events(event):
+                    if not announced and translator.content_started:
+                        announced = True
+                        yield CONTENT_STARTS
+                    yield chunk
         except UpstreamProtocolError as exc:
             if not cancellation.cancelled:
                 yield translator.stream_error(502, f"SAP AI Core sent a malformed stream: {exc}")

@@ -34,6 +34,8 @@ from ftproxy import metrics
 from ftproxy.errors import ApiError
 
 KEEPALIVE_COMMENT = b": ping\n\n"
+# Yielded by a producer (not sent) right before the first chunk that carries answer content.
+CONTENT_STARTS = object()
 CLIENT_GONE = 499  # the cancellation status of a stream whose client left (nginx's code)
 
 
@@ -61,7 +63,7 @@ class StreamSettings:
 class StreamOutcome:
     """How a stream ended; handed to `on_finish` once, after the producer has stopped."""
 
-    first_chunk_at: float | None = None  # time.perf_counter() of the first content chunk
+    first_chunk_at: float | None = None  # time.perf_counter() when CONTENT_STARTS came through
     # complete | client_disconnected | timeout_first_token | timeout_idle | timeout_total
     ended: str = "complete"
     pings: int = 0
@@ -130,8 +132,10 @@ class StreamingProcessor:
     ) -> Iterator[bytes]:
         """Starts the producer now and returns the iterator Granian sends to the client.
 
-        `produce(cancellation)` yields client bytes; when `cancellation.cancelled` it must end
-        with the client's error event for `cancellation.reason` (or just end if the client is gone).
+        `produce(cancellation)` yields client bytes, and `CONTENT_STARTS` once, right before the
+        first bytes that carry answer content (until then the first-token timeout applies, after
+        it the idle timeout). When `cancellation.cancelled` it must end with the client's error
+        event for `cancellation.reason` (or just end if the client is gone).
         """
         stream = _Stream(self.settings, slot, cancellation, on_finish)
         self._executor.submit(stream.run_producer, produce)
@@ -233,8 +237,11 @@ class _Stream:
                 if item is _END:
                     return
                 last_activity = time.perf_counter()
-                if outcome.first_chunk_at is None:
+                if item is CONTENT_STARTS:
+                    # The answer itself begins: the first-token wait is over, the idle timeout
+                    # applies from here (a role chunk or message_start before it does not count).
                     outcome.first_chunk_at = last_activity
+                    continue
                 yield item  # type: ignore[misc]
         except GeneratorExit:
             outcome.ended = "client_disconnected"

@@ -326,6 +326,7 @@ class AnthropicPassthroughTranslator:
 
     def __init__(self, *, model: str) -> None:
         self.usage: Usage | None = None
+        self.content_started = False
         self._model = model
         self._decoder = AnthropicDecoder()
         self._complete = False
@@ -346,6 +347,8 @@ class AnthropicPassthroughTranslator:
                 self.usage = canonical.usage
             elif isinstance(canonical, MessageStop):
                 self._complete = True
+            elif isinstance(canonical, BlockDelta):
+                self.content_started = True
         if kind == "message_start":
             message = event.get("message")
             if isinstance(message, dict):

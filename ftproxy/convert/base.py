@@ -83,6 +83,9 @@ class Translator(Protocol):
     """Per-request state of one upstream answer being turned into the client's format."""
 
     usage: Usage | None  # known once the upstream reported it
+    # True from the first client chunk that carries answer content (text, thinking, a tool call),
+    # set before that chunk is yielded: what "first token" means for timeouts and TTFT.
+    content_started: bool
 
     def stream_events(self, event: dict[str, Any]) -> Iterator[bytes]:
         """Client SSE bytes for one decoded upstream stream event (maybe none)."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from ftproxy.convert.base import Usage
 from ftproxy.convert.events import (
     Answer,
+    BlockDelta,
     Collector,
     Event,
     MessageDelta,
@@ -45,10 +46,11 @@ class Encoder(Protocol):
 
 
 class HubTranslator:
-    __slots__ = ("_complete", "_decoder", "_encoder", "_failed", "usage")
+    __slots__ = ("_complete", "_decoder", "_encoder", "_failed", "content_started", "usage")
 
     def __init__(self, decoder: Decoder, encoder: Encoder) -> None:
         self.usage: Usage | None = None
+        self.content_started = False
         self._decoder = decoder
         self._encoder = encoder
         self._complete = False
@@ -71,6 +73,8 @@ class HubTranslator:
             self.usage = event.usage
         elif isinstance(event, MessageStop):
             self._complete = True
+        elif isinstance(event, BlockDelta):  # a block's start may come long before its first token
+            self.content_started = True
         yield from self._encoder.stream(event)
 
     def stream_end(self) -> Iterator[bytes]:

@@ -73,9 +73,18 @@ def openai_error_chunk(status: int, message: str) -> bytes:
     return encode_data({"error": {"message": message, "type": kind, "param": None, "code": str(status)}})
 
 
+def _carries_content(choice: Any) -> bool:
+    """A chunk's choice with answer content: text, reasoning, a refusal or a tool call."""
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    return isinstance(delta, dict) and any(
+        delta.get(k) for k in ("content", "reasoning_content", "refusal", "tool_calls")
+    )
+
+
 class OpenAIPassthroughTranslator:
     def __init__(self, *, client_wants_usage: bool) -> None:
         self.usage: Usage | None = None
+        self.content_started = False
         self._client_wants_usage = client_wants_usage
         self._id: str | None = None
         self._finished = False  # a finish_reason was seen
@@ -97,6 +106,8 @@ class OpenAIPassthroughTranslator:
             if not self._client_wants_usage:
                 return
         else:
+            if not self.content_started and any(_carries_content(c) for c in choices):
+                self.content_started = True
             if any(c.get("finish_reason") for c in choices if isinstance(c, dict)):
                 self._finished = True
             if event.get("usage") is not None and not self._client_wants_usage:

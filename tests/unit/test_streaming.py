@@ -14,6 +14,7 @@ import pytest
 from ftproxy.errors import ApiError
 from ftproxy.streaming import (
     CLIENT_GONE,
+    CONTENT_STARTS,
     KEEPALIVE_COMMENT,
     Cancellation,
     StreamingProcessor,
@@ -46,6 +47,8 @@ class Upstream:
                         if status != CLIENT_GONE:
                             yield f"error {status}: {message}".encode()
                         return
+                    if i == 0:
+                        yield CONTENT_STARTS
                     yield chunk
             finally:
                 self.closed.set()
@@ -127,6 +130,28 @@ def test_close_before_iterating_still_cleans_up() -> None:
     assert upstream.closed.wait(WAIT)
     assert [o.ended for o in outcomes] == ["client_disconnected"]
     processor.acquire().release()
+
+
+def test_a_prelude_before_the_content_does_not_end_the_first_token_wait() -> None:
+    processor = StreamingProcessor(
+        StreamSettings(max_streams=1, idle_timeout_s=0.01, first_token_timeout_s=60, keepalive_s=0.02)
+    )
+    upstream = Upstream()
+
+    def produce(cancellation: Cancellation) -> Iterator[bytes]:
+        cancellation.on_cancel(upstream.interrupted.set)
+        yield b"role chunk"  # e.g. OpenAI's role chunk or Anthropic's message_start
+        upstream.release.wait(WAIT)  # the model thinks for longer than the idle timeout
+        yield CONTENT_STARTS
+        yield b"token"
+
+    body, outcomes = open_stream(processor, produce)
+    chunks = iter(body)
+    assert next(chunks) == b"role chunk"
+    assert next(chunks) == KEEPALIVE_COMMENT  # still waiting for the first token, not cut as idle
+    upstream.release.set()
+    assert [c for c in chunks if c != KEEPALIVE_COMMENT] == [b"token"]
+    assert outcomes[0].ended == "complete" and outcomes[0].first_chunk_at is not None
 
 
 def test_a_slow_client_blocks_the_producer_instead_of_buffering() -> None:
