@@ -100,7 +100,7 @@ def _sub(**changes: object) -> dict:
     return {"subAccounts": {"sub1": sub}, "secret_authentication_tokens": ["sk-one"]}
 
 
-BAD_CONFIGS = [  # fmt: skip
+BAD_CONFIGS = [
     # (name, config, key named in the error, words in the problem)
     ("not an object", [], "(top level)", "JSON object"),
     ("nothing configured", {"secret_authentication_tokens": ["k"]}, "subAccounts", "missing"),
