@@ -19,7 +19,6 @@ from ftproxy.tokens import TokenManager
 pytestmark = pytest.mark.stress
 
 
-
 def slow_work() -> None:
     # widens the window between check and act without sleeping
     sum(i * i for i in range(2000))
