@@ -186,6 +186,17 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
     return prefix + secrets.token_hex(nbytes)
 
 
+def as_list(value: object) -> list[Any]:
+    """`value` when it is a JSON array, else empty: a request's optional arrays of any type must
+    not crash the simulator (the upstreams answer junk with a 400, or ignore it)."""
+    return value if isinstance(value, list) else []
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    """`value` when it is a JSON object, else empty (see `as_list`)."""
+    return value if isinstance(value, dict) else {}
+
+
 def stop_list(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -199,6 +210,8 @@ __all__ = [
     "Answer",
     "ToolCall",
     "ToolDecl",
+    "as_dict",
+    "as_list",
     "estimate_tokens",
     "new_id",
     "plan",

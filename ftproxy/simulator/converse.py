@@ -12,7 +12,16 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.simulator import eventstream
-from ftproxy.simulator.answer import THINKING_SIGNATURE, Answer, ToolDecl, plan, stop_list, text_chars
+from ftproxy.simulator.answer import (
+    THINKING_SIGNATURE,
+    Answer,
+    ToolDecl,
+    as_dict,
+    as_list,
+    plan,
+    stop_list,
+    text_chars,
+)
 from ftproxy.simulator.call import Call
 from ftproxy.simulator.errors import bedrock_error
 from ftproxy.simulator.http import Reply, StreamReply, json_reply
@@ -61,11 +70,14 @@ def _answer(call: Call) -> Answer | Reply:
             "A conversation must start with a user message. "
             "Try again with a conversation that starts with a user message.",
         )
-    config = body.get("inferenceConfig") or {}
-    tool_config = body.get("toolConfig") or {}
+    config = as_dict(body.get("inferenceConfig"))
+    tool_config = as_dict(body.get("toolConfig"))
     tools = [
-        ToolDecl(t["toolSpec"].get("name", ""), (t["toolSpec"].get("inputSchema") or {}).get("json"))
-        for t in tool_config.get("tools") or ()
+        ToolDecl(
+            str(t["toolSpec"].get("name", "")),
+            as_dict(as_dict(t["toolSpec"].get("inputSchema")).get("json")) or None,
+        )
+        for t in as_list(tool_config.get("tools"))
         if isinstance(t, dict) and isinstance(t.get("toolSpec"), dict)
     ]
     extra = body.get("additionalModelRequestFields") or {}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ftproxy._json import dumps
-from ftproxy.simulator.answer import Answer, ToolDecl, new_id, plan, stop_list, text_chars
+from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, new_id, plan, stop_list, text_chars
 from ftproxy.simulator.call import Call
 from ftproxy.simulator.errors import gemini_error
 from ftproxy.simulator.http import Reply, StreamReply, json_reply
@@ -49,15 +49,17 @@ def _pick(obj: dict[str, Any], camel: str, snake: str) -> Any:
 
 def _tools(body: dict[str, Any]) -> list[ToolDecl]:
     out = []
-    for tool in body.get("tools") or ():
+    for tool in as_list(body.get("tools")):
         if not isinstance(tool, dict):
             continue
-        for decl in _pick(tool, "functionDeclarations", "function_declarations") or ():
+        for decl in as_list(_pick(tool, "functionDeclarations", "function_declarations")):
             if isinstance(decl, dict) and "name" in decl:
                 schema = decl.get("parameters") or _pick(
                     decl, "parametersJsonSchema", "parameters_json_schema"
                 )
-                out.append(ToolDecl(decl["name"], _lower_types(schema) if isinstance(schema, dict) else None))
+                out.append(
+                    ToolDecl(str(decl["name"]), _lower_types(schema) if isinstance(schema, dict) else None)
+                )
     return out
 
 
@@ -79,7 +81,7 @@ def _answer(call: Call) -> Answer | Reply:
         contents = [contents]
     if not isinstance(contents, list) or not contents:
         return gemini_error(400, "Unable to submit request because it has an empty contents field.")
-    config = _pick(body, "generationConfig", "generation_config") or {}
+    config = as_dict(_pick(body, "generationConfig", "generation_config"))
     max_tokens = _pick(config, "maxOutputTokens", "max_output_tokens")
     system = _pick(body, "systemInstruction", "system_instruction")
     return plan(

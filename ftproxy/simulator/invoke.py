@@ -13,7 +13,17 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.simulator import eventstream
-from ftproxy.simulator.answer import THINKING_SIGNATURE, Answer, ToolDecl, new_id, plan, stop_list, text_chars
+from ftproxy.simulator.answer import (
+    THINKING_SIGNATURE,
+    Answer,
+    ToolDecl,
+    as_dict,
+    as_list,
+    new_id,
+    plan,
+    stop_list,
+    text_chars,
+)
 from ftproxy.simulator.call import Call
 from ftproxy.simulator.converse import EVENTSTREAM, STOP_REASONS, wants_eventstream
 from ftproxy.simulator.errors import bedrock_error
@@ -60,8 +70,8 @@ def _answer(call: Call) -> Answer | Reply:
     if not isinstance(messages, list) or not messages:
         return _malformed("#/messages: expected minimum item count: 1")
     tools = [
-        ToolDecl(t.get("name", ""), t.get("input_schema"))
-        for t in body.get("tools") or ()
+        ToolDecl(str(t.get("name", "")), as_dict(t.get("input_schema")) or None)
+        for t in as_list(body.get("tools"))
         if isinstance(t, dict) and "name" in t
     ]
     thinking = body.get("thinking")

@@ -10,6 +10,8 @@ from ftproxy.simulator import vectors
 from ftproxy.simulator.answer import (
     Answer,
     ToolDecl,
+    as_dict,
+    as_list,
     estimate_tokens,
     new_id,
     plan,
@@ -66,12 +68,19 @@ def chat(call: Call) -> Reply | StreamReply:
         rejected = _reasoning_rejects(body)
         if rejected is not None:
             return rejected
+    if body.get("tools") is not None and not isinstance(body["tools"], list):
+        return azure_error(
+            400,
+            f"Invalid type for 'tools': expected an array, but got {type(body['tools']).__name__} instead.",
+            type_="invalid_request_error",
+            param="tools",
+        )
     max_tokens = body.get("max_completion_tokens")
     if max_tokens is None:
         max_tokens = body.get("max_tokens")
     tools = [
-        ToolDecl(t["function"].get("name", ""), t["function"].get("parameters"))
-        for t in body.get("tools") or ()
+        ToolDecl(str(t["function"].get("name", "")), as_dict(t["function"].get("parameters")) or None)
+        for t in as_list(body.get("tools"))
         if isinstance(t, dict) and isinstance(t.get("function"), dict)
     ]
     answer = plan(
@@ -258,7 +267,7 @@ def embeddings(call: Call) -> Reply:
     dims = body.get("dimensions")
     if dims is None:
         dims = spec.embedding_dims
-    if not isinstance(dims, int) or not 1 <= dims <= spec.embedding_dims:
+    if isinstance(dims, bool) or not isinstance(dims, int) or not 1 <= dims <= spec.embedding_dims:
         return azure_error(
             400,
             f"This model does not support specifying dimensions of {dims}; "
