@@ -1,0 +1,108 @@
+"""Command line: `python -m bench [--quick] [--output DIR] [--python PATH ...]`.
+
+Exit status: 0 when every planned measurement produced its numbers (results.json passes its
+schema check), 1 when something failed (the report is still written, with the failure), 2 for
+usage errors such as a missing wrk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from bench import criteria, discovery, machine, plots, report, results, runner, settings
+from bench.progress import Progress
+from bench.venvs import default_cache
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs (< 3 min; CI smoke test): the harness's interpreter and one other "
+        "(a free-threaded one if found, else the oldest GIL build)",
+    )
+    p.add_argument("--all-interpreters", action="store_true", help="with --quick: every interpreter found")
+    p.add_argument(
+        "--output", type=Path, default=None, help="where results go (default bench-results/<preset>)"
+    )
+    p.add_argument(
+        "--python", action="append", default=[], metavar="PATH", help="also benchmark this interpreter"
+    )
+    p.add_argument("--only-python", action="store_true", help="benchmark only the --python interpreters")
+    p.add_argument(
+        "--server-cores", help="CPU cores for the server under test, e.g. 0 or 0,1 (default: first half)"
+    )
+    p.add_argument(
+        "--venv-cache", type=Path, default=None, help="per-interpreter venvs (default .bench-venvs/)"
+    )
+    p.add_argument("--repeats", type=int, default=None, help="override the preset's repeat count")
+    p.add_argument(
+        "--report-only", action="store_true", help="rebuild report.md and plots from OUTPUT/results.json"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    preset = "quick" if args.quick else "full"
+    output: Path = (args.output or REPO / "bench-results" / preset).resolve()
+    output.mkdir(parents=True, exist_ok=True)
+    if args.report_only:
+        return _write_outputs(results.read(output / "results.json"), output)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
+        return 2
+    chosen = settings.preset(preset, repeats=args.repeats)
+    progress = Progress(quiet=args.quiet)
+    found, notes = discovery.discover(args.python, only_given=args.only_python)
+    if not found:
+        print("bench: no CPython >= 3.11 found", file=sys.stderr)
+        return 2
+    if args.quick and not args.all_interpreters:
+        kept = discovery.choose_quick(found, discovery.current_base_interpreter())
+        skipped = [i.key for i in found if i not in kept]
+        if skipped:
+            notes.append(
+                f"quick mode: benchmarked {', '.join(i.key for i in kept)}; skipped {', '.join(skipped)} "
+                "(use --all-interpreters, or the full preset)"
+            )
+        found = kept
+    for note in notes:
+        progress.note(note)
+    progress.note(f"interpreters: {', '.join(f'{i.key} ({i.real_path})' for i in found)}; output: {output}")
+    t0 = time.monotonic()
+    data = runner.run(
+        chosen,
+        found,
+        notes,
+        output=output,
+        repo=REPO,
+        venv_cache=(args.venv_cache or default_cache(REPO)).resolve(),
+        pinning=machine.pinning(args.server_cores),
+        progress=progress,
+    )
+    status = _write_outputs(data, output)
+    progress.note(f"done in {time.monotonic() - t0:.0f} s: {output / 'report.md'}")
+    return status
+
+
+def _write_outputs(data: dict[str, object], output: Path) -> int:
+    criteria.evaluate(data)  # type: ignore[arg-type]
+    wrong = results.problems(data)  # type: ignore[arg-type]
+    data["problems"] = wrong
+    results.write(data, output / "results.json")  # type: ignore[arg-type]
+    written = plots.write_all(data, output)  # type: ignore[arg-type]
+    if not written:
+        data["notes"].append("matplotlib is not installed: plots skipped (pip install 'ftproxy[bench]')")  # type: ignore[attr-defined]
+    (output / "report.md").write_text(report.render(data, written))  # type: ignore[arg-type]
+    for problem in wrong:
+        print(f"bench: incomplete: {problem}", file=sys.stderr)
+    return 1 if wrong else 0

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The benchmark harness (SPEC §9, docs/benchmarks.md): GIL vs no-GIL, and ftproxy vs Gunicorn.
+#
+#   scripts/benchmark_free_threading.sh                 full run (~20 min on 2 cores)
+#   scripts/benchmark_free_threading.sh --quick         < 3 min (what CI's smoke test runs)
+#   scripts/benchmark_free_threading.sh --output DIR --python /opt/python3.14t/bin/python3.14t
+#
+# Thin entry point: makes sure .venv (scripts/bootstrap.sh), wrk and matplotlib are there, then
+# runs `python -m bench` with the arguments. The harness finds the interpreters itself
+# (python3.14t first) and builds an isolated venv for each under .bench-venvs/.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+say() { printf '[benchmark] %s\n' "$*" >&2; }
+
+"$root/scripts/bootstrap.sh"
+python="$root/.venv/bin/python"
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing wrk (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+  else
+    say "wrk is required: install it (Debian/Ubuntu: sudo apt-get install wrk) and run again"; exit 2
+  fi
+fi
+
+if ! "$python" -c 'import matplotlib' >/dev/null 2>&1; then
+  say "installing the bench extra (matplotlib) into .venv"
+  "$python" -m pip install --quiet -e "$root[bench]" >/dev/null 2>&1 || true
+  "$python" -c 'import matplotlib' >/dev/null 2>&1 || "$python" -m pip install --quiet matplotlib \
+    || say "warning: matplotlib could not be installed; the report will have no plots"
+fi
+
+exec "$python" -m bench "$@"

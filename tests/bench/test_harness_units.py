@@ -1,0 +1,142 @@
+"""The harness's pure parts, run with the normal suite (no processes, no load)."""
+
+from __future__ import annotations
+
+import copy
+
+from bench import criteria, results, wrk
+from bench.discovery import Interpreter, choose_quick
+from bench.payloads import HttpRequest, chat_body, direct_request, large_conversation
+from bench.processes import modes_for
+from bench.settings import preset
+from bench.stats import percentile, stat
+
+
+def test_lua_strings_survive_any_brackets() -> None:
+    body = 'x]]y]=]z\n"quoted"'
+    script = wrk.lua_script([HttpRequest("POST", "/v1/x", {"A": "b]]"}, body.encode())])
+    assert "[==[" in script and body in script
+    assert "[ [[A]] ] = [=[b]]]=]" in script
+
+
+def test_direct_request_is_the_proxy_conversion_addressed_to_the_simulator() -> None:
+    req = direct_request(large_conversation("gemini-2.5-pro"), token="t")
+    assert req.path.endswith(":generateContent") and req.headers["Authorization"] == "Bearer t"
+    assert b'"contents"' in req.body
+    assert "[[sim:latency_ms=20]]" in chat_body("gpt-4.1", latency_ms=20)["messages"][0]["content"]
+
+
+def test_presets_always_measure_the_reference_and_twice_it() -> None:
+    s = preset("quick", reference_connections=32)
+    assert 32 in s.ramp and 64 in s.ramp
+
+
+def test_stats() -> None:
+    assert stat([3, 1, 2]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert percentile(list(range(1, 101)), 99) == 99
+
+
+def _fake_results() -> dict:
+    level = {
+        "connections": 64,
+        "rps": stat([100]),
+        "p50_ms": stat([1]),
+        "p99_ms": stat([2]),
+        "errors_pct": stat([0]),
+        "cpu_per_core_pct": [90.0, 10.0],
+        "server_cpu_pct": stat([90]),
+        "cpu_ms_per_request": stat([1]),
+        "rss_peak_mib": 50.0,
+    }
+    scn = {
+        "overhead": {
+            "rps": stat([1]),
+            "p50_ms": stat([1]),
+            "p90_ms": stat([1]),
+            "p99_ms": stat([2]),
+            "errors_pct": stat([0]),
+        },
+        "throughput": {
+            "levels": [level, {**level, "connections": 128}],
+            "sustained": {"connections": 64, "within_limits": True, "rps": 100.0, "p99_ms": 2.0},
+            "rss_peak_mib": 50.0,
+        },
+        "streaming": {
+            k: stat([1])
+            for k in (
+                "ttft_p50_ms",
+                "ttft_p99_ms",
+                "gap_p50_ms",
+                "gap_p99_ms",
+                "gap_max_ms",
+                "stalls",
+                "errors",
+            )
+        }
+        | {"streams": 32, "upstream_pace_ms": 20.0},
+        "max_streams": {
+            "levels": [],
+            "max_without_stall": 10,
+            "memory_per_stream_kib": 1.0,
+            "upstream_pace_ms": 200.0,
+        },
+        "cpu_heavy": {"points": [{**level, "threads": 1, "connections": 16}]},
+    }
+    return {
+        "settings": {"reference_connections": 64},
+        "machine": {"pinning": {"server_cores": [0]}},
+        "limit": {"scenarios": copy.deepcopy(scn)},
+        "runs": [
+            {
+                "id": "3.13-gil/granian-threads",
+                "variant": "gil",
+                "status": "ok",
+                "scenarios": scn,
+                "rss_mib": {"idle": 40.0, "after": 60.0},
+            }
+        ],
+    }
+
+
+def test_criteria_say_n_a_without_a_free_threaded_run_and_compare_with_the_limit() -> None:
+    data = criteria.evaluate(_fake_results())
+    by_id = {c["id"]: c for c in data["criteria"]}
+    assert by_id["throughput_3x"]["status"] == "n/a" and by_id["throughput_3x"]["value"] is None
+    assert by_id["cpu_over_70pct"]["status"] == "pass"
+    comp = data["comparisons"]["3.13-gil/granian-threads"]
+    assert comp["rps_ratio_at_reference"] == 1.0 and comp["added_p50_ms"] == 0.0
+
+
+def test_schema_check_names_every_missing_number() -> None:
+    data = criteria.evaluate(_fake_results())
+    found = results.problems(data)
+    assert any("$.schema" in p for p in found)
+    assert any("rss_mib.under_load" in p for p in found)
+    data["runs"][0]["scenarios"]["overhead"]["p50_ms"]["median"] = float("nan")
+    assert any("overhead.p50_ms.median" in p for p in results.problems(data))
+
+
+def _interp(version: str, free: bool, path: str = "") -> Interpreter:
+    where = path or f"/py/{version}{'t' if free else ''}"
+    return Interpreter(where, where, version, "CPython", free, "gcc", "", "", False, "test")
+
+
+def test_quick_mode_pairs_a_free_threaded_build_with_its_own_version_and_runs_it_both_ways() -> None:
+    found = [
+        _interp("3.14.0", True),
+        _interp("3.14.0", False),
+        _interp("3.13.1", False),
+        _interp("3.11.7", False),
+    ]
+    assert [i.key for i in choose_quick(found, "/py/3.13.1")] == ["3.14t", "3.14"]
+    variants = found[0].variants()
+    assert [(v.name, v.gil_flag, v.env) for v in variants] == [
+        ("nogil", "off", {}),
+        ("gil", "on", {"PYTHON_GIL": "1"}),
+    ]
+    assert modes_for(variants[1]) == ["gunicorn"]  # Granian's free-threaded build refuses the GIL
+
+
+def test_quick_mode_without_a_free_threaded_build_keeps_the_harness_interpreter_and_the_oldest() -> None:
+    found = [_interp("3.13.0", False, "/a"), _interp("3.12.1", False, "/b"), _interp("3.11.7", False, "/c")]
+    assert [i.key for i in choose_quick(found, "/a")] == ["3.13", "3.11"]
