@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -167,10 +168,26 @@ def create_app(config: Config) -> Gateway:
     return Gateway(config)
 
 
+_process_gateway: Gateway | None = None
+_process_gateway_lock = threading.Lock()
+
+
 def from_environment() -> Gateway:
-    """Granian's factory target: every worker builds its gateway from $FTPROXY_CONFIG."""
-    path = os.environ.get(CONFIG_ENV)
-    if not path:
-        raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
-    logs.configure()
-    return create_app(load_config(path))
+    """The server's factory target: this process's gateway, built from $FTPROXY_CONFIG.
+
+    Granian calls it once per worker. Process workers (GIL builds) each build their own; the
+    thread workers of a free-threaded build share one, so they share one client pool, one token
+    per subaccount, one set of stream slots and breakers (double-checked under a lock).
+    """
+    global _process_gateway
+    gateway = _process_gateway
+    if gateway is not None:
+        return gateway
+    with _process_gateway_lock:
+        if _process_gateway is None:
+            path = os.environ.get(CONFIG_ENV)
+            if not path:
+                raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
+            logs.configure()
+            _process_gateway = create_app(load_config(path))
+        return _process_gateway

@@ -133,3 +133,18 @@ def test_token_bucket_never_admits_more_than_its_burst_under_contention() -> Non
     bucket = TokenBucket(RateLimit(requests_per_minute=1e-6, burst=100), clock=lambda: 0.0)
     admitted = run_together(lambda i: sum(bucket.take() == 0.0 for _ in range(10)))
     assert sum(admitted) == 100  # THREADS x 10 tries, exactly the burst gets through
+
+
+def test_thread_workers_share_one_gateway_built_once(tmp_path, monkeypatch) -> None:
+    """Granian's thread workers (free-threaded build) call the factory at once: one gateway."""
+    from ftproxy import app
+    from ftproxy.demo import write_demo_config
+
+    config = write_demo_config(tmp_path, "http://127.0.0.1:9", host="127.0.0.1", port=3001)
+    monkeypatch.setenv(app.CONFIG_ENV, str(config))
+    monkeypatch.setattr(app, "_process_gateway", None)
+    built: list[object] = []
+    real_create = app.create_app
+    monkeypatch.setattr(app, "create_app", lambda c: built.append(c) or real_create(c))
+    gateways = run_together(lambda i: app.from_environment())
+    assert len(built) == 1 and len({id(g) for g in gateways}) == 1
