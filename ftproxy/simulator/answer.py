@@ -186,6 +186,34 @@ def new_id(prefix: str, nbytes: int = 12) -> str:
     return prefix + secrets.token_hex(nbytes)
 
 
+def last_user_text(
+    body: Mapping[str, Any], *, strings: bool = True, block_type: str | None = None
+) -> str | None:
+    """The text of the final message when it is the user's (where `[[sim:…]]` directives live).
+
+    `strings`: whether the API allows plain-string content (Converse does not); `block_type`:
+    the `type` a text block must have (Anthropic's), or None for any block with a "text".
+    """
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return None
+    last = messages[-1]
+    if not isinstance(last, dict) or last.get("role") != "user":
+        return None
+    content = last.get("content")
+    if isinstance(content, str):
+        return content if strings else None
+    if isinstance(content, list):
+        return " ".join(
+            b["text"]
+            for b in content
+            if isinstance(b, dict)
+            and isinstance(b.get("text"), str)
+            and (block_type is None or b.get("type") == block_type)
+        )
+    return None
+
+
 def as_list(value: object) -> list[Any]:
     """`value` when it is a JSON array, else empty: a request's optional arrays of any type must
     not crash the simulator (the upstreams answer junk with a 400, or ignore it)."""
@@ -213,6 +241,7 @@ __all__ = [
     "as_dict",
     "as_list",
     "estimate_tokens",
+    "last_user_text",
     "new_id",
     "plan",
     "sample_arguments",

@@ -8,9 +8,11 @@ binary event stream with one frame per event when the client asks for
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from ftproxy._json import dumps
+from ftproxy.simulator import answer as answer_text
 from ftproxy.simulator import eventstream
 from ftproxy.simulator.answer import (
     THINKING_SIGNATURE,
@@ -36,17 +38,7 @@ STOP_REASONS = {
 }
 
 
-def last_user_text(body: dict[str, Any]) -> str | None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user":
-        return None
-    content = last.get("content")
-    if isinstance(content, list):
-        return " ".join(b["text"] for b in content if isinstance(b, dict) and isinstance(b.get("text"), str))
-    return None
+last_user_text = partial(answer_text.last_user_text, strings=False)  # content is blocks only
 
 
 def wants_eventstream(call: Call) -> bool:

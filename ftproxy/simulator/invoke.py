@@ -9,9 +9,11 @@ the client accepts `application/vnd.amazon.eventstream`, else as `data:` lines.
 from __future__ import annotations
 
 import base64
+from functools import partial
 from typing import Any
 
 from ftproxy._json import dumps
+from ftproxy.simulator import answer as answer_text
 from ftproxy.simulator import eventstream
 from ftproxy.simulator.answer import (
     THINKING_SIGNATURE,
@@ -33,23 +35,7 @@ from ftproxy.simulator.streaming import StreamBody, generation_ms, group_events,
 _EXTRANEOUS = ("model", "stream")
 
 
-def last_user_text(body: dict[str, Any]) -> str | None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user":
-        return None
-    content = last.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(
-            b["text"]
-            for b in content
-            if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
-        )
-    return None
+last_user_text = partial(answer_text.last_user_text, block_type="text")
 
 
 def _malformed(detail: str) -> Reply:

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from ftproxy._json import dumps
+from ftproxy.simulator import answer as answer_text
 from ftproxy.simulator import vectors
 from ftproxy.simulator.answer import (
     Answer,
@@ -40,19 +41,7 @@ _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool": 
 _FINGERPRINT = "fp_sim0000001"
 
 
-def last_user_text(body: dict[str, Any]) -> str | None:
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        return None
-    last = messages[-1]
-    if not isinstance(last, dict) or last.get("role") != "user":
-        return None
-    content = last.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
-    return None
+last_user_text = answer_text.last_user_text  # string content or any text part
 
 
 def chat(call: Call) -> Reply | StreamReply:
