@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -11,13 +12,23 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 
-from ftproxy.demo import write_demo_config
+from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.simulator.testing import free_port, stop
 
 START_DEADLINE_S = 30.0
 
-__all__ = ["free_port", "proxy_config", "running_proxy", "stop", "wait_for_health"]
+__all__ = [
+    "free_port",
+    "open_raw_stream",
+    "proxy_config",
+    "running_proxy",
+    "stop",
+    "upstream_connections",
+    "wait_for_health",
+    "worker",
+]
 
 
 def wait_for_health(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -73,3 +84,43 @@ def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str
         yield root, log
     finally:
         stop(process)
+
+
+def open_raw_stream(root: str, text: str) -> socket.socket:
+    """A streaming request on a raw socket, read up to its first data event."""
+    host, port = root.removeprefix("http://").split(":")
+    body = json.dumps(
+        {"model": "gpt-4.1", "stream": True, "messages": [{"role": "user", "content": text}]}
+    ).encode()
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {DEMO_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    seen = b""
+    while b"data: {" not in seen:
+        chunk = sock.recv(65536)
+        assert chunk, seen
+        seen += chunk
+    return sock
+
+
+def worker(root: str) -> psutil.Process:
+    """The process that runs the app: the Granian worker listening behind `root`."""
+    port = int(root.rsplit(":", 1)[1])
+    for conn in psutil.net_connections("tcp"):
+        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+            process = psutil.Process(conn.pid)
+            children = process.children()
+            return children[0] if children else process
+    raise AssertionError(f"no process listens on {port}")
+
+
+def upstream_connections(process: psutil.Process, sim: str) -> int:
+    port = int(sim.rsplit(":", 1)[1])
+    return sum(
+        1
+        for c in process.net_connections("tcp")
+        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+    )

@@ -9,8 +9,7 @@ import anthropic
 import httpx
 import openai
 import pytest
-from processes import proxy_config, running_proxy
-from test_runtime import open_raw_stream
+from processes import open_raw_stream, proxy_config, running_proxy
 
 from ftproxy.simulator.testing import running_simulator
 

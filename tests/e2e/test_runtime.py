@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -18,9 +17,8 @@ from pathlib import Path
 
 import httpx
 import openai
-import psutil
 import pytest
-from processes import proxy_config, running_proxy
+from processes import open_raw_stream, proxy_config, running_proxy, upstream_connections, worker
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftproxy.demo import DEMO_CLIENT_SECRET, DEMO_KEY
@@ -71,44 +69,6 @@ def poll(check, what: str) -> float:
             raise AssertionError(f"{what}: not within {DEADLINE_S}s")
         time.sleep(0.02)  # poll interval; the deadline bounds the wait
     return time.monotonic() - started
-
-
-def open_raw_stream(root: str, text: str) -> socket.socket:
-    """A streaming request on a raw socket, read up to its first data event."""
-    host, port = root.removeprefix("http://").split(":")
-    body = json.dumps(chat_body(text)).encode()
-    sock = socket.create_connection((host, int(port)))
-    sock.sendall(
-        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        + f"Authorization: Bearer {DEMO_KEY}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-        + body
-    )
-    seen = b""
-    while b"data: {" not in seen:
-        chunk = sock.recv(65536)
-        assert chunk, seen
-        seen += chunk
-    return sock
-
-
-def worker(root: str) -> psutil.Process:
-    """The process that runs the app: the Granian worker listening behind `root`."""
-    port = int(root.rsplit(":", 1)[1])
-    for conn in psutil.net_connections("tcp"):
-        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-            process = psutil.Process(conn.pid)
-            children = process.children()
-            return children[0] if children else process
-    raise AssertionError(f"no process listens on {port}")
-
-
-def upstream_connections(process: psutil.Process, sim: str) -> int:
-    port = int(sim.rsplit(":", 1)[1])
-    return sum(
-        1
-        for c in process.net_connections("tcp")
-        if c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
-    )
 
 
 def test_every_answer_carries_request_id_and_overhead(proxy: tuple[str, Path]) -> None:

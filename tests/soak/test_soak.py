@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
-from processes import proxy_config, running_proxy
+from processes import proxy_config, running_proxy, upstream_connections, worker
 
 from ftproxy.demo import DEMO_KEY
 from ftproxy.simulator.testing import running_simulator
@@ -275,23 +275,8 @@ def _client_loop(root: str, offset: int, deadline: float, tally: Tally) -> None:
 # --- sampling -----------------------------------------------------------------------------------
 
 
-def _worker(root: str) -> psutil.Process:
-    """The Granian worker process that runs the app behind `root`."""
-    port = int(root.rsplit(":", 1)[1])
-    for conn in psutil.net_connections("tcp"):
-        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-            process = psutil.Process(conn.pid)
-            children = process.children()
-            return children[0] if children else process
-    raise AssertionError(f"no process listens on {port}")
-
-
 def _sample(process: psutil.Process, sim_port: int, started: float) -> dict[str, float]:
-    connections = sum(
-        1
-        for c in process.net_connections("tcp")
-        if c.raddr and c.raddr.port == sim_port and c.status == psutil.CONN_ESTABLISHED
-    )
+    connections = upstream_connections(process, f"http://127.0.0.1:{sim_port}")
     return {
         "t": round(time.monotonic() - started, 1),
         "rss_mib": round(process.memory_info().rss / 2**20, 1),
@@ -330,7 +315,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
 @pytest.mark.soak
 def test_soak(stack: tuple[str, str]) -> None:
     root, sim = stack
-    process = _worker(root)
+    process = worker(root)
     sim_port = int(sim.rsplit(":", 1)[1])
     interval = max(1.0, DURATION_S / 40)
     tally = Tally()
