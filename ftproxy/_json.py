@@ -4,11 +4,23 @@ orjson is used when it is installed *and* the interpreter is a GIL build: on a f
 build importing orjson (which declares it needs the GIL) would silently re-enable the GIL for
 the whole process, and Granian's free-threaded build then refuses to serve (SPEC §2).
 The stdlib fallback produces the same compact output.
+
+`parse_request` is the one parser of client bodies. Whatever the backend, a body whose text is
+not valid Unicode (a lone UTF-16 surrogate escape such as "\\ud800") or that holds a number that
+is not finite (NaN, Infinity, 1e400) is refused with `UnsafeValue`, naming the field: such
+values cannot be re-encoded for SAP AI Core or for the error reply itself. orjson refuses both
+already (we only re-parse a body it refused, to name the field); the stdlib parser accepts both,
+so its results are walked, but only when a C-level regex scan of the raw bytes finds a candidate
+(a surrogate escape, NaN/Infinity, a 3-digit exponent or a 309-digit run): normal bodies pay one
+scan and no walk. Surrogate *pairs* (emoji escaped by `ensure_ascii` encoders) are one code point
+once parsed and pass.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +29,7 @@ from ftproxy.runtime import is_free_threaded_build
 JSONDecodeError: type[ValueError] = json.JSONDecodeError
 
 _stdlib_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ascii_encoder = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
 
 def _stdlib_dumps(obj: Any) -> bytes:
@@ -40,4 +53,98 @@ BACKEND, dumps, loads = _load_backend()
 Both raise `ValueError` subclasses on bad input (orjson.JSONDecodeError is one).
 """
 
-__all__ = ["BACKEND", "JSONDecodeError", "dumps", "loads"]
+
+def dumps_ascii(obj: Any) -> bytes:
+    """Compact JSON that cannot fail on text: lone surrogates become \\udXXX escapes (valid JSON).
+    For replies that must go out whatever they carry (error bodies)."""
+    return _ascii_encoder.encode(obj).encode("ascii")
+
+
+class UnsafeValue(ValueError):
+    """A parsed body holds a value that cannot be passed on; `path` names the field."""
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+# Anything that may parse into a lone surrogate or a non-finite float. Case-insensitive \u escapes
+# of D800-DFFF; NaN/Infinity literals (stdlib only); exponents of 3+ digits (1e308 overflows from
+# 1.8e308); 309+ digit runs (a mantissa that big overflows without an exponent).
+_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}")
+
+
+def parse_request(raw: bytes) -> Any:
+    """Parses a client body; raises `UnsafeValue` (see the module doc) or `ValueError`."""
+    try:
+        data = loads(raw)
+    except ValueError as refused:
+        if BACKEND == "json" or not _SUSPECT.search(raw):
+            raise
+        try:  # orjson refused it: the stdlib parser may accept it and tell which field it was
+            lenient = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise refused from None
+        check_values(lenient)
+        raise
+    if BACKEND == "json" and _SUSPECT.search(raw):
+        check_values(data)
+    return data
+
+
+def check_values(data: Any) -> None:
+    """Raises `UnsafeValue` for the first lone surrogate (in a key or string) or non-finite
+    number, depth first; iterative, so any depth the parser accepted is walked."""
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not _valid_text(value):
+                raise UnsafeValue(path or "(body)", _SURROGATE)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise UnsafeValue(path or "(body)", _NON_FINITE)
+        elif isinstance(value, dict):
+            items = []
+            for key, item in value.items():
+                name = f"{path}.{_printable(key)}" if path else _printable(key)
+                if not _valid_text(key):
+                    raise UnsafeValue(name, _SURROGATE)
+                items.append((name, item))
+            stack.extend(reversed(items))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in reversed(list(enumerate(value))))
+
+
+_SURROGATE = (
+    "contains a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape), which is not valid "
+    "Unicode; send valid text (escape characters outside the BMP as a surrogate pair)"
+)
+_NON_FINITE = "is not a finite number (NaN, Infinity or out of the double range); JSON numbers must be finite"
+
+
+def _valid_text(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")  # C speed; refuses exactly the lone surrogates
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(key: str) -> str:
+    return key.encode("utf-8", "backslashreplace").decode("utf-8")[:200]
+
+
+__all__ = [
+    "BACKEND",
+    "JSONDecodeError",
+    "UnsafeValue",
+    "check_values",
+    "dumps",
+    "dumps_ascii",
+    "loads",
+    "parse_request",
+]

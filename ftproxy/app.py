@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -102,7 +103,39 @@ class Gateway:
         exchange = request.exchange = Exchange(
             request_id, request.method, request.path, metrics.endpoint_label(request.path)
         )
-        metrics.REQUESTS_IN_FLIGHT.labels(exchange.endpoint).inc()
+        metrics.child(metrics.REQUESTS_IN_FLIGHT, exchange.endpoint).inc()
+        handed_to_stream = False
+        # Whatever happens below (a handler, an error reply that cannot render, start_response
+        # refusing a header), the exchange is finished here: slot released, in-flight gauge
+        # decremented, log line written. Only a stream that was handed to the server finishes
+        # itself, when its last byte is sent or the client leaves.
+        try:
+            response = self._respond(request, exchange)
+            exchange.status = response.status
+            headers = [
+                ("Content-Type", response.content_type),
+                ("x-request-id", request_id),
+                ("x-ftproxy-overhead-ms", f"{exchange.overhead_ms():.3f}"),
+                *response.headers,
+            ]
+            if isinstance(response.body, bytes):
+                headers.append(("Content-Length", str(len(response.body))))
+                refused = _start(start_response, response.status, headers, exchange)
+                return [response.body if refused is None else refused]
+            refused = _start(start_response, response.status, headers, exchange)
+            if refused is not None:
+                _close(response.body)
+                return [refused]
+            handed_to_stream = True
+            return response.body  # a stream: it finishes the exchange when it ends
+        finally:
+            if not handed_to_stream:
+                if exchange.status == 0:  # something escaped: the server answers 500
+                    exchange.status = 500
+                exchange.finish()
+
+    def _respond(self, request: Request, exchange: Exchange) -> Response:
+        """The route's answer, or the error reply in the shape of the API the client speaks."""
         methods = ROUTES.get(request.path)
         route = methods.get(request.method) if methods else None
         anthropic = route.anthropic if route else _speaks_anthropic(request)
@@ -120,28 +153,20 @@ class Gateway:
                 exchange.client = self.auth.authenticate(request)
                 self.rate_limiter.check(exchange.client)
                 exchange.release = self.concurrency.acquire()
-            response = route.handler(self, request)
+            return route.handler(self, request)
         except ApiError as exc:
-            response = _error_response(exc, anthropic)
+            exchange.error_code = exc.code
+            return _error_response(exc, anthropic)
         except Exception:
-            log.exception("unexpected error on %s %s (request %s)", request.method, request.path, request_id)
-            response = _error_response(
-                ApiError(500, f"internal error in ftproxy (request id {request_id})"), anthropic
+            log.exception(
+                "unexpected error on %s %s (request %s)",
+                request.method,
+                request.path[:200],
+                exchange.request_id,
             )
-        exchange.status = response.status
-        headers = [
-            ("Content-Type", response.content_type),
-            ("x-request-id", request_id),
-            ("x-ftproxy-overhead-ms", f"{exchange.overhead_ms():.3f}"),
-            *response.headers,
-        ]
-        if isinstance(response.body, bytes):
-            headers.append(("Content-Length", str(len(response.body))))
-            start_response(status_line(response.status), headers)
-            exchange.finish()
-            return [response.body]
-        start_response(status_line(response.status), headers)
-        return response.body  # a stream: it finishes the exchange when it ends
+            return _error_response(
+                ApiError(500, f"internal error in ftproxy (request id {exchange.request_id})"), anthropic
+            )
 
     def close(self) -> None:
         self.streams.shutdown()
@@ -149,8 +174,57 @@ class Gateway:
 
 
 def _error_response(error: ApiError, anthropic: bool) -> Response:
-    body = error.anthropic_body() if anthropic else error.openai_body()
-    return Response(error.status, body, headers=list(error.headers.items()))
+    """Never raises: an error that cannot be rendered becomes a plain 500 in the same shape."""
+    try:
+        body = error.anthropic_body() if anthropic else error.openai_body()
+        return Response(error.status, body, headers=list(error.headers.items()))
+    except Exception:
+        log.exception("cannot render the error reply %s", error.status)
+        return Response(500, _RENDER_FAILED_ANTHROPIC if anthropic else _RENDER_FAILED_OPENAI)
+
+
+_RENDER_FAILED_OPENAI = (
+    b'{"error":{"message":"internal error in ftproxy while rendering an error reply",'
+    b'"type":"server_error","param":null,"code":null}}'
+)
+_RENDER_FAILED_ANTHROPIC = (
+    b'{"type":"error","error":{"type":"api_error",'
+    b'"message":"internal error in ftproxy while rendering an error reply"}}'
+)
+
+
+def _start(
+    start_response: StartResponse, status: int, headers: list[tuple[str, str]], exchange: Exchange
+) -> bytes | None:
+    """Starts the reply; None when done as asked, else the body of the 500 that was sent instead."""
+    try:
+        start_response(status_line(status), headers)
+        return None
+    except Exception:
+        # A header the server refuses (e.g. a value that is not latin-1): answer a 500 without
+        # them; exc_info lets a WSGI server replace headers it has not sent yet.
+        log.exception("the server refused the reply's headers (request %s)", exchange.request_id)
+        exchange.status = 500
+        body = _RENDER_FAILED_OPENAI
+        start_response(
+            "500 Internal Server Error",
+            [
+                ("Content-Type", "application/json"),
+                ("x-request-id", exchange.request_id),
+                ("Content-Length", str(len(body))),
+            ],
+            sys.exc_info(),
+        )
+        return body
+
+
+def _close(body: object) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            log.exception("closing an unsent stream failed")
 
 
 def _speaks_anthropic(request: Request) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ftproxy._json import dumps, loads
+from ftproxy._json import dumps, dumps_ascii, loads
 
 _OPENAI_TYPES = {
     400: "invalid_request_error",
@@ -53,7 +53,7 @@ class ApiError(Exception):
         kind = _OPENAI_TYPES.get(
             self.status, "server_error" if self.status >= 500 else "invalid_request_error"
         )
-        return dumps(
+        return _render(
             {"error": {"message": self.message, "type": kind, "param": self.param, "code": self.code}}
         )
 
@@ -61,7 +61,16 @@ class ApiError(Exception):
         kind = _ANTHROPIC_TYPES.get(
             self.status, "api_error" if self.status >= 500 else "invalid_request_error"
         )
-        return dumps({"type": "error", "error": {"type": kind, "message": self.message}})
+        return _render({"type": "error", "error": {"type": kind, "message": self.message}})
+
+
+def _render(body: dict[str, Any]) -> bytes:
+    # A message may quote what the client sent (a model name, a field): if that holds text the
+    # fast encoder refuses (a lone surrogate), escape it rather than fail to answer at all.
+    try:
+        return dumps(body)
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError; stdlib: UnicodeEncodeError
+        return dumps_ascii(body)
 
 
 def bad_request(message: str, param: str | None = None) -> ApiError:

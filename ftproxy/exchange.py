@@ -31,8 +31,20 @@ _ERROR_KINDS = {
     429: "rate_limited",
     500: "internal",
     502: "upstream_unreachable",
-    503: "overloaded",
+    503: "unavailable",
     504: "upstream_timeout",
+}
+# ApiError codes (and the readiness states) that say more than the status: a 502 from a rejected
+# client secret is not an unreachable upstream, a /ready 503 is not an overload.
+_CODE_KINDS = {
+    "upstream_auth_failed": "upstream_auth_failed",
+    "circuit_open": "circuit_open",
+    "too_many_requests": "overloaded",
+    "too_many_streams": "overloaded",
+    "rate_limit_exceeded": "rate_limited",
+    "model_not_found": "model_not_found",
+    "draining": "draining",
+    "not_ready": "not_ready",
 }
 
 
@@ -55,12 +67,14 @@ class Exchange:
     output_tokens: int | None = None
     client: str | None = None  # the client key's name (never the key)
     release: Callable[[], None] | None = None  # gives back the request's concurrency slot
+    error_code: str | None = None  # the ApiError's code, or the readiness state (error_kind)
     _finished: bool = False
 
     def overhead_ms(self, now: float | None = None) -> float:
-        """Time spent in ftproxy itself so far: elapsed minus waiting on the upstream."""
+        """Time spent in ftproxy itself so far: elapsed minus waiting on SAP AI Core (its token
+        endpoint included: a first request's token fetch is not proxy overhead)."""
         now = time.perf_counter() if now is None else now
-        return max(0.0, (now - self.started - self.upstream_s) * 1000.0)
+        return max(0.0, (now - self.started - self.upstream_s - self.auth_s) * 1000.0)
 
     def finish(self) -> None:
         if self._finished:
@@ -97,6 +111,9 @@ class Exchange:
             return self.ended  # client_disconnected, timeout_first_token, timeout_idle, timeout_total
         if self.status < 400:
             return None
+        named = _CODE_KINDS.get(self.error_code) if self.error_code else None
+        if named is not None:
+            return named
         if self.upstream_status is not None and self.upstream_status >= 400:
             return "upstream_4xx" if self.upstream_status < 500 else "upstream_5xx"
         return _ERROR_KINDS.get(self.status, "client_error" if self.status < 500 else "gateway_error")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
-from ftproxy._json import dumps, loads
+from ftproxy._json import UnsafeValue, dumps, parse_request
 from ftproxy.errors import ApiError
 
 if TYPE_CHECKING:
@@ -62,7 +62,9 @@ class Request:
         if not raw.strip():
             raise ApiError(400, "request body is empty; send a JSON object")
         try:
-            data = loads(raw)
+            data = parse_request(raw)
+        except UnsafeValue as exc:
+            raise ApiError(400, f"request body field '{exc.path}' {exc.problem}", param=exc.path) from None
         except RecursionError:  # the stdlib parser (free-threaded builds) recurses per level
             raise ApiError(400, "request body is nested too deeply") from None
         except ValueError:

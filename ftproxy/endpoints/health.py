@@ -21,6 +21,7 @@ def ready(gateway: Gateway, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
     `not_ready` (a subaccount cannot get an OAuth token, so its models would fail)."""
     if lifecycle.draining():
+        request.exchange.error_code = "draining"  # logged as what it is, not as an overload
         return Response.json({"status": "draining", **_runtime()}, status=503)
     problems = {}
     for sub in gateway.config.subaccounts:
@@ -29,6 +30,7 @@ def ready(gateway: Gateway, request: Request) -> Response:
         except TokenError as exc:
             problems[sub.name] = str(exc)
     if problems:
+        request.exchange.error_code = "not_ready"
         return Response.json({"status": "not_ready", "subaccounts": problems, **_runtime()}, status=503)
     return Response.json({"status": "ready", "version": __version__, **_runtime()})
 

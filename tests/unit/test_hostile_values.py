@@ -1,0 +1,237 @@
+"""Values no client API allows, in any field of any endpoint, with either JSON backend.
+
+A lone UTF-16 surrogate escape ("\\ud800") or a non-finite number (NaN, Infinity, 1e400) placed
+anywhere in an otherwise valid body, keys included, gets a 400 in the route's error shape that
+names the field; the exchange is finished (in-flight gauge back to zero, concurrency slot given
+back, one access-log line) whatever happens. orjson refuses both at parse time; the stdlib parser
+(free-threaded builds) accepts both, so the same properties run with it swapped in. Surrogate
+*pairs* (emoji escaped by ensure_ascii encoders) keep working.
+
+The app runs in process with the demo configuration pointing at a dead loopback port, so a body
+that passes parsing gets a quick 502/503, never a network wait.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ftproxy import _json, metrics
+from ftproxy.app import Gateway, create_app
+from ftproxy.config import load_config
+from ftproxy.demo import DEMO_KEY, write_demo_config
+
+DEAD_UPSTREAM = "http://127.0.0.1:9"
+SLOTS = 3
+BODIES: dict[str, dict[str, Any]] = {
+    "/v1/chat/completions": {
+        "model": "gpt-4.1",
+        "temperature": 0.5,
+        "messages": [
+            {"role": "system", "content": "be brief"},
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+        ],
+        "metadata": {"team": "a"},
+    },
+    "/v1/responses": {"model": "gpt-4.1", "input": [{"type": "message", "role": "user", "content": "hi"}]},
+    "/v1/messages": {
+        "model": "anthropic--claude-4.5-sonnet",
+        "max_tokens": 5,
+        "top_p": 0.9,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+    },
+    "/v1/messages/count_tokens": {
+        "model": "anthropic--claude-4.5-sonnet",
+        "messages": [{"role": "user", "content": "hi"}],
+    },
+    "/v1/embeddings": {"model": "text-embedding-3-small", "input": ["hi", "there"]},
+}
+SURROGATES = ["\ud800", "x\ud800", "\udc00", "hi \udfff there", "\ud83d\ud83d"]
+NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" * 400 + ".0"]
+PLACEHOLDER = "\x00hostile\x00"
+
+
+class Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    folder = tmp_path_factory.mktemp("values")
+    path = write_demo_config(folder, DEAD_UPSTREAM, host="127.0.0.1", port=3001)
+    data = json.loads(path.read_text())
+    data["retries"] = {"max_attempts": 1}
+    data["limits"] = {"max_concurrent_requests": SLOTS}
+    path.write_text(json.dumps(data))
+    gateway = create_app(load_config(path))
+    yield gateway
+    gateway.close()
+
+
+@pytest.fixture(scope="module", params=["fast", "stdlib"])
+def backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The parser of the running interpreter (orjson here), then the stdlib one of 3.14t."""
+    if request.param == "stdlib":
+        saved = _json.BACKEND, _json.loads
+        _json.BACKEND, _json.loads = "json", json.loads
+        yield "json"
+        _json.BACKEND, _json.loads = saved
+    else:
+        yield _json.BACKEND
+
+
+@pytest.fixture(scope="module")
+def access_lines() -> Iterator[Lines]:
+    lines = Lines()
+    access = logging.getLogger("ftproxy.access")
+    level = access.level
+    access.addHandler(lines)
+    access.setLevel(logging.INFO)
+    yield lines
+    access.removeHandler(lines)
+    access.setLevel(level)
+
+
+def call(app: Gateway, path: str, body: bytes) -> tuple[int, bytes]:
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "3001",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
+    }
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        seen["status"] = int(status.split()[0])
+
+    chunks = app(environ, start_response)
+    data = b"".join(chunks)
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
+    return seen["status"], data
+
+
+def fields(value: Any, path: str = "") -> Iterator[tuple[str, tuple[Any, ...]]]:
+    """Every value position (display path, access path) in a body; keys are ("key", dict path)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else key
+            yield here, (key,)
+            for inner, steps in fields(item, here):
+                yield inner, (key, *steps)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            here = f"{path}[{i}]"
+            yield here, (i,)
+            for inner, steps in fields(item, here):
+                yield inner, (i, *steps)
+
+
+POSITIONS = [(route, shown, steps) for route, body in BODIES.items() for shown, steps in fields(body)]
+
+
+def with_value(route: str, steps: tuple[Any, ...], value: Any) -> Any:
+    body = json.loads(json.dumps(BODIES[route]))
+    target = body
+    for step in steps[:-1]:
+        target = target[step]
+    target[steps[-1]] = value
+    return body
+
+
+def in_flight(route: str) -> float:
+    return metrics.REQUESTS_IN_FLIGHT.labels(metrics.endpoint_label(route))._value.get()
+
+
+def assert_refused_naming(route: str, status: int, data: bytes, field: str) -> None:
+    assert status == 400, (route, field, status, data[:300])
+    error = json.loads(data)
+    if route.startswith("/v1/messages"):
+        assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error", error
+        message = error["error"]["message"]
+    else:
+        assert error["error"]["type"] == "invalid_request_error" and error["error"]["param"] == field, error
+        message = error["error"]["message"]
+    assert f"'{field}'" in message, (field, message)
+
+
+def assert_finished(app: Gateway, route: str, lines: Lines, before: int) -> None:
+    assert in_flight(route) == 0
+    assert lines.count == before + 1
+    assert app.concurrency._semaphore is not None and app.concurrency._semaphore._value == SLOTS
+
+
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@SETTINGS
+@given(position=st.sampled_from(POSITIONS), text=st.sampled_from(SURROGATES))
+def test_a_lone_surrogate_in_any_field_is_a_400_naming_it(
+    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], text: str
+) -> None:
+    route, shown, steps = position
+    raw = json.dumps(with_value(route, steps, text)).encode()  # ensure_ascii: "\ud800" escapes
+    before = access_lines.count
+    status, data = call(app, route, raw)
+    assert_refused_naming(route, status, data, shown)
+    assert_finished(app, route, access_lines, before)
+
+
+@SETTINGS
+@given(position=st.sampled_from(POSITIONS), number=st.sampled_from(NON_FINITE))
+def test_a_non_finite_number_in_any_field_is_a_400_naming_it(
+    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], number: str
+) -> None:
+    route, shown, steps = position
+    raw = json.dumps(with_value(route, steps, PLACEHOLDER)).replace(json.dumps(PLACEHOLDER), number).encode()
+    before = access_lines.count
+    status, data = call(app, route, raw)
+    assert_refused_naming(route, status, data, shown)
+    assert_finished(app, route, access_lines, before)
+
+
+@pytest.mark.parametrize("route", list(BODIES))
+def test_a_lone_surrogate_in_a_key_is_named_escaped(app: Gateway, backend: str, route: str) -> None:
+    raw = json.dumps({**BODIES[route], "x\ud800": 1}).encode()
+    status, data = call(app, route, raw)
+    assert_refused_naming(route, status, data, "x\\ud800")
+
+
+@pytest.mark.parametrize("route", list(BODIES))
+def test_escaped_surrogate_pairs_and_words_like_nan_pass(app: Gateway, backend: str, route: str) -> None:
+    body = json.loads(json.dumps(BODIES[route]))
+    body["user"] = "😀 NaN Infinity 1e400 \\ud800"  # an emoji, and the words as text
+    raw = json.dumps(body).encode()
+    assert b"\\ud83d\\ude00" in raw
+    status, data = call(app, route, raw)
+    assert status != 400 or (b"surrogate" not in data and b"finite" not in data), data
+    assert status != 500, data
+
+
+def test_slots_are_released_after_many_refusals(app: Gateway, backend: str) -> None:
+    raw = json.dumps({"model": "x\ud800", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    for _ in range(SLOTS * 3):
+        assert call(app, "/v1/chat/completions", raw)[0] == 400
+    status, _ = call(app, "/v1/chat/completions", json.dumps(BODIES["/v1/chat/completions"]).encode())
+    assert status in (502, 503) and app.concurrency._semaphore._value == SLOTS  # type: ignore[union-attr]
+    assert in_flight("/v1/chat/completions") == 0
