@@ -7,9 +7,9 @@ a purpose-built streaming client, and writes `results.json`, `report.md` and PNG
 
 One concept per module: `discovery` (interpreters), `venvs`, `machine` (facts and pinning),
 `processes` (simulator and servers), `monitor` (CPU/RSS sampling), `wrk` and `streams` (load),
-`payloads`, `scenarios`, `runner` (the plan), `results` (schema), `criteria`, `report`, `plots`,
-`progress`. See docs/benchmarks.md.
+`payloads`, `scenarios`, `cpu_profile` (py-spy), `runner` (the plan), `results` (schema), `criteria`,
+`issue11` (issue 11's targets), `report`, `plots`, `progress`. See docs/benchmarks.md.
 """
 
 SCHEMA = "ftproxy-bench"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: issue 11's figures (CPU at c=1, profiles, both cores, issue11[])

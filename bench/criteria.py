@@ -43,6 +43,20 @@ def comparisons(results: dict[str, Any]) -> dict[str, Any]:
                 scn["throughput"]["sustained"]["rps"], lim["throughput"]["sustained"]["rps"]
             ),
             "cpu_ms_per_request": at_ref["cpu_ms_per_request"]["median"],
+            # Issue 11: CPU per request at concurrency 1 (zero-latency upstream) and how much it
+            # grows at the reference load; the simulator's own figures are the direct reference.
+            "cpu_ms_per_request_c1": _cpu_c1(scn),
+            "cpu_growth_ratio": _ratio(at_ref["cpu_ms_per_request"]["median"], _cpu_c1(scn)),
+            "direct_cpu_ms_per_request": lim_ref["cpu_ms_per_request"]["median"],
+            "direct_cpu_ms_per_request_c1": _cpu_c1(lim),
+            "errors_pct_at_reference": at_ref["errors_pct"]["median"],
+            "p99_ratio_at_reference": _ratio(at_ref["p99_ms"]["median"], lim_ref["p99_ms"]["median"]),
+            "p50_ratio_c1": _ratio(
+                median_of(scn["overhead"]["p50_ms"]), median_of(lim["overhead"]["p50_ms"])
+            ),
+            "p99_ratio_c1": _ratio(
+                median_of(scn["overhead"]["p99_ms"]), median_of(lim["overhead"]["p99_ms"])
+            ),
             "server_cores_busy_pct": _server_busy(at_ref, results),
             # The server tree's own CPU time over the window, per server core: unlike the cores'
             # busy share it does not count other processes that happen to share the machine.
@@ -58,6 +72,14 @@ def comparisons(results: dict[str, Any]) -> dict[str, Any]:
             "added_gap_p99_ms": _r(
                 median_of(scn["streaming"]["gap_p99_ms"]) - median_of(lim["streaming"]["gap_p99_ms"])
             ),
+            "added_ttft_p99_ms": _r(
+                median_of(scn["streaming"]["ttft_p99_ms"]) - median_of(lim["streaming"]["ttft_p99_ms"])
+            ),
+            "ttft_ratio": _ratio(
+                median_of(scn["streaming"]["ttft_p50_ms"]), median_of(lim["streaming"]["ttft_p50_ms"])
+            ),
+            "added_max_gap_p99_ms": _r(_max_gap(scn) - _max_gap(lim)),
+            "max_gap_ratio": _ratio(_max_gap(scn), _max_gap(lim)),
             "max_streams": scn["max_streams"]["max_without_stall"],
             "max_streams_direct": lim["max_streams"]["max_without_stall"],
             "memory_per_stream_kib": scn["max_streams"]["memory_per_stream_kib"],
@@ -70,6 +92,16 @@ def comparisons(results: dict[str, Any]) -> dict[str, Any]:
             "rss_after_mib": run["rss_mib"]["after"],
         }
     return out
+
+
+def _cpu_c1(scn: dict[str, Any]) -> float:
+    """CPU per request at concurrency 1; 0 in results written before the overhead scenario had it."""
+    return median_of(scn["overhead"].get("cpu_ms_per_request"))
+
+
+def _max_gap(scn: dict[str, Any]) -> float:
+    """p99 over the streams of each stream's largest gap (0 in results written before it existed)."""
+    return median_of(scn["streaming"].get("stream_max_gap_p99_ms"))
 
 
 def seed_criteria(results: dict[str, Any], comp: dict[str, Any]) -> list[dict[str, Any]]:

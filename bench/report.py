@@ -3,7 +3,8 @@
 
 Order follows the questions ops ask: what was measured on what; the headline per mode; is the
 harness itself the limit; each mode against the direct limit and against each other; the seed
-plan's criteria and SPEC §9's targets; then the detail tables and the plots.
+plan's criteria and SPEC §9's targets; issue 11's targets (with CPU per request and the
+both-cores ratio) right after the headline; then the detail tables, the CPU profiles and the plots.
 """
 
 from __future__ import annotations
@@ -62,12 +63,16 @@ def render(results: dict[str, Any], plots: list[str]) -> str:
     for r in failed:
         out.append(f"> **Failed:** {r['id']}: {str(r.get('error', ''))[:400]}")
     out += _headline(runs, comp, s, results)
+    out += _issue11(results)
+    out += _cpu_per_request(runs, comp, s)
+    out += _both_cores(results)
     out += _ceiling(results)
     out += _vs_limit(runs, comp, s)
     out += _matrix("Sustained requests/s (20 ms upstream), row / column", runs, comp, "sustained_rps")
     out += _matrix("CPU-heavy conversions, best requests/s, row / column", runs, comp, "cpu_heavy_best_rps")
     out += _criteria(results)
     out += _details(runs, results)
+    out += _profiles(runs)
     out += ["## Plots", ""]
     for name in plots:
         out += [f"### {PLOTS.get(name, name)}", "", f"![{name}]({name})", ""]
@@ -106,6 +111,125 @@ def _headline(
             f"({c['cpu_heavy_best_threads']} thr) |"
         )
     return [*out, ""]
+
+
+def _issue11(results: dict[str, Any]) -> list[str]:
+    """Issue 11 item 6, one table per run: what the closing note quotes."""
+    entries = results.get("issue11", [])
+    if not entries:
+        return []
+    mark = {"pass": "pass", "miss": "**MISS**", "n/a": "n/a"}
+    out = [
+        "## Issue 11 targets",
+        "",
+        "Each figure next to the direct call's in this run (the simulator called without the proxy; for CPU, the "
+        "simulator's own CPU per request; for CPU growth and both cores, the mode's own reference figure). "
+        "*value* is what the target is about (an added latency, a ratio, a CPU time).",
+        "",
+    ]
+    for run in dict.fromkeys(e["run"] for e in entries):
+        out += [
+            f"### {run}",
+            "",
+            "| target | value | mode | direct (or reference) | ratio | target | result | note |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for e in (x for x in entries if x["run"] == run):
+            value = "-" if e["value"] is None else f"{e['value']:.3f} {e['unit']}"
+            direct = "-" if e["direct"] is None else f"{e['direct']:.3f}"
+            direct += " (self)" if e.get("reference") == "self" and e["direct"] is not None else ""
+            ratio = "-" if e["ratio_to_direct"] is None else f"{e['ratio_to_direct']:.2f}x"
+            out.append(
+                f"| {e['description']} | {value} | {e['measured']:.3f} | {direct} | {ratio} | "
+                f"{e['op']} {e['threshold']:g} | {mark.get(e['status'], e['status'])} | {e['note']} |"
+            )
+        out.append("")
+    return out
+
+
+def _cpu_per_request(runs: list[dict[str, Any]], comp: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    ref = s["reference_connections"]
+    out = [
+        "## CPU per non-streamed request",
+        "",
+        "Server process tree CPU time over the measured window / requests completed. c=1: zero-latency upstream; "
+        f"c={ref}: {s['upstream_latency_ms']} ms upstream. *Simulator* is the direct call's (the upstream's own cost).",
+        "",
+        f"| run | ms/req c=1 | ms/req c={ref} | c={ref} / c=1 | simulator c=1 | simulator c={ref} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        c = comp[r["id"]]
+        out.append(
+            f"| {r['id']} | {c['cpu_ms_per_request_c1']:.3f} | {c['cpu_ms_per_request']:.3f} | "
+            f"{c['cpu_growth_ratio']:.2f} | {c['direct_cpu_ms_per_request_c1']:.3f} | "
+            f"{c['direct_cpu_ms_per_request']:.3f} |"
+        )
+    return [*out, ""]
+
+
+def _both_cores(results: dict[str, Any]) -> list[str]:
+    entries = results.get("both_cores", [])
+    if not entries:
+        return []
+    out = [
+        "## Both cores: process workers on every core vs one worker on one core",
+        "",
+        "GIL build, same load for both (20 ms upstream). wrk and the simulator stay on the load core(s), so with "
+        "every core the server shares a core with them: on a 2-core machine this ratio is a floor.",
+        "",
+        "| interpreter | connections | one core: req/s, p99 ms, CPU ms/req | every core: workers, req/s, p99 ms, "
+        "CPU ms/req | ratio | note |",
+        "|---|---|---|---|---|---|",
+    ]
+    for bc in entries:
+        if bc["status"] != "ok":
+            out.append(
+                f"| {bc['interpreter']} | {bc['connections']} | - | - | - | {bc['status']}: "
+                f"{str(bc.get('error') or bc['note'])[:300]} |"
+            )
+            continue
+        one, two = bc["one_core"], bc["both_cores"]
+        out.append(
+            f"| {bc['interpreter']} | {bc['connections']} | {one['rps']['median']:.0f}, "
+            f"{one['p99_ms']['median']:.1f}, {one['cpu_ms_per_request']['median']:.3f} | {two['workers']} on "
+            f"{_cores(two['server_cores'])}: {two['rps']['median']:.0f}, {two['p99_ms']['median']:.1f}, "
+            f"{two['cpu_ms_per_request']['median']:.3f} | {bc['rps_ratio']:.2f}x | {bc['note']} |"
+        )
+    return [*out, ""]
+
+
+def _profiles(runs: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "## CPU profiles (py-spy, at the reference load)",
+        "",
+        "Samples of running threads only (where the CPU goes, not where threads wait), whole server tree, taken in "
+        "an extra pass whose numbers are not used. *own*: the function was the innermost frame; *total*: it was "
+        "anywhere on the stack. Raw collapsed stacks: `profiles/` beside this report.",
+        "",
+    ]
+    for r in runs:
+        p = r.get("profile")
+        if not p:
+            continue
+        if p["status"] != "ok" or not p["top_self"]:
+            out += [f"- **{r['id']}**: no profile ({p['status']}): {p['note']}", ""]
+            continue
+        out += [
+            f"### {r['id']} ({p['samples']} samples, {p.get('seconds', '?')} s at {p.get('rate_hz', '?')} Hz)",
+            "",
+            "| # | own % | function (own) | total % | function (total) |",
+            "|---|---|---|---|---|",
+        ]
+        for i in range(max(len(p["top_self"]), len(p["top_total"]))):
+            a = p["top_self"][i] if i < len(p["top_self"]) else None
+            b = p["top_total"][i] if i < len(p["top_total"]) else None
+            out.append(
+                f"| {i + 1} | {a['pct'] if a else ''} | {'`' + a['function'] + '`' if a else ''} | "
+                f"{b['pct'] if b else ''} | {'`' + b['function'] + '`' if b else ''} |"
+            )
+        out.append("")
+    return out
 
 
 def _ceiling(results: dict[str, Any]) -> list[str]:

@@ -2,8 +2,9 @@
 
 The schema is a template (below) of required keys and value kinds; `problems()` lists every
 missing key, wrong kind and non-finite number, so the CI smoke test can assert that a run
-produced every number without asserting what the numbers are. Extra keys are allowed (new
-fields are added without a version bump; renaming or removing one bumps SCHEMA_VERSION).
+produced every number without asserting what the numbers are. Extra keys are allowed. Version 2
+added issue 11's figures (additions only, yet bumped so readers can tell the files apart);
+renaming or removing a key bumps SCHEMA_VERSION too.
 docs/benchmarks.md documents the same structure for people.
 """
 
@@ -21,7 +22,7 @@ OPT_NUM = "number or null"  # only in criteria that may be "n/a"
 STAT = {"median": NUM, "min": NUM, "max": NUM, "n": INT}
 CPU = {"cpu_per_core_pct": [NUM], "server_cpu_pct": STAT, "cpu_ms_per_request": STAT, "rss_peak_mib": NUM}
 
-OVERHEAD = {"rps": STAT, "p50_ms": STAT, "p90_ms": STAT, "p99_ms": STAT, "errors_pct": STAT}
+OVERHEAD = {"rps": STAT, "p50_ms": STAT, "p90_ms": STAT, "p99_ms": STAT, "errors_pct": STAT, **CPU}
 THROUGHPUT = {
     "levels": [{"connections": INT, "rps": STAT, "p50_ms": STAT, "p99_ms": STAT, "errors_pct": STAT, **CPU}],
     "sustained": {"connections": INT, "within_limits": BOOL, "rps": NUM, "p99_ms": NUM},
@@ -35,6 +36,7 @@ STREAMING = {
     "gap_p50_ms": STAT,
     "gap_p99_ms": STAT,
     "gap_max_ms": STAT,
+    "stream_max_gap_p99_ms": STAT,
     "stalls": STAT,
     "errors": STAT,
 }
@@ -74,6 +76,37 @@ SCENARIOS = {
     "streaming": STREAMING,
     "max_streams": MAX_STREAMS,
     "cpu_heavy": CPU_HEAVY,
+}
+LEVEL = {"connections": INT, "rps": STAT, "p50_ms": STAT, "p99_ms": STAT, "errors_pct": STAT, **CPU}
+FUNCTION = {"function": STR, "samples": INT, "pct": NUM}
+# A profile that could not be taken (no py-spy) has the same keys and empty lists.
+PROFILE = {
+    "status": STR,
+    "note": STR,
+    "connections": INT,
+    "samples": INT,
+    "top_self": [FUNCTION],
+    "top_total": [FUNCTION],
+}
+BOTH_CORES = {"interpreter": STR, "variant": STR, "connections": INT, "status": STR, "note": STR}
+BOTH_CORES_MEASURED = {
+    "one_core": {"workers": INT, "server_cores": [INT], **LEVEL},
+    "both_cores": {"workers": INT, "server_cores": [INT], **LEVEL},
+    "rps_ratio": NUM,
+}
+ISSUE11 = {
+    "id": STR,
+    "description": STR,
+    "run": STR,
+    "unit": STR,
+    "value": OPT_NUM,
+    "measured": NUM,
+    "direct": OPT_NUM,
+    "ratio_to_direct": OPT_NUM,
+    "op": STR,
+    "threshold": NUM,
+    "status": STR,
+    "note": STR,
 }
 CRITERION = {
     "id": STR,
@@ -147,9 +180,12 @@ TEMPLATE: dict[str, Any] = {
                 "launcher": {"serving_with": STR},
             },
             "rss_mib": {"idle": NUM, "under_load": NUM, "streams_peak": NUM, "after": NUM},
+            "profile": PROFILE,
             "scenarios": SCENARIOS,
         }
     ],
+    "both_cores": [BOTH_CORES],
+    "issue11": [ISSUE11],
     "comparisons": {},  # keyed by run id; checked per run below
     "criteria": [CRITERION],
     "targets": [CRITERION],
@@ -164,11 +200,23 @@ COMPARISON_KEYS = (
     "sustained_rps",
     "sustained_ratio",
     "cpu_ms_per_request",
+    "cpu_ms_per_request_c1",
+    "cpu_growth_ratio",
+    "direct_cpu_ms_per_request",
+    "direct_cpu_ms_per_request_c1",
+    "errors_pct_at_reference",
+    "p99_ratio_at_reference",
+    "p50_ratio_c1",
+    "p99_ratio_c1",
     "server_cores_busy_pct",
     "server_cpu_share_pct",
     "added_ttft_ms",
     "added_gap_p50_ms",
     "added_gap_p99_ms",
+    "added_ttft_p99_ms",
+    "ttft_ratio",
+    "added_max_gap_p99_ms",
+    "max_gap_ratio",
     "max_streams",
     "memory_per_stream_kib",
     "cpu_heavy_best_rps",
@@ -198,6 +246,11 @@ def problems(results: dict[str, Any]) -> list[str]:
             _check(comp.get(key), NUM, f"$.comparisons[{run.get('id')}].{key}", found)
     if not results.get("runs"):
         found.append("$.runs: no server mode was measured")
+    for i, bc in enumerate(results.get("both_cores", [])):
+        if bc.get("status") == "failed":
+            found.append(f"$.both_cores[{i}]: failed: {str(bc.get('error', ''))[:300]}")
+        elif bc.get("status") == "ok":
+            _check(bc, BOTH_CORES_MEASURED, f"$.both_cores[{i}]", found)
     return found
 
 

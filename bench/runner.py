@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import SCHEMA, SCHEMA_VERSION, machine, processes, scenarios, venvs
+from bench import SCHEMA, SCHEMA_VERSION, machine, payloads, processes, scenarios, venvs
 from bench.discovery import Interpreter, Variant
 from bench.machine import Pinning
 from bench.payloads import direct_request, proxy_request
@@ -61,7 +62,9 @@ def run(
     plan = [
         (i, v, var, mode) for i, v in prepared for var in i.variants() for mode in processes.modes_for(var)
     ]
-    progress.set_total(len(plan) + 1)
+    both = [(i, v) for i, v in prepared if not i.free_threaded_build]
+    both = both if settings.both_cores_every_interpreter else both[:1]
+    progress.set_total(len(plan) + 1 + len(both))
     results: dict[str, Any] = {
         "schema": SCHEMA,
         "schema_version": SCHEMA_VERSION,
@@ -95,6 +98,7 @@ def run(
             )
             for i, v, var, mode in plan
         ]
+        results["both_cores"] = [_both_cores(i, v, sim, settings, pinning, logs, progress) for i, v in both]
     finally:
         sim.stop()
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -160,6 +164,7 @@ def _server_run(
             "throughput": scenarios.throughput(t, s, say),
             "streaming": scenarios.streaming(t, s, say),
         }
+        record["profile"] = scenarios.profile(t, s, say, logs.parent / "profiles")
         under_load = found["throughput"]["rss_peak_mib"]
         found["max_streams"] = scenarios.max_streams(t, s, idle, say)
         time.sleep(1.0)  # let the streams' threads and buffers be released before "after"
@@ -180,6 +185,70 @@ def _server_run(
     if any(p.get("status") == "failed" for p in found["cpu_heavy"]["points"]):
         record["status"] = "failed"
         record["error"] = "a CPU-heavy thread-sweep server failed; see its point"
+    return record
+
+
+def _both_cores(
+    interp: Interpreter,
+    venv: venvs.Venv,
+    sim: Started,
+    s: Settings,
+    pinning: Pinning,
+    logs: Path,
+    progress: Progress,
+) -> dict[str, Any]:
+    """Issue 11: a GIL build on one core with one worker, then with process workers on every
+    core, at the same load (`both_cores_connections`, 20 ms upstream). wrk and the simulator stay
+    on the load cores, so with both cores the server shares one of its cores with them: on two
+    cores the ratio is a floor, not what two dedicated cores would give."""
+    progress.step(f"{interp.key}: one core and one worker vs {s.workers} workers on every core")
+    variant = interp.variants()[0]
+    every = tuple(sorted({*pinning.server_cores, *pinning.load_cores}))
+    record: dict[str, Any] = {
+        "interpreter": interp.key,
+        "variant": variant.name,
+        "connections": s.both_cores_connections,
+        "upstream_latency_ms": s.upstream_latency_ms,
+        "status": "ok",
+        "note": (
+            f"wrk and the simulator stay on core(s) {','.join(map(str, pinning.load_cores))}: "
+            "with every core the server shares those with them"
+        ),
+    }
+    if not pinning.taskset or len(every) <= len(pinning.server_cores):
+        return {**record, "status": "n/a", "note": "no spare core to give the server (or no taskset)"}
+    req = proxy_request(payloads.chat_body(payloads.GPT, latency_ms=s.upstream_latency_ms))
+    configs = (
+        ("one_core", ServerSpec(variant, "granian-threads", 1, s.threads), pinning),
+        (
+            "both_cores",
+            ServerSpec(variant, "granian-workers", s.workers, s.threads),
+            replace(pinning, server_cores=every),
+        ),
+    )
+    for name, spec, where in configs:
+        progress.phase(
+            f"{name}: {spec.workers} worker(s) on core(s) {','.join(map(str, where.server_cores))}"
+        )
+        try:
+            server = processes.start_server(spec, venv.python, sim.url, where, logs)
+        except StartError as exc:
+            return {**record, "status": "failed", "error": str(exc)[-1000:]}
+        try:
+            t = Target(f"{spec.key}-{name}", server.url, server, proxy_request, pinning)
+            scenarios.warm_up(t, s)
+            record[name] = {
+                "workers": spec.workers,
+                "server_cores": list(where.server_cores),
+                "processes": len(server.tree()),
+                **scenarios.load_level(t, s, req, s.both_cores_connections),
+            }
+        except Exception as exc:  # a crashed server must not end the whole run
+            return {**record, "status": "failed", "error": f"{type(exc).__name__}: {exc}"[-1000:]}
+        finally:
+            server.stop()
+    one, two = record["one_core"]["rps"]["median"], record["both_cores"]["rps"]["median"]
+    record["rps_ratio"] = round(two / one, 4) if one else 0.0
     return record
 
 

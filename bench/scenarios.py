@@ -11,9 +11,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from bench import payloads, streams, wrk
+from bench import cpu_profile, payloads, streams, wrk
 from bench.machine import Pinning
 from bench.monitor import Monitor
 from bench.payloads import HttpRequest
@@ -69,19 +70,24 @@ def prime(t: Target) -> None:
 
 
 def overhead(t: Target, s: Settings, say: Progress) -> dict[str, Any]:
-    """Concurrency 1 against a zero-latency upstream: what the proxy adds to one request."""
+    """Concurrency 1 against a zero-latency upstream: what the proxy adds to one request, and
+    its CPU per request when nothing else competes (issue 11 compares this with 64 connections)."""
     say("overhead at concurrency 1")
     req = t.request(payloads.chat_body(payloads.GPT, latency_ms=0))
-    runs = []
+    runs, windows = [], []
     for _ in range(s.repeats):
         settle(t)
-        runs.append(wrk.run(t.url, [req], connections=1, duration_s=s.overhead_s, pinning=t.pinning))
+        with Monitor(t.process) as m:
+            runs.append(wrk.run(t.url, [req], connections=1, duration_s=s.overhead_s, pinning=t.pinning))
+        assert m.window is not None
+        windows.append(m.window)
     return {
         "rps": stat([r.rps for r in runs]),
         "p50_ms": stat([r.p50_ms for r in runs]),
         "p90_ms": stat([r.p90_ms for r in runs]),
         "p99_ms": stat([r.p99_ms for r in runs]),
         "errors_pct": stat([r.errors_pct for r in runs]),
+        **_cpu(windows, [r.requests for r in runs]),
     }
 
 
@@ -92,28 +98,7 @@ def throughput(t: Target, s: Settings, say: Progress) -> dict[str, Any]:
     levels = []
     for connections in s.ramp:
         say(f"throughput, {connections} connections, {s.upstream_latency_ms} ms upstream")
-        runs, windows = [], []
-        for _ in range(s.repeats):
-            settle(t)
-            with Monitor(t.process) as m:
-                runs.append(
-                    wrk.run(
-                        t.url, [req], connections=connections, duration_s=s.throughput_s, pinning=t.pinning
-                    )
-                )
-            assert m.window is not None
-            windows.append(m.window)
-        levels.append(
-            {
-                "connections": connections,
-                "rps": stat([r.rps for r in runs]),
-                "p50_ms": stat([r.p50_ms for r in runs]),
-                "p90_ms": stat([r.p90_ms for r in runs]),
-                "p99_ms": stat([r.p99_ms for r in runs]),
-                "errors_pct": stat([r.errors_pct for r in runs]),
-                **_cpu(windows, [r.requests for r in runs]),
-            }
-        )
+        levels.append(load_level(t, s, req, connections))
     ok = [
         lv
         for lv in levels
@@ -129,6 +114,29 @@ def throughput(t: Target, s: Settings, say: Progress) -> dict[str, Any]:
             "p99_ms": best["p99_ms"]["median"],
         },
         "rss_peak_mib": max(lv["rss_peak_mib"] for lv in levels),
+    }
+
+
+def load_level(t: Target, s: Settings, req: HttpRequest, connections: int) -> dict[str, Any]:
+    """One wrk level, repeated: rates, percentiles, errors, and the server tree's CPU over exactly
+    the measured windows."""
+    runs, windows = [], []
+    for _ in range(s.repeats):
+        settle(t)
+        with Monitor(t.process) as m:
+            runs.append(
+                wrk.run(t.url, [req], connections=connections, duration_s=s.throughput_s, pinning=t.pinning)
+            )
+        assert m.window is not None
+        windows.append(m.window)
+    return {
+        "connections": connections,
+        "rps": stat([r.rps for r in runs]),
+        "p50_ms": stat([r.p50_ms for r in runs]),
+        "p90_ms": stat([r.p90_ms for r in runs]),
+        "p99_ms": stat([r.p99_ms for r in runs]),
+        "errors_pct": stat([r.errors_pct for r in runs]),
+        **_cpu(windows, [r.requests for r in runs]),
     }
 
 
@@ -158,6 +166,8 @@ def streaming(t: Target, s: Settings, say: Progress) -> dict[str, Any]:
         "gap_p50_ms": stat([percentile(r.gaps_ms, 50) for r in runs]),
         "gap_p99_ms": stat([percentile(r.gaps_ms, 99) for r in runs]),
         "gap_max_ms": stat([r.max_gap_ms for r in runs]),
+        # Issue 11's "largest added gap": each stream's largest gap, p99 over the streams.
+        "stream_max_gap_p99_ms": stat([percentile(r.stream_max_gaps_ms, 99) for r in runs]),
         "stalls": stat([r.stalls for r in runs]),
         "errors": stat([r.errors for r in runs]),
     }
@@ -238,6 +248,32 @@ def cpu_heavy(t: Target, s: Settings, say: Progress, threads: int) -> dict[str, 
         "errors_pct": stat([r.errors_pct for r in runs]),
         **_cpu(windows, [r.requests for r in runs]),
     }
+
+
+def profile(t: Target, s: Settings, say: Progress, folder: Path) -> dict[str, Any]:
+    """A py-spy CPU profile of the server at the reference load (20 ms upstream), in an extra pass
+    whose numbers are not used: the sampler runs on the load cores and would otherwise slow the
+    load generator and simulator during a measured level."""
+    ref = s.reference_connections
+    facts = {"connections": ref, "seconds": s.profile_s, "rate_hz": s.profile_rate_hz}
+    tool = cpu_profile.find()
+    if tool is None:
+        return {
+            **facts,
+            **cpu_profile.empty("unavailable", "py-spy is not installed (pip install py-spy): no profile"),
+        }
+    say(f"CPU profile (py-spy), {ref} connections")
+    req = t.request(payloads.chat_body(payloads.GPT, latency_ms=s.upstream_latency_ms))
+    settle(t)
+    out = folder / f"profile-{t.name.replace('/', '_')}.txt"
+    rec = cpu_profile.Recording(tool, t.process.process.pid, s.profile_s, s.profile_rate_hz, t.pinning, out)
+    try:
+        with rec:
+            # The load outlasts the recording: py-spy needs a moment to attach before it samples.
+            wrk.run(t.url, [req], connections=ref, duration_s=s.profile_s + 1, pinning=t.pinning)
+    except OSError as exc:  # py-spy could not be started: the profile is missing, the run goes on
+        return {**facts, **cpu_profile.empty("failed", f"py-spy could not run: {exc}")}
+    return {**facts, "tool": cpu_profile.version(tool), **rec.result()}
 
 
 def load_generator_ceiling(t: Target, s: Settings, say: Progress) -> dict[str, Any]:

@@ -21,7 +21,7 @@ class Settings:
     p99_limit_ms: float  # the ramp's "sustained" rule: p99 under this and errors under error_limit_pct
     error_limit_pct: float
     stream_concurrency: int  # SPEC §9: 32 concurrent streams
-    stream_tokens: int
+    stream_tokens: int  # issue 11: 20 chunks per stream
     stream_tps: float  # upstream pace; a stall is a gap > 10x this pace
     max_stream_levels: tuple[int, ...]
     max_stream_tokens: int
@@ -32,6 +32,14 @@ class Settings:
     cpu_heavy_connections: int
     threads: int  # server threads per worker for the main start (enough for the stream levels)
     workers: int  # workers of the multi-worker modes
+    # Issue 11: a py-spy CPU profile per mode, taken in an extra (unmeasured) pass of the reference
+    # load, so the sampler never perturbs the numbers the report compares.
+    profile_s: int
+    profile_rate_hz: int
+    # Issue 11: one core and one worker vs two process workers on every core, at a load the upstream
+    # latency does not cap (64 connections x 20 ms caps at 3,200 req/s, too close to twice one core).
+    both_cores_connections: int
+    both_cores_every_interpreter: bool  # quick: only the first GIL interpreter
 
     @property
     def stall_factor(self) -> int:
@@ -53,7 +61,7 @@ QUICK = Settings(
     p99_limit_ms=1000,
     error_limit_pct=0.1,
     stream_concurrency=32,
-    stream_tokens=12,
+    stream_tokens=20,
     stream_tps=50,
     max_stream_levels=(50, 200),
     max_stream_tokens=6,
@@ -64,6 +72,10 @@ QUICK = Settings(
     cpu_heavy_connections=16,
     threads=256,
     workers=2,
+    profile_s=1,
+    profile_rate_hz=250,
+    both_cores_connections=256,
+    both_cores_every_interpreter=False,
 )
 
 FULL = Settings(
@@ -78,7 +90,7 @@ FULL = Settings(
     p99_limit_ms=1000,
     error_limit_pct=0.1,
     stream_concurrency=32,
-    stream_tokens=25,
+    stream_tokens=20,
     stream_tps=50,
     max_stream_levels=(100, 250, 500, 1000),
     max_stream_tokens=8,
@@ -87,8 +99,12 @@ FULL = Settings(
     cpu_heavy_s=2,
     cpu_heavy_threads=(1, 2, 4, 8, 16),
     cpu_heavy_connections=16,
-    threads=1280,
+    threads=1280,  # per worker: >= the largest stream level, so 1,000 streams never wait for a thread
     workers=2,
+    profile_s=3,
+    profile_rate_hz=200,
+    both_cores_connections=256,
+    both_cores_every_interpreter=True,
 )
 
 

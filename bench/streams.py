@@ -47,6 +47,7 @@ class StreamRun:
     ttft_ms: list[float]
     gaps_ms: list[float]
     max_gap_ms: float
+    stream_max_gaps_ms: list[float]  # each stream's largest gap (streams with two or more chunks)
     wall_s: float
     error_samples: list[str]
 
@@ -191,6 +192,7 @@ def _events(s: _Stream, _: bytes, now: float, *, final: bool = False) -> None:
 def _summarise(finished: list[_Stream], stall_gap_s: float, wall_s: float) -> StreamRun:
     ttft: list[float] = []
     gaps: list[float] = []
+    largest: list[float] = []
     stalls = errors = completed = 0
     samples: list[str] = []
     for s in finished:
@@ -202,6 +204,8 @@ def _summarise(finished: list[_Stream], stall_gap_s: float, wall_s: float) -> St
             ttft.append((s.events[0] - s.sent_at) * 1000)
             mine = [(b - a) * 1000 for a, b in zip(s.events, s.events[1:], strict=False)]
             gaps += mine
+            if mine:
+                largest.append(max(mine))
             first_late = s.events[0] - s.sent_at > stall_gap_s
             if first_late or any(g > stall_gap_s * 1000 for g in mine):
                 stalls += 1
@@ -219,6 +223,7 @@ def _summarise(finished: list[_Stream], stall_gap_s: float, wall_s: float) -> St
         ttft_ms=ttft,
         gaps_ms=gaps,
         max_gap_ms=max(gaps, default=0.0),
+        stream_max_gaps_ms=largest,
         wall_s=wall_s,
         error_samples=samples,
     )

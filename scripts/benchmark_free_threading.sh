@@ -5,7 +5,7 @@
 #   scripts/benchmark_free_threading.sh --quick         < 3 min (what CI's smoke test runs)
 #   scripts/benchmark_free_threading.sh --output DIR --python /opt/python3.14t/bin/python3.14t
 #
-# Thin entry point: makes sure .venv (scripts/bootstrap.sh), wrk and matplotlib are there, then
+# Thin entry point: makes sure .venv (scripts/bootstrap.sh), wrk, matplotlib and py-spy are there, then
 # runs `python -m bench` with the arguments. The harness finds the interpreters itself
 # (python3.14t first) and builds an isolated venv for each under .bench-venvs/.
 set -euo pipefail
@@ -31,6 +31,13 @@ if ! "$python" -c 'import matplotlib' >/dev/null 2>&1; then
   "$python" -m pip install --quiet -e "$root[bench]" >/dev/null 2>&1 || true
   "$python" -c 'import matplotlib' >/dev/null 2>&1 || "$python" -m pip install --quiet matplotlib \
     || say "warning: matplotlib could not be installed; the report will have no plots"
+fi
+
+# py-spy (a binary wheel from PyPI) takes the per-mode CPU profile; without it the report says so.
+if [ ! -x "$root/.venv/bin/py-spy" ] && ! command -v py-spy >/dev/null 2>&1; then
+  say "installing py-spy into .venv (CPU profiles)"
+  "$python" -m pip install --quiet py-spy >/dev/null 2>&1 \
+    || say "warning: py-spy could not be installed; the report will have no CPU profiles"
 fi
 
 exec "$python" -m bench "$@"

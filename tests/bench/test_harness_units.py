@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from bench import criteria, results, wrk
+from bench import cpu_profile, criteria, issue11, results, wrk
 from bench.discovery import Interpreter, choose_quick
 from bench.payloads import HttpRequest, chat_body, direct_request, large_conversation
 from bench.processes import modes_for
@@ -55,6 +55,8 @@ def _fake_results() -> dict:
             "p90_ms": stat([1]),
             "p99_ms": stat([2]),
             "errors_pct": stat([0]),
+            **{k: level[k] for k in ("cpu_per_core_pct", "server_cpu_pct", "rss_peak_mib")},
+            "cpu_ms_per_request": stat([0.5]),
         },
         "throughput": {
             "levels": [level, {**level, "connections": 128}],
@@ -69,6 +71,7 @@ def _fake_results() -> dict:
                 "gap_p50_ms",
                 "gap_p99_ms",
                 "gap_max_ms",
+                "stream_max_gap_p99_ms",
                 "stalls",
                 "errors",
             )
@@ -83,7 +86,7 @@ def _fake_results() -> dict:
         "cpu_heavy": {"points": [{**level, "threads": 1, "connections": 16}]},
     }
     return {
-        "settings": {"reference_connections": 64},
+        "settings": {"reference_connections": 64, "max_stream_levels": [50, 200]},
         "machine": {"pinning": {"server_cores": [0]}},
         "limit": {"scenarios": copy.deepcopy(scn)},
         "runs": [
@@ -140,3 +143,84 @@ def test_quick_mode_pairs_a_free_threaded_build_with_its_own_version_and_runs_it
 def test_quick_mode_without_a_free_threaded_build_keeps_the_harness_interpreter_and_the_oldest() -> None:
     found = [_interp("3.13.0", False, "/a"), _interp("3.12.1", False, "/b"), _interp("3.11.7", False, "/c")]
     assert [i.key for i in choose_quick(found, "/a")] == ["3.13", "3.11"]
+
+
+def _slower(data: dict) -> dict:
+    """The run's figures made worse than direct in the ways issue 11 measures."""
+    scn = data["runs"][0]["scenarios"]
+    scn["overhead"]["p50_ms"] = stat([1.5])
+    scn["throughput"]["levels"][0]["rps"] = stat([80])
+    scn["streaming"]["stream_max_gap_p99_ms"] = stat([9])
+    return data
+
+
+def test_issue11_targets_carry_the_mode_the_direct_call_their_ratio_and_how_much_a_miss_is() -> None:
+    data = criteria.evaluate(_slower(_fake_results()))
+    data["both_cores"] = [
+        {
+            "interpreter": "3.13",
+            "variant": "gil",
+            "connections": 256,
+            "status": "ok",
+            "note": "shares core 1",
+            "one_core": {"workers": 1, "rps": stat([100])},
+            "both_cores": {"workers": 2, "rps": stat([150])},
+            "rps_ratio": 1.5,
+        }
+    ]
+    found = {(t["id"], t["run"]): t for t in issue11.evaluate(data)}
+    run = "3.13-gil/granian-threads"
+    p50 = found[("added_p50_c1", run)]
+    assert (p50["value"], p50["measured"], p50["direct"], p50["ratio_to_direct"]) == (0.5, 1.5, 1.0, 1.5)
+    assert p50["status"] == "miss" and "misses by 0.25 ms" in p50["note"]
+    rps = found[("rps_ratio_64", run)]
+    assert rps["value"] == 0.8 and rps["status"] == "miss" and rps["ratio_to_direct"] == 0.8
+    assert found[("added_max_gap_32", run)]["value"] == 8.0
+    cpu = found[("cpu_growth", run)]
+    assert cpu["value"] == 2.0 and cpu["reference"] == "self" and cpu["status"] == "miss"
+    assert found[("errors_64", run)]["status"] == "pass"
+    assert found[("streams_1000", run)]["status"] == "n/a"  # this preset stops at 200 streams
+    both = found[("both_cores", "3.13-gil")]
+    assert both["value"] == 1.5 and both["status"] == "miss" and "shares core 1" in both["note"]
+
+
+def test_schema_check_wants_the_issue11_figures() -> None:
+    data = criteria.evaluate(_fake_results())
+    data["issue11"] = issue11.evaluate(data)
+    found = results.problems(data)
+    assert any(p.endswith("].profile: missing") for p in found)
+    assert not any("$.issue11" in p for p in found)
+    data["both_cores"] = [
+        {"interpreter": "3.13", "variant": "gil", "connections": 256, "status": "ok", "note": ""}
+    ]
+    assert any("$.both_cores[0].one_core: missing" in p for p in results.problems(data))
+
+
+RAW = (
+    'process 10:"ftproxy serve";process 11:"ftproxy serve";<module> (/v/lib/site-packages/g/x.py:1);'
+    "handle (/repo/ftproxy/app.py:10);send (/v/lib/python3.13/site-packages/httpcore/_sync/c.py:5) 6\n"
+    'process 10:"ftproxy serve";process 11:"ftproxy serve";<module> (/v/lib/site-packages/g/x.py:1);'
+    "handle (/repo/ftproxy/app.py:10);log (/repo/ftproxy/logs.py:3);dumps (/lib/python3.13/json/a.py:3) 3\n"
+    'process 12:"python -c\nimport x";<module> (<string>:1) 1\n'
+    'process 10:"ftproxy serve" 2\n'
+)
+
+
+def test_profile_summary_counts_own_and_total_samples_per_function() -> None:
+    summary = cpu_profile.summarise(RAW)
+    assert summary["samples"] == 12
+    own = {f["function"]: f["samples"] for f in summary["top_self"]}
+    assert own == {
+        "send (httpcore/_sync/c.py:5)": 6,
+        "dumps (stdlib/json/a.py:3)": 3,
+        cpu_profile.NATIVE: 2,
+        "<module> (<string>:1)": 1,
+    }
+    # Totals leave out what every stack of a process shares (<module>, handle): no information.
+    total = {f["function"]: f["samples"] for f in summary["top_total"]}
+    assert total == {
+        "send (httpcore/_sync/c.py:5)": 6,
+        "log (ftproxy/logs.py:3)": 3,
+        "dumps (stdlib/json/a.py:3)": 3,
+        "<module> (<string>:1)": 1,
+    }

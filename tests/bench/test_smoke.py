@@ -1,5 +1,6 @@
 """CI smoke test of the benchmark harness: `python -m bench --quick` produces a complete
-results.json (every number present, the schema version we document), a report and the plots.
+results.json (every number present, the schema version we document, issue 11's targets and
+CPU profiles), a report and the plots.
 It checks that numbers exist, never what they are: the values belong to the report."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import SCHEMA, SCHEMA_VERSION
+from bench import SCHEMA, SCHEMA_VERSION, cpu_profile
 from bench.results import problems
 
 pytestmark = pytest.mark.bench
@@ -36,8 +37,22 @@ def test_quick_run_writes_a_complete_versioned_result(tmp_path: Path) -> None:
     assert {"granian-threads", "gunicorn"} <= modes
     for run in results["runs"]:
         assert run["server"]["gil_enabled"] in (0.0, 1.0)  # read from the server's own /metrics
+        profile = run["profile"]  # issue 11: a CPU profile per mode, when py-spy is there
+        if cpu_profile.find() is None:
+            assert profile["status"] == "unavailable"
+        elif run["variant"] == "gil":
+            assert profile["status"] == "ok" and profile["top_self"], profile["note"]
+    # Issue 11's targets: every one, for every run, with the direct call's figure beside it.
+    issue = results["issue11"]
+    for run in results["runs"]:
+        ids = {t["id"] for t in issue if t["run"] == run["id"]}
+        assert ids >= {"added_p50_c1", "rps_ratio_64", "cpu_growth", "added_max_gap_32", "rss_after_streams"}
+    assert all(t["status"] in ("pass", "miss", "n/a") for t in issue)
+    assert results["both_cores"] and results["both_cores"][0]["status"] in ("ok", "n/a")
+    assert any(t["id"] == "both_cores" for t in issue)
     report = (tmp_path / "report.md").read_text()
     assert "## Seed plan success criteria" in report and "## SPEC §9 targets" in report
+    assert "## Issue 11 targets" in report and "## CPU profiles" in report
     try:
         import matplotlib  # noqa: F401
     except ImportError:
