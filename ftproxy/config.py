@@ -40,8 +40,7 @@ from ftproxy.config_sections import ClientKey
 from ftproxy.errors import ConfigError
 from ftproxy.limits import Limits
 from ftproxy.resilience import RetryPolicy
-from ftproxy.streaming import StreamSettings
-from ftproxy.upstream import UpstreamSettings
+from ftproxy.settings import StreamSettings, UpstreamSettings
 
 __all__ = ["ClientKey", "Config", "ConfigError", "ServiceKey", "Subaccount", "load_config", "parse_config"]
 

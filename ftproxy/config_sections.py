@@ -13,8 +13,7 @@ from typing import Any, TypeVar
 from ftproxy.errors import ConfigError
 from ftproxy.limits import Limits, RateLimit
 from ftproxy.resilience import RetryPolicy
-from ftproxy.streaming import StreamSettings
-from ftproxy.upstream import UpstreamSettings
+from ftproxy.settings import StreamSettings, UpstreamSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +33,10 @@ _STREAMING_KEYS = {
     "first_token_timeout_seconds": "first_token_timeout_s",
     "idle_timeout_seconds": "idle_timeout_s",
     "total_timeout_seconds": "total_timeout_s",
-    "queue_chunks": "queue_chunks",
     "retry_after_seconds": "retry_after_s",
 }
+# Accepted and ignored: streams are relayed on the serving thread now, with no queue to size.
+_RETIRED_KEYS = frozenset({"streaming.queue_chunks"})
 _RETRY_KEYS = {
     "max_attempts": "max_attempts",
     "backoff_base_seconds": "backoff_base_s",
@@ -57,6 +57,8 @@ def _numbers(raw: Any, *, source: str, section: str, keys: dict[str, str], cls: 
     values: dict[str, Any] = {}
     for key, value in raw.items():
         name = keys.get(key)
+        if name is None and f"{section}.{key}" in _RETIRED_KEYS:
+            continue
         if name is None:
             raise ConfigError(
                 source, f"{section}.{key}", f"is not a {section} setting", f"use one of {', '.join(keys)}"

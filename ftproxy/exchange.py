@@ -12,15 +12,12 @@ The log line carries no body, no key, no token: only ids, names, numbers and out
 
 from __future__ import annotations
 
-import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ftproxy import metrics
-
-access_log = logging.getLogger("ftproxy.access")
+from ftproxy.logs import ACCESS_LOG
 
 _ERROR_KINDS = {
     400: "bad_request",
@@ -59,6 +56,7 @@ class Exchange:
     model: str | None = None
     stream: bool = False
     upstream_s: float = 0.0  # time spent waiting on SAP AI Core (headers, body, stream reads)
+    auth_s: float = 0.0  # time spent getting an OAuth token (a fetch, or waiting for another's)
     upstream_status: int | None = None
     status: int = 0
     first_chunk_at: float | None = None
@@ -85,25 +83,26 @@ class Exchange:
         now = time.perf_counter()
         elapsed = now - self.started
         overhead = self.overhead_ms(now) / 1000.0
-        metrics.REQUESTS_IN_FLIGHT.labels(self.endpoint).dec()
-        metrics.REQUESTS.labels(self.endpoint, metrics.status_label(self.status)).inc()
+        child = metrics.child
+        child(metrics.REQUESTS_IN_FLIGHT, self.endpoint).dec()
+        child(metrics.REQUESTS, self.endpoint, metrics.status_label(self.status)).inc()
         kind = self.error_kind()
         if kind is not None:
-            metrics.ERRORS.labels(kind).inc()
+            child(metrics.ERRORS, kind).inc()
             if kind == "client_disconnected":
                 metrics.CLIENT_DISCONNECTS.inc()
         if self.model is not None:
-            metrics.REQUEST_LATENCY.labels(self.endpoint, self.family).observe(elapsed)
-            metrics.PROXY_OVERHEAD.labels(self.endpoint, self.family).observe(overhead)
+            child(metrics.REQUEST_LATENCY, self.endpoint, self.family).observe(elapsed)
+            child(metrics.PROXY_OVERHEAD, self.endpoint, self.family).observe(overhead)
             model = metrics.model_label(self.model)
             if self.input_tokens:
-                metrics.TOKENS.labels(model, "in").inc(self.input_tokens)
+                child(metrics.TOKENS, model, "in").inc(self.input_tokens)
             if self.output_tokens:
-                metrics.TOKENS.labels(model, "out").inc(self.output_tokens)
+                child(metrics.TOKENS, model, "out").inc(self.output_tokens)
         if self.first_chunk_at is not None:
-            metrics.TIME_TO_FIRST_TOKEN.labels(self.family).observe(self.first_chunk_at - self.started)
-        if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps(self._log_fields(elapsed, overhead), separators=(",", ":")))
+            child(metrics.TIME_TO_FIRST_TOKEN, self.family).observe(self.first_chunk_at - self.started)
+        if ACCESS_LOG.enabled:
+            ACCESS_LOG.write(self._log_fields(elapsed, overhead))
 
     def error_kind(self) -> str | None:
         """A bounded name for what went wrong, or None."""
@@ -134,6 +133,8 @@ class Exchange:
             fields.update(model=self.model[:200], family=self.family, stream=self.stream)
             fields["upstream_status"] = self.upstream_status
             fields["upstream_ms"] = round(self.upstream_s * 1000.0, 3)
+        if self.auth_s >= 0.0005:  # only when a token was fetched (or awaited), not a cache read
+            fields["auth_ms"] = round(self.auth_s * 1000.0, 3)
         if self.first_chunk_at is not None:
             fields["ttft_ms"] = round((self.first_chunk_at - self.started) * 1000.0, 3)
         if self.stream:

@@ -1,19 +1,110 @@
-"""Logging set-up for a serving process: ftproxy's own loggers to stderr, one line per record.
+"""Logging for a serving process: messages through `logging`, request lines through a writer thread.
 
-`ftproxy.access` writes the one structured (JSON) line per request (`exchange.py`); `ftproxy`
-writes operational messages. Granian configures its own loggers; these do not propagate into
-them, so each line appears once. `FTPROXY_LOG_LEVEL` (default INFO) sets the level;
-`FTPROXY_ACCESS_LOG=0` turns the per-request lines off.
+`ftproxy` (a `logging` logger) writes operational messages to stderr, one line per record.
+The one structured JSON line per request (`exchange.py`) does not go through `logging`: a
+`logging.Handler` formats and writes under its own lock, so at 64 concurrent requests the
+threads would queue behind each other to log. Instead a request thread only appends its fields
+to `ACCESS_LOG`'s queue (a `queue.SimpleQueue`: one C-level put, no lock of ours), and one writer
+thread serialises them and writes whole batches to stderr. Lines are never interleaved, and a
+slow stderr slows the writer, not the requests. Granian configures its own loggers; ours do not
+propagate into them, so each line appears once.
+
+`FTPROXY_LOG_LEVEL` (default INFO) sets the level; `FTPROXY_ACCESS_LOG=0` turns the per-request
+lines off.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
 import os
+import queue
 import sys
+import threading
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from ftproxy._json import dumps
 
 LEVEL_ENV = "FTPROXY_LOG_LEVEL"
 ACCESS_LOG_ENV = "FTPROXY_ACCESS_LOG"
+_BATCH = 256  # lines per write at most: a burst is written in a few system calls
+
+
+class AccessLog:
+    """One JSON line per request, written by one thread. Disabled until `start()`."""
+
+    def __init__(self, stream: Callable[[], TextIO] = lambda: sys.stderr) -> None:
+        self._stream = stream
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._start_lock = threading.Lock()  # one writer thread, whoever calls start() first
+        self.enabled = False
+
+    def start(self) -> None:
+        with self._start_lock:
+            if self._writer is not None and self._writer.is_alive():
+                self.enabled = True
+                return
+            self._writer = threading.Thread(
+                target=self._write_forever, name="ftproxy-access-log", daemon=True
+            )
+            self._writer.start()
+            self.enabled = True
+        atexit.register(self.flush)
+
+    def write(self, fields: dict[str, Any]) -> None:
+        """Called on the request path: one put, nothing else."""
+        if self.enabled:
+            self._queue.put(fields)
+
+    def flush(self, timeout: float = 2.0) -> None:
+        """Writes what is queued and stops the writer (at exit); later lines start a new writer."""
+        with self._start_lock:
+            writer, self._writer = self._writer, None
+            self.enabled = False
+        if writer is not None and writer.is_alive():
+            self._queue.put(None)
+            writer.join(timeout)
+
+    def _write_forever(self) -> None:
+        get, get_nowait = self._queue.get, self._queue.get_nowait
+        while True:
+            item = get()
+            lines: list[bytes] = []
+            stop = False
+            while True:
+                if item is None:
+                    stop = True
+                    break
+                lines.append(dumps(item) + b"\n")
+                if len(lines) >= _BATCH:
+                    break
+                try:
+                    item = get_nowait()
+                except queue.Empty:
+                    break
+            if lines:
+                self._emit(b"".join(lines))
+            if stop:
+                return
+
+    def _emit(self, data: bytes) -> None:
+        # A broken or closed stderr must not kill the writer: the requests go on without a log.
+        with contextlib.suppress(OSError, ValueError):
+            stream = self._stream()
+            buffer = getattr(stream, "buffer", None)
+            if buffer is not None:
+                stream.flush()
+                buffer.write(data)
+                buffer.flush()
+            else:
+                stream.write(data.decode())
+                stream.flush()
+
+
+ACCESS_LOG = AccessLog()
 
 
 def configure() -> None:
@@ -27,5 +118,7 @@ def configure() -> None:
         root.addHandler(handler)
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
     root.propagate = False
-    access = logging.getLogger("ftproxy.access")
-    access.disabled = os.environ.get(ACCESS_LOG_ENV, "1") == "0"
+    if os.environ.get(ACCESS_LOG_ENV, "1") != "0" and root.isEnabledFor(logging.INFO):
+        ACCESS_LOG.start()
+    else:
+        ACCESS_LOG.flush()

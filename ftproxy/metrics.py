@@ -118,6 +118,28 @@ _LABELLED = (
 )  # fmt: skip
 _UNLABELLED = (CLIENT_DISCONNECTS,)
 
+# ---- labelled children, looked up without a lock ----
+# prometheus_client's `labels()` validates the values and takes the metric's lock on every call;
+# with ~8 updates per request that lock is shared by every request thread. The children of our
+# bounded label sets are created once and then found here with a plain dict read. Two threads
+# creating the same child at once both get the one object `labels()` keeps, so the race on the
+# cache is harmless.
+_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *labels: str) -> Any:
+    """`metric.labels(*labels)`, cached: for the request path."""
+    key = (id(metric), labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
+def upstream_response(family: str, status: int) -> None:
+    child(UPSTREAM_RESPONSES, family, status_label(status)).inc()
+
+
 # ---- bounded label values: one dict lookup per call, tables built once at import ----
 
 _ROUTES = (

@@ -12,15 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
-
-import httpx
+from typing import NamedTuple
 
 from ftproxy import metrics
-from ftproxy._json import loads
-
-if TYPE_CHECKING:
-    from ftproxy.config import ServiceKey
 
 # Refresh when this much of the lifetime is left (5 minutes of SAP's 12 hours, or a tenth of
 # shorter lifetimes) and treat the token as expired a little early to absorb clock skew.
@@ -108,48 +102,3 @@ class TokenManager:
         )
         self._token = token
         return token
-
-
-def oauth_fetcher(key: ServiceKey, http: httpx.Client, *, style: str = "basic") -> Callable[[], FetchResult]:
-    """A fetch function for SAP's XSUAA token endpoint, credentials sent Basic or as a form."""
-
-    def fetch() -> FetchResult:
-        try:
-            if style == "form":
-                response = http.post(
-                    key.token_url,
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": key.client_id,
-                        "client_secret": key.client_secret,
-                    },
-                )
-            else:
-                response = http.post(
-                    key.token_url,
-                    params={"grant_type": "client_credentials"},
-                    auth=(key.client_id, key.client_secret),
-                )
-        except httpx.TimeoutException:
-            raise TokenError(f"token endpoint {key.token_url} timed out") from None
-        except httpx.HTTPError as exc:
-            raise TokenError(f"token endpoint {key.token_url} unreachable: {type(exc).__name__}") from None
-        if response.status_code != 200:
-            raise TokenError(
-                f"token endpoint {key.token_url} answered {response.status_code} "
-                f"for client id {key.client_id}",
-                status=response.status_code,
-            )
-        try:
-            data = loads(response.content)
-            value = data["access_token"]
-            lifetime = float(data.get("expires_in", 3600))
-        except (ValueError, KeyError, TypeError):
-            raise TokenError(
-                f"token endpoint {key.token_url} answered without a usable access_token"
-            ) from None
-        if not isinstance(value, str) or not value:
-            raise TokenError(f"token endpoint {key.token_url} answered an empty access_token")
-        return value, lifetime
-
-    return fetch

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 from ftproxy._json import dumps
 from ftproxy.convert import ClientApi
 from ftproxy.errors import ApiError
-from ftproxy.forward import forward, open_upstream, read_json, requested_model, resolve
+from ftproxy.forward import forward, requested_model, resolve
 from ftproxy.http import Request, Response
+from ftproxy.upstream import read_json
 
 if TYPE_CHECKING:
     from ftproxy.app import Gateway
@@ -36,7 +37,7 @@ def embeddings(gateway: Gateway, request: Request) -> Response:
     exchange.model, exchange.family = model, deployments.items[0].family.value
     if not deployments.items[0].embeddings:
         raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
-    response = open_upstream(gateway, exchange, deployments, EMBEDDINGS_PATH, dumps(body))
+    response = gateway.upstreams.open(exchange, deployments, EMBEDDINGS_PATH, dumps(body))
     answer: dict[str, Any] = read_json(response, exchange)
     usage = answer.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):

@@ -25,18 +25,23 @@ def encode_event(name: str, payload: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
 
-def iter_data(chunks: Iterable[bytes]) -> Iterator[str]:
+def iter_data(chunks: Iterable[bytes], idle: object = None) -> Iterator[str]:
     """Yields the `data` field of each event in a byte stream.
 
     Follows the SSE rules that matter in practice: LF, CRLF or CR line ends; several `data:`
     lines joined with newlines; comment lines (`:`) and other fields ignored; an optional single
     space after the colon. A final event without its blank line is still delivered, because some
     upstreams close the connection right after the last `data:` line.
+
+    An empty chunk means "nothing arrived for a while" (`Response.iter_chunks(wait=…)`): with an
+    `idle` marker it is passed on as that marker, so the relay above can act on the silence.
     """
     buffer = b""
     data_lines: list[bytes] = []
     for chunk in chunks:
         if not chunk:
+            if idle is not None:
+                yield idle  # type: ignore[misc]
             continue
         buffer += chunk
         if b"\r" in buffer:

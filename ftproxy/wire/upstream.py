@@ -36,23 +36,29 @@ _EXCEPTION_TYPES = {
 }
 
 
-def decode_stream(stream_format: StreamFormat, chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+def decode_stream(
+    stream_format: StreamFormat, chunks: Iterable[bytes], idle: object = None
+) -> Iterator[dict[str, Any]]:
     """Yields one dict per upstream event; ends at the stream's end or at `data: [DONE]`.
 
+    An empty chunk (a wait that passed with nothing) is yielded as `idle` when one is given.
     Raises `UpstreamProtocolError` for an event that is not valid in its framing.
     """
     if stream_format is StreamFormat.SSE_JSON:
-        yield from _sse(chunks, python=False)
+        yield from _sse(chunks, python=False, idle=idle)
     elif stream_format is StreamFormat.SSE_JSON_OR_PYTHON:
-        yield from _sse(chunks, python=True)
+        yield from _sse(chunks, python=True, idle=idle)
     elif stream_format is StreamFormat.AWS_EVENTSTREAM:
-        yield from _eventstream(chunks)
+        yield from _eventstream(chunks, idle)
     else:
         raise UpstreamProtocolError(f"stream format {stream_format} is not supported")
 
 
-def _sse(chunks: Iterable[bytes], *, python: bool) -> Iterator[dict[str, Any]]:
-    for data in iter_data(chunks):
+def _sse(chunks: Iterable[bytes], *, python: bool, idle: object = None) -> Iterator[dict[str, Any]]:
+    for data in iter_data(chunks, idle):
+        if data is idle:
+            yield idle  # type: ignore[misc]
+            continue
         if data == "[DONE]":
             return
         try:
@@ -95,20 +101,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _eventstream(chunks: Iterable[bytes]) -> Iterator[dict[str, Any]]:
+def _eventstream(chunks: Iterable[bytes], idle: object = None) -> Iterator[dict[str, Any]]:
     iterator = iter(chunks)
     first = b""
     for chunk in iterator:
         if chunk:
             first = chunk
             break
+        if idle is not None:
+            yield idle  # type: ignore[misc]
     if not first:
         return
     if first[:1] != b"\x00":  # a frame starts with its length's high byte, 0 for any sane frame
-        yield from _sse(chain((first,), iterator), python=False)
+        yield from _sse(chain((first,), iterator), python=False, idle=idle)
         return
     decoder = EventStreamDecoder()
     for chunk in chain((first,), iterator):
+        if not chunk:
+            if idle is not None:
+                yield idle  # type: ignore[misc]
+            continue
         for frame in decoder.feed(chunk):
             event = _frame_event(frame.headers, frame.payload)
             if event is not None:

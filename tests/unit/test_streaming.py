@@ -1,22 +1,23 @@
 """StreamingProcessor: order, keep-alive, timeouts, disconnects and limits, with fake producers.
 
-Producers here block on events the test controls (never on sleeps); the processor's own
-timeouts are set small so that the timeout paths run quickly.
+A fake producer reads a script the test feeds through a queue, waiting at most `wait()` seconds
+for each item (as the upstream transport does) and yielding IDLE when nothing came. The stream's
+own timeouts are set small so that the timeout paths run quickly; nothing sleeps.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from ftproxy.errors import ApiError
 from ftproxy.streaming import (
-    CLIENT_GONE,
     CONTENT_STARTS,
+    IDLE,
     KEEPALIVE_COMMENT,
-    Cancellation,
     StreamingProcessor,
     StreamOutcome,
     StreamSettings,
@@ -24,110 +25,143 @@ from ftproxy.streaming import (
 )
 
 WAIT = 10.0  # generous bound for events that should happen at once
+END = object()
 
 
 class Upstream:
-    """A fake upstream read by the producer: blocks until released or interrupted."""
+    """What the fake producer reads: items put by the test; END ends the answer."""
 
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.interrupted = threading.Event()
+    def __init__(self, *items: object) -> None:
+        self.items: queue.Queue[object] = queue.Queue()
+        for item in items:
+            self.items.put(item)
+        self.waits: list[float] = []
         self.closed = threading.Event()
 
-    def produce(self, chunks: list[bytes], *, wait_before: int = 0):
-        def run(cancellation: Cancellation) -> Iterator[bytes]:
-            cancellation.on_cancel(self.interrupted.set)
-            try:
-                for i, chunk in enumerate(chunks):
-                    if i == wait_before:
-                        while not (self.release.is_set() or self.interrupted.is_set()):
-                            self.release.wait(0.01)
-                    if cancellation.reason is not None:
-                        status, message = cancellation.reason
-                        if status != CLIENT_GONE:
-                            yield f"error {status}: {message}".encode()
-                        return
-                    if i == 0:
-                        yield CONTENT_STARTS
-                    yield chunk
-            finally:
-                self.closed.set()
+    def produce(self, wait: Callable[[], float]) -> Iterator[bytes | object]:
+        try:
+            while True:
+                timeout = wait()
+                self.waits.append(timeout)
+                try:
+                    item = self.items.get(timeout=timeout)
+                except queue.Empty:
+                    yield IDLE
+                    continue
+                if item is END:
+                    return
+                yield item
+        finally:
+            self.closed.set()
 
-        return run
+
+def error_event(status: int, message: str) -> bytes:
+    return f"error {status}: {message}".encode()
 
 
 def open_stream(processor: StreamingProcessor, produce) -> tuple[object, list[StreamOutcome]]:
     outcomes: list[StreamOutcome] = []
     body = processor.open_stream(
-        processor.acquire(), produce, cancellation=Cancellation(), on_finish=outcomes.append
+        processor.acquire(), produce, error_event=error_event, on_finish=outcomes.append
     )
     return body, outcomes
 
 
 def test_chunks_arrive_in_order_and_the_outcome_is_reported_once() -> None:
     processor = StreamingProcessor(StreamSettings(max_streams=2))
-    upstream = Upstream()
-    upstream.release.set()
-    body, outcomes = open_stream(processor, upstream.produce([b"a", b"b", b"c"]))
+    upstream = Upstream(CONTENT_STARTS, b"a", b"b", b"c", END)
+    body, outcomes = open_stream(processor, upstream.produce)
     assert list(body) == [b"a", b"b", b"c"]
     body.close()
     assert len(outcomes) == 1 and outcomes[0].ended == "complete" and outcomes[0].first_chunk_at
     assert upstream.closed.is_set()
 
 
+def test_the_chunks_are_relayed_on_the_thread_that_iterates() -> None:
+    processor = StreamingProcessor(StreamSettings(max_streams=1))
+    threads: list[threading.Thread] = []
+
+    def produce(wait: Callable[[], float]) -> Iterator[bytes]:
+        threads.append(threading.current_thread())
+        yield b"a"
+
+    body, _ = open_stream(processor, produce)
+    assert list(body) == [b"a"]
+    assert threads == [threading.current_thread()]
+
+
 def test_keepalive_comments_while_the_first_token_is_slow() -> None:
     processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=0.01))
     upstream = Upstream()
-    body, outcomes = open_stream(processor, upstream.produce([b"first", b"second"]))
+    body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
     assert next(chunks) == KEEPALIVE_COMMENT
     assert next(chunks) == KEEPALIVE_COMMENT
-    upstream.release.set()
+    for item in (CONTENT_STARTS, b"first", b"second", END):
+        upstream.items.put(item)
     rest = [c for c in chunks if c != KEEPALIVE_COMMENT]
     assert rest == [b"first", b"second"]
     assert outcomes[0].pings >= 2 and outcomes[0].ended == "complete"
+    # the producer never waited past the next keep-alive
+    assert max(upstream.waits) <= 0.01
 
 
 @pytest.mark.parametrize(
-    ("settings", "wait_before", "ended"),
+    ("settings", "before", "ended"),
     [
-        (StreamSettings(max_streams=1, first_token_timeout_s=0.05), 0, "timeout_first_token"),
-        (StreamSettings(max_streams=1, idle_timeout_s=0.05), 1, "timeout_idle"),
-        (StreamSettings(max_streams=1, total_timeout_s=0.05), 1, "timeout_total"),
+        (StreamSettings(max_streams=1, first_token_timeout_s=0.05), [], "timeout_first_token"),
+        (StreamSettings(max_streams=1, idle_timeout_s=0.05), [CONTENT_STARTS, b"a"], "timeout_idle"),
+        (StreamSettings(max_streams=1, total_timeout_s=0.05), [CONTENT_STARTS, b"a"], "timeout_total"),
     ],
 )
-def test_timeouts_interrupt_the_upstream_and_end_with_an_error_event(
-    settings: StreamSettings, wait_before: int, ended: str
+def test_timeouts_close_the_upstream_and_end_with_an_error_event(
+    settings: StreamSettings, before: list[object], ended: str
 ) -> None:
     processor = StreamingProcessor(settings)
-    upstream = Upstream()
-    body, outcomes = open_stream(processor, upstream.produce([b"a", b"b"], wait_before=wait_before))
+    upstream = Upstream(*before)
+    body, outcomes = open_stream(processor, upstream.produce)
     chunks = [c for c in body if c != KEEPALIVE_COMMENT]
     assert chunks[-1].startswith(b"error 504:")
-    assert chunks[:-1] == [b"a"][:wait_before]
-    assert upstream.interrupted.is_set() and upstream.closed.wait(WAIT)
+    assert chunks[:-1] == [b for b in before if isinstance(b, bytes)]
+    assert upstream.closed.is_set()  # closed before the error event went out
     assert outcomes[0].ended == ended
     processor.acquire().release()  # the slot came back
 
 
-def test_client_disconnect_mid_stream_cancels_the_upstream_and_frees_the_slot() -> None:
+def test_the_total_timeout_also_ends_a_stream_that_never_pauses() -> None:
+    processor = StreamingProcessor(StreamSettings(max_streams=1, total_timeout_s=0.05))
+    finished = threading.Event()
+
+    def produce(wait: Callable[[], float]) -> Iterator[bytes | object]:
+        yield CONTENT_STARTS
+        while not finished.wait(0.01):  # an upstream that keeps sending, never idle
+            yield b"x"
+
+    body, outcomes = open_stream(processor, produce)
+    chunks = list(body)
+    finished.set()
+    assert chunks[-1].startswith(b"error 504:") and set(chunks[:-1]) <= {b"x"}
+    assert outcomes[0].ended == "timeout_total"
+
+
+def test_client_disconnect_mid_stream_closes_the_upstream_and_frees_the_slot() -> None:
     processor = StreamingProcessor(StreamSettings(max_streams=1))
-    upstream = Upstream()
-    body, outcomes = open_stream(processor, upstream.produce([b"a", b"b", b"c"], wait_before=1))
+    upstream = Upstream(CONTENT_STARTS, b"a")
+    body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
     assert next(chunks) == b"a"
     body.close()  # what the WSGI server does when the client hangs up
-    assert upstream.interrupted.is_set() and upstream.closed.wait(WAIT)
+    assert upstream.closed.is_set()
     assert outcomes[0].ended == "client_disconnected"
     processor.acquire().release()
 
 
 def test_close_before_iterating_still_cleans_up() -> None:
     processor = StreamingProcessor(StreamSettings(max_streams=1))
-    upstream = Upstream()
-    body, outcomes = open_stream(processor, upstream.produce([b"a"]))
+    upstream = Upstream(b"a")
+    body, outcomes = open_stream(processor, upstream.produce)
     body.close()
-    assert upstream.closed.wait(WAIT)
+    body.close()  # the clean-up runs once
     assert [o.ended for o in outcomes] == ["client_disconnected"]
     processor.acquire().release()
 
@@ -136,29 +170,23 @@ def test_a_prelude_before_the_content_does_not_end_the_first_token_wait() -> Non
     processor = StreamingProcessor(
         StreamSettings(max_streams=1, idle_timeout_s=0.01, first_token_timeout_s=60, keepalive_s=0.02)
     )
-    upstream = Upstream()
-
-    def produce(cancellation: Cancellation) -> Iterator[bytes]:
-        cancellation.on_cancel(upstream.interrupted.set)
-        yield b"role chunk"  # e.g. OpenAI's role chunk or Anthropic's message_start
-        upstream.release.wait(WAIT)  # the model thinks for longer than the idle timeout
-        yield CONTENT_STARTS
-        yield b"token"
-
-    body, outcomes = open_stream(processor, produce)
+    upstream = Upstream(b"role chunk")  # e.g. OpenAI's role chunk or Anthropic's message_start
+    body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
     assert next(chunks) == b"role chunk"
-    assert next(chunks) == KEEPALIVE_COMMENT  # still waiting for the first token, not cut as idle
-    upstream.release.set()
+    # the model thinks for longer than the idle timeout: still the first-token wait, not idle
+    assert next(chunks) == KEEPALIVE_COMMENT
+    for item in (CONTENT_STARTS, b"token", END):
+        upstream.items.put(item)
     assert [c for c in chunks if c != KEEPALIVE_COMMENT] == [b"token"]
     assert outcomes[0].ended == "complete" and outcomes[0].first_chunk_at is not None
 
 
-def test_a_slow_client_blocks_the_producer_instead_of_buffering() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1, queue_chunks=2))
+def test_a_slow_client_pauses_the_producer_instead_of_buffering() -> None:
+    processor = StreamingProcessor(StreamSettings(max_streams=1))
     produced: list[int] = []
 
-    def produce(cancellation: Cancellation) -> Iterator[bytes]:
+    def produce(wait: Callable[[], float]) -> Iterator[bytes]:
         for i in range(1000):
             produced.append(i)
             yield b"x"
@@ -166,8 +194,8 @@ def test_a_slow_client_blocks_the_producer_instead_of_buffering() -> None:
     body, outcomes = open_stream(processor, produce)
     chunks = iter(body)
     next(chunks)
-    # The producer can be at most queue_chunks + 1 (the one in hand) ahead of the consumer.
-    assert len(produced) <= 1 + 2 + 1
+    next(chunks)
+    assert len(produced) == 2  # nothing is read ahead of what the client took
     body.close()
     assert outcomes[0].ended == "client_disconnected"
 

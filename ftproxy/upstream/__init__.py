@@ -1,0 +1,33 @@
+"""Everything ftproxy says to SAP AI Core goes through this package, and nothing else speaks HTTP upstream.
+
+transport.py  HTTP/1.1 on stdlib sockets: connection pools, timeouts, TLS, proxies, incremental bodies
+errors.py     the four failures the transport can report (ConnectFailed, UpstreamTimeout, ...)
+oauth.py      the XSUAA client-credentials fetch behind each subaccount's TokenManager
+client.py     one subaccount: token, AI Core headers, one re-auth on 401; reading answers back
+failover.py   `Upstreams`: failover, retries and circuit breakers across deployments
+"""
+
+from ftproxy.upstream.client import UpstreamClient, error_from_response, read_json
+from ftproxy.upstream.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    ProtocolError,
+    UpstreamError,
+    UpstreamTimeout,
+)
+from ftproxy.upstream.failover import Upstreams
+from ftproxy.upstream.transport import Response, Transport
+
+__all__ = [
+    "ConnectFailed",
+    "ConnectionLost",
+    "ProtocolError",
+    "Response",
+    "Transport",
+    "UpstreamClient",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "Upstreams",
+    "error_from_response",
+    "read_json",
+]

@@ -1,0 +1,130 @@
+"""One subaccount's calls: its OAuth token, the headers SAP AI Core wants, one re-auth on a 401.
+
+Also the two ways an answer is read back: `read_json` for a whole JSON answer and
+`error_from_response` for an error answer, both bounded, both closing the response.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ftproxy import __version__, metrics
+from ftproxy._json import loads
+from ftproxy.errors import ApiError, upstream_message
+from ftproxy.settings import UpstreamSettings
+from ftproxy.tokens import TokenError, TokenManager
+from ftproxy.upstream.errors import UpstreamError, UpstreamTimeout
+from ftproxy.upstream.oauth import oauth_fetcher
+from ftproxy.upstream.transport import Response, Transport
+
+if TYPE_CHECKING:
+    from ftproxy.config import Subaccount
+    from ftproxy.exchange import Exchange
+
+_ERROR_BODY_LIMIT = 64 * 1024
+
+
+class UpstreamClient:
+    def __init__(self, subaccount: Subaccount, transport: Transport, settings: UpstreamSettings) -> None:
+        self.subaccount = subaccount
+        self._transport = transport
+        self.tokens = TokenManager(
+            subaccount.name, oauth_fetcher(subaccount.service_key, transport, style=settings.token_style)
+        )
+        headers = {
+            "AI-Resource-Group": subaccount.resource_group,
+            "Content-Type": "application/json",
+            "User-Agent": f"ftproxy/{__version__}",
+        }
+        if subaccount.service_key.tenant_id:
+            headers["AI-Tenant-Id"] = subaccount.service_key.tenant_id
+        self._headers = headers
+
+    def open(self, url: str, body: bytes, headers: Mapping[str, str] | None, exchange: Exchange) -> Response:
+        """Sends a POST and returns the answer with its body unread; the caller must close it.
+
+        A 401 means our token was revoked or expired early: fetch a new one and try once more.
+        Raises ApiError for failures that never reached an HTTP answer. Time spent getting a
+        token counts as `exchange.auth_s`, time until the answer's headers as `upstream_s`.
+        """
+        for attempt in (1, 2):
+            token = self._token(exchange)
+            request_headers = {**self._headers, **headers} if headers else dict(self._headers)
+            request_headers["Authorization"] = f"Bearer {token}"
+            started = time.perf_counter()
+            try:
+                response = self._transport.request("POST", url, headers=request_headers, body=body)
+            except UpstreamTimeout:
+                raise ApiError(504, "SAP AI Core did not answer in time") from None
+            except UpstreamError as exc:
+                raise ApiError(502, f"SAP AI Core could not be reached ({exc})") from None
+            finally:
+                exchange.upstream_s += time.perf_counter() - started
+            exchange.upstream_status = response.status
+            metrics.upstream_response(exchange.family, response.status)
+            if response.status == 401 and attempt == 1:
+                response.close()
+                self.tokens.invalidate(token)
+                continue
+            return response
+        raise AssertionError("unreachable")
+
+    def _token(self, exchange: Exchange) -> str:
+        started = time.perf_counter()
+        try:
+            return self.tokens.get()
+        except TokenError as exc:
+            raise ApiError(
+                502,
+                f"cannot authenticate to SAP AI Core (subaccount {self.subaccount.name}): {exc}",
+                code="upstream_auth_failed",
+            ) from None
+        finally:
+            exchange.auth_s += time.perf_counter() - started
+
+
+def read_json(response: Response, exchange: Exchange) -> dict[str, Any]:
+    """The whole answer as a JSON object; the response is closed (its connection reused)."""
+    started = time.perf_counter()
+    try:
+        raw = response.read()
+    except UpstreamTimeout:
+        raise ApiError(504, "SAP AI Core did not finish its answer in time") from None
+    except UpstreamError as exc:
+        raise ApiError(502, f"SAP AI Core's answer was cut off ({exc})") from None
+    finally:
+        exchange.upstream_s += time.perf_counter() - started
+    try:
+        data = loads(raw)
+    except ValueError:
+        raise ApiError(502, "SAP AI Core answered with a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiError(502, "SAP AI Core answered with JSON that is not an object")
+    return data
+
+
+def error_from_response(response: Response, subaccount: str) -> ApiError:
+    """Reads (a bounded part of) an upstream error and turns it into the client's error.
+
+    Statuses pass through unchanged, with one exception: a 401/403 that survived re-authentication
+    concerns ftproxy's SAP credentials, not the client's key, so it becomes a 502 that says so.
+    """
+    try:
+        body = response.read(limit=_ERROR_BODY_LIMIT)
+    except UpstreamError:
+        body = b""
+    status = response.status
+    message = upstream_message(body) or f"SAP AI Core answered HTTP {status}"
+    if status in (401, 403):
+        return ApiError(
+            502,
+            f"SAP AI Core rejected the credentials of subaccount {subaccount}: {message}",
+            code="upstream_auth_failed",
+        )
+    headers = {}
+    retry_after = response.headers.get("retry-after")
+    if retry_after and status in (429, 503):
+        headers["Retry-After"] = retry_after
+    return ApiError(status, message, code=str(status), headers=headers)
