@@ -29,9 +29,8 @@ from ftproxy.exchange import Exchange
 from ftproxy.http import Request, Response, status_line
 from ftproxy.limits import ConcurrencyLimit, RateLimiter
 from ftproxy.models import ModelRegistry
-from ftproxy.resilience import Breakers
-from ftproxy.streaming import StreamingProcessor, StreamSettings
-from ftproxy.upstream import Upstreams, UpstreamSettings
+from ftproxy.streaming import StreamingProcessor
+from ftproxy.upstream import Upstreams
 
 log = logging.getLogger("ftproxy")
 
@@ -69,13 +68,7 @@ ROUTES.update(
 
 
 class Gateway:
-    def __init__(
-        self,
-        config: Config,
-        *,
-        upstream_settings: UpstreamSettings | None = None,
-        stream_settings: StreamSettings | None = None,
-    ) -> None:
+    def __init__(self, config: Config) -> None:
         self.config = config
         self.auth = ClientAuth(
             config.client_keys,
@@ -86,13 +79,11 @@ class Gateway:
         self.rate_limiter = RateLimiter({c.name: c.rate for c in config.clients})
         self.concurrency = ConcurrencyLimit(config.limits.max_concurrent_requests)
         self.models = ModelRegistry(config)
-        self.upstreams = Upstreams(config, upstream_settings)
-        self.retry_policy = config.retries
-        self.breakers = Breakers(
-            [d.url for name in self.models.names for d in self.models.get(name).items], config.retries
+        self.upstreams = Upstreams(
+            config, [d.url for name in self.models.names for d in self.models.get(name).items]
         )
         self.streams = StreamingProcessor(
-            stream_settings or config.streaming,
+            config.streaming,
             blocking_threads=int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS),
         )
         metrics.set_known_models(self.models.names)
