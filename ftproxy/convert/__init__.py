@@ -117,7 +117,19 @@ DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
         "context_management": "Anthropic context editing (beta); only the native Claude pair forwards it",
         "cache_control": "top-level automatic caching: only block-level cache_control maps "
         "(to Converse cachePoint); Gemini and GPT cache implicitly",
-        "output_config": "Anthropic output settings (effort…); no equivalent elsewhere",
+        "output_config": "effort → the thinking budget of adaptive thinking (Claude, Gemini) and "
+        "reasoning_effort (GPT reasoning models, max → high); without thinking Claude on Bedrock has "
+        "no effort switch; other output_config keys have no equivalent",
+        "thinking.display": "omitted/summarized display of thinking: Bedrock and Gemini have none; "
+        "the thinking text comes back as the model wrote it",
+        "thinking.type adaptive (Claude)": "Bedrock's Claude models take enabled + budget_tokens: the "
+        "budget comes from output_config.effort (default high); models before 3.7 get no thinking",
+        "messages[].role system": "mid-conversation system entries become <system>…</system> text in "
+        "the user turn they border: no upstream takes system text between turns",
+        "tools[].defer_loading and other tool keys": "Bedrock takes name, description, input_schema, "
+        "cache_control; deferred tools are sent in full",
+        "unknown top-level fields": "a newer client's: dropped with a debug log line "
+        "(logger ftproxy.convert) so that the request still works",
         "inference_geo": "Anthropic data residency; SAP AI Core deployments fix the region",
         "speed": "Anthropic API speed tiers; SAP AI Core has none",
         "diagnostics": "Anthropic API diagnostics",

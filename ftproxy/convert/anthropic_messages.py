@@ -11,10 +11,22 @@ Streams use `/invoke-with-response-stream` with `Accept: application/vnd.amazon.
 the AWS binary event stream is what Bedrock itself speaks and what every AWS SDK reads, so it is
 the framing SAP AI Core relays most faithfully; the decoder also accepts SSE should a deployment
 answer that way (`wire.upstream`).
+
+What current clients (Claude Code) send and no SAP AI Core upstream takes as is:
+- `system`-role entries inside `messages` become user-turn text wrapped in `<system>…</system>`,
+  merged with the neighbouring user turn (tool results first): Bedrock, Converse and Gemini
+  take system text only at the top, and moving it there would change the prompt's order.
+- `thinking: {"type": "adaptive"}` becomes `enabled` with a budget from `output_config.effort`
+  (`EFFORT_BUDGETS`, default high); `display` is left out (thinking text comes back). Claude
+  models without extended thinking (before 3.7) get no `thinking` at all.
+- Top-level fields this module does not know are dropped with a debug log line (`UNKNOWN_FIELDS`
+  logger), so that a newer client keeps working; the ones that would change the answer are in
+  `convert.REFUSED_FIELDS`.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ftproxy.convert.base import ClientRequestError, StreamFormat, UpstreamRequest
@@ -35,7 +47,10 @@ from ftproxy.convert.limits import (
     CLAUDE_MIN_THINKING_BUDGET,
     EFFORT_BUDGETS,
     claude_cap,
+    claude_thinks,
 )
+
+log = logging.getLogger("ftproxy.convert")
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 EVENTSTREAM = "application/vnd.amazon.eventstream"
@@ -81,6 +96,88 @@ _SERVER_TOOL_PREFIXES = ("web_search_", "web_fetch_", "code_execution_", "mcp_",
 _BLOCK_TYPES = frozenset(
     {"text", "image", "document", "tool_use", "tool_result", "thinking", "redacted_thinking"}
 )
+# Top-level fields of an Anthropic Messages body that are mapped (here or in the builders) or
+# listed in `convert.DROPPED_FIELDS`; any other is a newer client's and is dropped with a log line.
+KNOWN_FIELDS = frozenset(
+    {
+        "model", "messages", "system", "max_tokens", "stream", "temperature", "top_p", "top_k",
+        "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config",
+        "context_management", "service_tier", "container", "mcp_servers", "cache_control",
+        "inference_geo", "speed", "diagnostics", "workspace_id", "user_profile_id", "anthropic_beta",
+        "anthropic_version",
+    }
+)  # fmt: skip
+# Anthropic's effort levels → the OpenAI/ftproxy effort names (`limits.EFFORT_BUDGETS`).
+EFFORTS = {"low": "low", "medium": "medium", "high": "high", "max": "xhigh", "xhigh": "xhigh"}
+# What a tool definition may carry to Bedrock (Claude Code adds e.g. `defer_loading`).
+_TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_control"})
+
+
+def log_unknown_fields(body: dict[str, Any]) -> None:
+    unknown = sorted(key for key in body if key not in KNOWN_FIELDS)
+    if unknown:
+        log.debug("Anthropic Messages: dropped unknown fields %s (a newer client's)", ", ".join(unknown))
+
+
+def requested_effort(body: dict[str, Any]) -> str | None:
+    """`output_config.effort` as an ftproxy effort name; unknown levels are left out, not refused."""
+    config = body.get("output_config")
+    effort = config.get("effort") if isinstance(config, dict) else None
+    if effort is not None and not isinstance(effort, str):
+        raise ClientRequestError("'output_config.effort' must be a string", "output_config.effort")
+    return EFFORTS.get(effort) if effort else None
+
+
+def system_turn(content: Any, param: str) -> list[dict[str, Any]]:
+    """A `system`-role entry of `messages`, as text blocks for a user turn."""
+    if isinstance(content, str):
+        texts = [content]
+    else:
+        texts = []
+        for j, block in enumerate(want_list(content, param)):
+            block = want_object(block, f"{param}[{j}]")
+            if block.get("type") != "text":
+                raise ClientRequestError(f"'{param}[{j}].type' must be 'text'", f"{param}[{j}].type")
+            texts.append(want_str(block.get("text"), f"{param}[{j}].text"))
+    text = "\n\n".join(t for t in texts if t.strip())
+    return [text_block(f"<system>\n{text}\n</system>")] if text else []
+
+
+def claude_thinking_config(
+    thinking: dict[str, Any] | None, effort: str | None, model: str, max_tokens: int
+) -> dict[str, Any] | None:
+    """The `thinking` a Bedrock Claude model takes for what the client asked: adaptive becomes a
+    budget (Bedrock's Claude models take `enabled` + `budget_tokens`), `display` is left out, and
+    models without extended thinking get none. None when no thinking fits below max_tokens."""
+    if thinking is None or thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    if not claude_thinks(model):
+        return None
+    budget = thinking.get("budget_tokens")
+    if thinking.get("type") == "adaptive" or not isinstance(budget, int):
+        budget = EFFORT_BUDGETS[effort or "high"]
+    budget = min(budget, max_tokens - 1)
+    if budget < CLAUDE_MIN_THINKING_BUDGET:
+        return None
+    return {"type": "enabled", "budget_tokens": budget}
+
+
+def native_messages(messages: list[Any]) -> list[dict[str, Any]]:
+    """The client's turns for Bedrock: system entries folded into user turns, roles alternating."""
+    turns: list[tuple[str, list[dict[str, Any]]]] = []
+    for i, message in enumerate(messages):
+        message = want_object(message, f"messages[{i}]")
+        role = message.get("role")
+        if role == "system":
+            turns.append(("user", system_turn(message.get("content"), f"messages[{i}].content")))
+        elif role in ("user", "assistant"):
+            content = message.get("content")
+            turns.append((role, [text_block(content)] if isinstance(content, str) else list(content or [])))
+        else:
+            raise ClientRequestError(
+                f"'messages[{i}].role' must be user, assistant or system", f"messages[{i}].role"
+            )
+    return merge_turns(turns)
 
 
 def bedrock_betas(headers: dict[str, str] | None, body: dict[str, Any] | None = None) -> list[str]:
@@ -103,22 +200,37 @@ def build_native_request(
     body: Any, *, model: str, stream: bool, headers: dict[str, str] | None = None
 ) -> UpstreamRequest:
     body = want_object(body, "body")
-    for i, message in enumerate(want_list(body.get("messages"), "messages")):
-        message = want_object(message, f"messages[{i}]")
-        if message.get("role") not in ("user", "assistant"):
-            raise ClientRequestError(f"'messages[{i}].role' must be user or assistant", f"messages[{i}].role")
+    log_unknown_fields(body)
     betas = bedrock_betas(headers, body)
     out = {key: value for key, value in body.items() if key in INVOKE_FIELDS}
+    out["messages"] = native_messages(want_list(body.get("messages"), "messages"))
     out["anthropic_version"] = BEDROCK_VERSION
     max_tokens = opt_int(body, "max_tokens", 1)
     out["max_tokens"] = min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, claude_cap(model, betas))
+    thinking = body.get("thinking")
+    thinking = claude_thinking_config(
+        want_object(thinking, "thinking") if thinking is not None else None,
+        requested_effort(body),
+        model,
+        out["max_tokens"],
+    )
+    if thinking is None:
+        out.pop("thinking", None)
+        if isinstance(body.get("context_management"), dict):
+            out.pop("context_management")  # its clear_thinking edits need thinking on
+    else:
+        out["thinking"] = thinking
     if betas:
         out["anthropic_beta"] = betas
     else:
         out.pop("anthropic_beta", None)
     tools = body.get("tools")
     if isinstance(tools, list):
-        kept = [t for t in tools if not _is_server_tool(t)]
+        kept = [
+            {k: v for k, v in t.items() if k in _TOOL_FIELDS} if isinstance(t, dict) else t
+            for t in tools
+            if not _is_server_tool(t)
+        ]
         if kept:
             out["tools"] = kept
         else:
@@ -140,13 +252,17 @@ def _is_server_tool(tool: Any) -> bool:
 
 def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatRequest:
     body = want_object(body, "body")
+    log_unknown_fields(body)
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for i, message in enumerate(want_list(body.get("messages"), "messages")):
         param = f"messages[{i}]"
         message = want_object(message, param)
         role = message.get("role")
+        if role == "system":
+            turns.append(("user", system_turn(message.get("content"), f"{param}.content")))
+            continue
         if role not in ("user", "assistant"):
-            raise ClientRequestError(f"'{param}.role' must be user or assistant", f"{param}.role")
+            raise ClientRequestError(f"'{param}.role' must be user, assistant or system", f"{param}.role")
         turns.append((role, _blocks(message.get("content"), f"{param}.content")))
     thinking = body.get("thinking")
     if thinking is not None:
@@ -157,6 +273,8 @@ def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatReque
             raise ClientRequestError("'thinking.type' must be enabled, disabled or adaptive", "thinking.type")
         if thinking.get("type") == "disabled":
             thinking = None
+        else:  # `display` (omitted/summarized) has no upstream equivalent: thinking text comes back
+            thinking = {k: v for k, v in thinking.items() if k in ("type", "budget_tokens")}
     metadata = body.get("metadata")
     user = metadata.get("user_id") if isinstance(metadata, dict) else None
     tool_choice = body.get("tool_choice")
@@ -183,6 +301,7 @@ def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatReque
         thinking=thinking,
         user=user if isinstance(user, str) else None,
         betas=bedrock_betas(headers),
+        effort=requested_effort(body),
     )
 
 
@@ -279,7 +398,10 @@ def claude_thinking(request: ChatRequest, model: str) -> tuple[dict[str, Any] | 
     cap = claude_cap(model, request.betas)
     max_tokens = request.max_tokens
     if request.thinking is not None:
-        return request.thinking, min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)
+        max_tokens = min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)
+        return claude_thinking_config(request.thinking, request.effort, model, max_tokens), max_tokens
+    if not claude_thinks(model):
+        return None, min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)
     budget = EFFORT_BUDGETS.get(request.reasoning_effort or "")
     if budget is None:
         return None, min(max_tokens or CLAUDE_DEFAULT_MAX_TOKENS, cap)

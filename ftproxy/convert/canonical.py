@@ -44,6 +44,7 @@ class ChatRequest:
     seed: int | None = None
     user: str | None = None
     betas: list[str] = field(default_factory=list)  # anthropic-beta values
+    effort: str | None = None  # Anthropic's output_config.effort, as an EFFORT_BUDGETS key
 
 
 # --- field checks -------------------------------------------------------------------------------

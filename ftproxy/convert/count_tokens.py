@@ -44,8 +44,10 @@ def count_tokens(body: Any) -> int:
     total = 3 + _walk(body.get("system"), 0)
     for i, message in enumerate(messages):
         message = want_object(message, f"messages[{i}]")
-        if message.get("role") not in ("user", "assistant"):
-            raise ClientRequestError(f"'messages[{i}].role' must be user or assistant", f"messages[{i}].role")
+        if message.get("role") not in ("user", "assistant", "system"):  # Claude Code sends system turns
+            raise ClientRequestError(
+                f"'messages[{i}].role' must be user, assistant or system", f"messages[{i}].role"
+            )
         total += 4 + _walk(message.get("content"), 0)
     tools = body.get("tools")
     if tools is not None:

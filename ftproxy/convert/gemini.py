@@ -230,6 +230,11 @@ def _thinking_config(request: ChatRequest, model: str) -> dict[str, Any] | None:
     budget = thinking.get("budget_tokens")
     if thinking.get("type") == "enabled" and isinstance(budget, int):
         return {"thinkingBudget": max(low, min(budget, high)), "includeThoughts": True}
+    if thinking.get("type") == "adaptive" and request.effort in EFFORT_BUDGETS:
+        return {
+            "thinkingBudget": max(low, min(EFFORT_BUDGETS[request.effort], high)),
+            "includeThoughts": True,
+        }
     if thinking.get("type") in ("enabled", "adaptive"):
         return {"thinkingBudget": -1, "includeThoughts": True}
     effort = request.reasoning_effort

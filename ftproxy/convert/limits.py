@@ -67,6 +67,12 @@ def claude_cap(model: str, betas: list[str] | tuple[str, ...] = ()) -> int:
     return CLAUDE_MAX
 
 
+def claude_thinks(model: str) -> bool:
+    """Whether a Claude model has extended thinking (3.7 and later; unknown names are assumed to)."""
+    match = _CLAUDE_VERSION.search(_base_name(model))
+    return not match or (int(match.group(2)), int(match.group(3) or 0)) >= (3, 7)
+
+
 def gpt_cap(model: str) -> int:
     name = _base_name(model)
     for pattern, cap in _GPT_CAPS:

@@ -264,7 +264,9 @@ def build_azure_request(request: ChatRequest, *, model: str, stream: bool) -> Up
     if request.response_format is not None:
         body["response_format"] = request.response_format
     if openai_passthrough.is_reasoning_model(model):
-        effort = request.reasoning_effort or _effort_for_thinking(request.thinking)
+        # Anthropic's output_config.effort; GPT's top level is "high" ("xhigh" is not on every model)
+        anthropic_effort = "high" if request.effort == "xhigh" else request.effort
+        effort = request.reasoning_effort or anthropic_effort or _effort_for_thinking(request.thinking)
         if effort is not None:
             body["reasoning_effort"] = effort
     return openai_passthrough.build_request(body, model=model, stream=stream)

@@ -591,7 +591,7 @@ ERRORS = [
     (CHAT, {"messages": USER_HI, "n": 2}, "n"),
     (CHAT, {"messages": USER_HI, "functions": [{"name": "f"}]}, "functions"),
     (CHAT, {"messages": [{"role": "user", "content": ""}]}, "messages"),
-    (ANTHROPIC, {"messages": [{"role": "system", "content": "x"}]}, "messages[0].role"),
+    (ANTHROPIC, {"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
     (ANTHROPIC, {"messages": [{"role": "user", "content": [{"type": "video"}]}]}, "messages[0].content[0].type"),
     (ANTHROPIC, {"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f"}]}]},
      "messages[0].content[0].id"),

@@ -1,0 +1,147 @@
+"""What Claude Code and Codex CLI really send (captured from the pinned versions, trimmed) converts
+for every upstream API; see fixtures/*.json for the samples and tests/agents for the real agents."""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftproxy import convert
+from ftproxy.convert import ClientApi, ClientRequestError, UpstreamApi
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CLAUDE_CODE = json.loads((FIXTURES / "claude_code_requests.json").read_text())
+CODEX = json.loads((FIXTURES / "codex_request.json").read_text())
+MODELS = {
+    UpstreamApi.BEDROCK_CONVERSE: "anthropic--claude-4.5-sonnet",
+    UpstreamApi.BEDROCK_INVOKE: "anthropic--claude-3.7-sonnet",
+    UpstreamApi.VERTEX_GEMINI: "gemini-2.5-pro",
+    UpstreamApi.AZURE_OPENAI_CHAT: "gpt-5",
+}
+
+
+def claude_code(sample: str) -> tuple[dict[str, Any], dict[str, str]]:
+    captured = CLAUDE_CODE[sample]
+    return copy.deepcopy(captured["body"]), {"anthropic-beta": captured["headers"]["anthropic-beta"]}
+
+
+def build(upstream: UpstreamApi, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    request = convert.build_request(
+        ClientApi.ANTHROPIC_MESSAGES, upstream, body, model=MODELS[upstream], stream=True, headers=headers
+    )
+    return request.body
+
+
+def test_the_sample_is_what_the_issue_describes() -> None:
+    body, headers = claude_code("first_turn")
+    assert [m["role"] for m in body["messages"]] == ["user", "system"]
+    assert isinstance(body["system"], list)
+    assert body["thinking"] == {"type": "adaptive", "display": "omitted"}
+    assert "effort" in body["output_config"] and "context_management" in body
+    assert "effort-2025-11-24" in headers["anthropic-beta"]
+    assert CLAUDE_CODE["first_turn"]["path"] == "/v1/messages?beta=true"
+
+
+@pytest.mark.parametrize("sample", ["first_turn", "tool_round_trip"])
+@pytest.mark.parametrize("upstream", list(MODELS), ids=str)
+def test_claude_code_converts_for_every_upstream(sample: str, upstream: UpstreamApi) -> None:
+    body, headers = claude_code(sample)
+    out = build(upstream, body, headers)
+    text = json.dumps(out)
+    assert r"<system>\n# Environment" in text  # the mid-conversation system entry is kept, as text
+    assert "defer_loading" not in text and '"display"' not in text
+    assert "output_config" not in out and "metadata" not in out
+
+
+@pytest.mark.parametrize("upstream", [UpstreamApi.BEDROCK_INVOKE, UpstreamApi.BEDROCK_CONVERSE], ids=str)
+def test_claude_turns_alternate_and_adaptive_thinking_gets_a_budget(upstream: UpstreamApi) -> None:
+    body, headers = claude_code("tool_round_trip")
+    out = build(upstream, body, headers)
+    roles = [m["role"] for m in out["messages"]]
+    assert roles == ["user", "assistant", "user"]
+    thinking = (
+        out["thinking"]
+        if upstream is UpstreamApi.BEDROCK_INVOKE
+        else (out["additionalModelRequestFields"]["thinking"])
+    )
+    assert thinking == {"type": "enabled", "budget_tokens": 24576}  # effort high
+    betas = out.get("anthropic_beta") or out["additionalModelRequestFields"].get("anthropic_beta")
+    assert "mid-conversation-tool-changes-2026-07-01" not in betas and "effort-2025-11-24" in betas
+
+
+def test_the_native_pair_puts_tool_results_first_after_a_system_entry() -> None:
+    body = {
+        "model": "m",
+        "max_tokens": 100,
+        "messages": [
+            {"role": "user", "content": "read it"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Read", "input": {}}]},
+            {"role": "system", "content": [{"type": "text", "text": "be brief"}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": "ok"}]},
+        ],
+    }
+    out = build(UpstreamApi.BEDROCK_INVOKE, body, {})
+    last = out["messages"][-1]["content"]
+    assert [b["type"] for b in last] == ["tool_result", "text"]
+    assert last[1]["text"] == "<system>\nbe brief\n</system>"
+
+
+def test_effort_maps_to_gpt_reasoning_effort_and_to_a_gemini_budget() -> None:
+    body, headers = claude_code("first_turn")
+    body["output_config"] = {"effort": "max"}
+    assert build(UpstreamApi.AZURE_OPENAI_CHAT, copy.deepcopy(body), headers)["reasoning_effort"] == "high"
+    body["output_config"] = {"effort": "low"}
+    gemini = build(UpstreamApi.VERTEX_GEMINI, body, headers)
+    assert gemini["generationConfig"]["thinkingConfig"]["thinkingBudget"] == 2048
+
+
+def test_claude_before_3_7_gets_no_thinking() -> None:
+    body, headers = claude_code("first_turn")
+    request = convert.build_request(
+        ClientApi.ANTHROPIC_MESSAGES,
+        UpstreamApi.BEDROCK_INVOKE,
+        body,
+        model="anthropic--claude-3.5-sonnet",
+        stream=True,
+        headers=headers,
+    )
+    assert "thinking" not in request.body and "context_management" not in request.body
+
+
+@pytest.mark.parametrize("upstream", list(MODELS), ids=str)
+def test_unknown_fields_are_dropped_with_a_debug_line(
+    upstream: UpstreamApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "future_knob": 1}
+    with caplog.at_level(logging.DEBUG, logger="ftproxy.convert"):
+        out = build(upstream, body, {})
+    assert "future_knob" not in json.dumps(out)
+    assert any("future_knob" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+
+
+def test_an_unknown_role_is_still_a_client_error() -> None:
+    body = {"model": "m", "messages": [{"role": "developer", "content": "x"}]}
+    with pytest.raises(ClientRequestError, match="user, assistant or system"):
+        build(UpstreamApi.BEDROCK_CONVERSE, body, {})
+
+
+@pytest.mark.parametrize("sample", ["first_turn", "tool_round_trip"])
+def test_count_tokens_takes_claude_codes_body(sample: str) -> None:
+    body, _ = claude_code(sample)
+    assert convert.count_tokens(body) > 1000
+
+
+@pytest.mark.parametrize("upstream", list(MODELS), ids=str)
+def test_codex_converts_for_every_upstream(upstream: UpstreamApi) -> None:
+    body = copy.deepcopy(CODEX["body"])
+    request = convert.build_request(
+        ClientApi.OPENAI_RESPONSES, upstream, body, model=MODELS[upstream], stream=True
+    )
+    text = json.dumps(request.body)
+    assert "exec_command" in text  # function tools are forwarded
+    assert "web_search" not in text.replace("web_search_", "")  # hosted tools are not
