@@ -31,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from ftproxy import simulator
+    from ftproxy.body_guard import DEFAULT_MIN_RATE
+    from ftproxy.launcher import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(prog="ftproxy", description="LLM gateway for SAP AI Core")
     parser.add_argument("--version", action="version", version=f"ftproxy {__version__}")
@@ -47,10 +49,43 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="workers: processes (GIL build, Gunicorn) or threads (free-threaded Granian); default 1",
+        help="workers: processes (GIL build, Gunicorn) or threads (free-threaded Granian); default: one "
+        "per usable core (`ftproxy info` shows it)",
     )
-    serve.add_argument("--threads", type=int, default=128, help="request threads per worker (default 128)")
+    serve.add_argument(
+        "--threads",
+        type=int,
+        help="request threads per worker; each in-flight request and each open stream holds one "
+        f"(default {DEFAULT_THREADS})",
+    )
+    serve.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="share the port with a process already listening on it (default: refuse to start)",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT_S,
+        metavar="SECONDS",
+        help="a client must send its request line and headers within this time "
+        f"(default {DEFAULT_HEADER_TIMEOUT_S:g} s)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help=f"connections per worker at once (default {DEFAULT_MAX_CONNECTIONS}, "
+        "within the open-file limit)",
+    )
+    serve.add_argument(
+        "--body-min-rate",
+        type=int,
+        default=DEFAULT_MIN_RATE,
+        metavar="BYTES_PER_S",
+        help="once a quarter of the threads wait on request bodies, a body must arrive this fast or get "
+        f"a 408 (default {DEFAULT_MIN_RATE})",
+    )
     serve.add_argument(
         "--gil",
         choices=["auto", "on", "off"],
@@ -121,6 +156,10 @@ def _serve(args: argparse.Namespace) -> int:
             on_gil_reenabled=args.on_gil_reenabled,
             drain_delay_s=args.drain_delay,
             drain_timeout_s=args.drain_timeout,
+            reuse_port=args.reuse_port,
+            header_timeout_s=args.header_timeout,
+            max_connections=args.max_connections,
+            body_min_rate=args.body_min_rate,
         )
 
     try:
@@ -164,9 +203,15 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ftproxy.launcher import ServeOptions, what_if
+    from ftproxy.launcher import ServeOptions, machine_defaults, usable_cpus, what_if
 
     print(runtime.current().describe())
+    cpus = usable_cpus()
+    workers, threads = machine_defaults(cpus)
+    print(
+        f"usable cores: {cpus}; defaults sized to them: {workers} worker(s) x {threads} threads "
+        f"= {workers * threads} concurrent requests or streams (--workers/--threads override)"
+    )
     print("`ftproxy serve` (default options) would serve with:")
     for label, answer in what_if(ServeOptions("config.json", "127.0.0.1", 3001)):
         print(f"  {label + ':':28} {answer}")

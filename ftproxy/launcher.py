@@ -24,17 +24,19 @@ pure part; the Gunicorn glue is in `ftproxy.gunicorn_server`, the drain sequence
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
-from ftproxy import lifecycle, runtime
+from ftproxy import lifecycle, ports, runtime
+from ftproxy.body_guard import DEFAULT_MIN_RATE, MIN_RATE_ENV
 from ftproxy.runtime import RuntimeFacts
 
 if TYPE_CHECKING:
@@ -42,6 +44,14 @@ if TYPE_CHECKING:
 
 DEFAULT_THREADS = 128
 DEFAULT_DRAIN_TIMEOUT_S = 30
+# A client must send its request line and headers within this time (Granian's default is 30 s,
+# which lets a trickle of header bytes hold a connection for half a minute: slowloris).
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+# Connections each worker takes on at once (Granian's backpressure), before the fd limit: idle
+# and trickling connections cost a few kB in Rust, not a thread, so this is well above the threads.
+DEFAULT_MAX_CONNECTIONS = 4096
+# File descriptors kept back from connections: upstream connections (one per thread), files, logs.
+FD_RESERVE = 256
 
 GilChoice = Literal["auto", "on", "off"]
 ServerChoice = Literal["auto", "granian", "gunicorn"]
@@ -66,13 +76,17 @@ class ServeOptions:
     config_path: str
     host: str
     port: int
-    workers: int = 1
-    threads: int = DEFAULT_THREADS
+    workers: int | None = None  # None: sized to the machine (`machine_defaults`)
+    threads: int | None = None
     gil: GilChoice = "auto"
     server: ServerChoice = "auto"
     on_gil_reenabled: OnGilReenabled = "fail"
     drain_delay_s: float = 0.0
     drain_timeout_s: int = DEFAULT_DRAIN_TIMEOUT_S
+    reuse_port: bool = False  # share a port another process listens on (otherwise: refuse to start)
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    max_connections: int | None = None  # per worker; None: DEFAULT_MAX_CONNECTIONS within the fd limit
+    body_min_rate: int = DEFAULT_MIN_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +107,40 @@ class ServePlan:
 # ---- the pure decision ----
 
 
-def plan(facts: RuntimeFacts, options: ServeOptions) -> ServePlan:
-    """How to serve: a pure function of the interpreter's facts and the options (see the table)."""
+def usable_cpus() -> int:
+    """Cores this process may run on (its affinity mask, e.g. under taskset or a cpuset)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def machine_defaults(cpus: int) -> tuple[int, int]:
+    """(workers, threads per worker) for `ftproxy serve` without --workers/--threads.
+
+    One worker per usable core: process workers on a GIL build (one GIL each), thread workers in
+    one process on a free-threaded build. Threads per worker are sized by what they wait on, not
+    by cores: each in-flight request, and each open stream for its whole life, holds one, and
+    nearly all of that time is spent waiting on SAP AI Core with the GIL released. Granian starts
+    them on demand and retires idle ones, so only the load's own concurrency ever runs. See
+    docs/operations.md (the arithmetic).
+    """
+    return max(1, cpus), DEFAULT_THREADS
+
+
+def resolve_sizes(options: ServeOptions, cpus: int) -> tuple[int, int]:
+    workers, threads = machine_defaults(cpus)
+    return (
+        options.workers if options.workers is not None else workers,
+        options.threads if options.threads is not None else threads,
+    )
+
+
+def plan(facts: RuntimeFacts, options: ServeOptions, cpus: int | None = None) -> ServePlan:
+    """How to serve: a pure function of the interpreter's facts, the options and the usable cores
+    (see the table); sizes the options leave open are the machine's (`machine_defaults`)."""
+    workers, threads = resolve_sizes(options, usable_cpus() if cpus is None else cpus)
+    options = replace(options, workers=workers, threads=threads)
     _check_options(options)
     if not facts.free_threaded_build:
         return _plan_gil_build(facts, options)
@@ -108,8 +154,7 @@ def plan(facts: RuntimeFacts, options: ServeOptions) -> ServePlan:
         return ServePlan(
             "granian",
             "threads",
-            options.workers,
-            options.threads,
+            *_sizes(options),
             f"{why_gil}: Granian thread workers share one process and run Python in parallel{then}",
             reexec,
         )
@@ -135,6 +180,7 @@ def replan_after_imports(
     An extension that does not declare free-threading support re-enables the GIL when imported
     (SPEC §2). Granian would then refuse to start, and every thread would run serialised.
     """
+    options = replace(options, workers=chosen.workers, threads=chosen.threads)  # the sizes decided
     # Only a plan that serves with the GIL as it is, off, can be spoilt: a re-exec to -X gil=1
     # turns it on anyway, and -X gil=0 keeps it off whatever is imported.
     if not (before.gil_disabled and chosen.reexec_gil is None and after.gil_enabled):
@@ -238,6 +284,12 @@ def banner(
         f"  on SIGTERM/SIGINT:   drain (/ready 503), stop accepting after {options.drain_delay_s:g} s, "
         f"let in-flight requests finish within {options.drain_timeout_s} s; a second signal stops at once",
     ]
+    lines.append(
+        f"  protections:         headers within {options.header_timeout_s:g} s; connections per worker: "
+        f"{options.max_connections or DEFAULT_MAX_CONNECTIONS}; slow bodies past "
+        f"a quarter of the threads: 408 below {options.body_min_rate} B/s; crashed workers respawned; "
+        + ("port shared (--reuse-port)" if options.reuse_port else "a busy port is refused")
+    )
     if drain_file:
         lines.append(f"  drain file:          {drain_file} (create it to drain without stopping)")
     lines.append(f"  config:              {options.config_path}")
@@ -245,8 +297,16 @@ def banner(
 
 
 def _check_options(options: ServeOptions) -> None:
-    if options.workers < 1 or options.threads < 1:
+    workers, threads = _sizes(options)
+    if workers < 1 or threads < 1:
         raise LaunchError("--workers and --threads must be at least 1")
+    if options.header_timeout_s <= 0 or options.body_min_rate < 1:
+        raise LaunchError("--header-timeout must be above 0 seconds and --body-min-rate at least 1 byte/s")
+    if options.max_connections is not None and options.max_connections < threads:
+        raise LaunchError(
+            f"--max-connections {options.max_connections} is below --threads {threads}: threads would sit "
+            "idle while clients wait; use at least as many connections as threads"
+        )
     if options.drain_delay_s < 0 or options.drain_timeout_s < 1:
         raise LaunchError("--drain-delay must be 0 or more and --drain-timeout at least 1 (seconds)")
     if options.gil not in GIL_CHOICES or options.server not in SERVER_CHOICES:
@@ -268,14 +328,18 @@ def _plan_gil_build(facts: RuntimeFacts, options: ServeOptions) -> ServePlan:
     return ServePlan(
         "granian",
         "processes",
-        options.workers,
-        options.threads,
+        *_sizes(options),
         f"GIL build{ignored}: Granian process workers, each with its own blocking threads",
     )
 
 
 def _gunicorn(options: ServeOptions, reason: str, reexec: str | None) -> ServePlan:
-    return ServePlan("gunicorn", "processes", options.workers, options.threads, reason, reexec)
+    return ServePlan("gunicorn", "processes", *_sizes(options), reason, reexec)
+
+
+def _sizes(options: ServeOptions) -> tuple[int, int]:
+    assert options.workers is not None and options.threads is not None, "plan() resolves the sizes first"
+    return options.workers, options.threads
 
 
 def _why_gil(facts: RuntimeFacts, options: ServeOptions, wants_gil: bool) -> str:
@@ -352,10 +416,16 @@ def serve(options: ServeOptions) -> int:
     """Serves until stopped; returns the exit status (1 when a second signal cut the drain)."""
     switch_gil_if_asked(options)
     chosen = prepare(options)
+    if not options.reuse_port:
+        try:
+            ports.check_free(options.host, options.port)
+        except ports.PortBusy as exc:
+            raise LaunchError(str(exc)) from None
     from ftproxy.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
 
     os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
     os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
+    os.environ[MIN_RATE_ENV] = str(options.body_min_rate)
     with lifecycle.private_drain_file() as drain_file:
         if chosen.mode == "processes" and chosen.workers > 1:
             _sum_metrics_over_workers(drain_file.parent / "metrics")
@@ -378,39 +448,99 @@ def _sum_metrics_over_workers(folder: Path) -> None:
         metrics.prepare_multiprocess(folder)
 
 
-def granian_backpressure(workers: int, threads: int, backlog: int = 1024) -> int:
-    """Connections each Granian worker takes on at once."""
-    return max(backlog // workers, threads)
+def granian_backpressure(threads: int, max_connections: int | None, fd_limit: int) -> int:
+    """Connections each Granian worker takes on at once.
+
+    Never fewer than the threads (they would idle while clients wait); by default far more,
+    because a connection that trickles its headers (slowloris) or sits idle between keep-alive
+    requests costs a few kB in Rust and no thread, and a cap near the threads is exactly what a
+    slowloris fills. Bounded by the file descriptors a worker process may open, less one upstream
+    connection per thread and a reserve.
+    """
+    wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
+    return max(threads, min(wanted, fd_limit - threads - FD_RESERVE))
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raises this process's soft RLIMIT_NOFILE towards `wanted` (within the hard limit); workers
+    inherit it. Returns the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else soft
 
 
 def _serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -> int:
     from granian.constants import Interfaces
-    from granian.server import Server
+    from granian.http import HTTP1Settings
 
     threads_mode = chosen.mode == "threads"
-    server = Server(
-        "ftproxy.app:from_environment",
+    wanted = DEFAULT_MAX_CONNECTIONS if options.max_connections is None else options.max_connections
+    fd_limit = raise_fd_limit(wanted + chosen.threads + FD_RESERVE)
+    server = _respawning_server_class()(
+        "ftproxy.lifecycle:worker_app",
         address=options.host,
         port=options.port,
         interface=Interfaces.WSGI,
         workers=chosen.workers,
         blocking_threads=chosen.threads,
-        # Backpressure counts connections, idle keep-alive ones included: never fewer than the
-        # threads, and no lower than Granian's own default (docs/operations.md, the arithmetic).
-        backpressure=granian_backpressure(chosen.workers, chosen.threads),
+        backpressure=granian_backpressure(chosen.threads, options.max_connections, fd_limit),
+        http1_settings=HTTP1Settings(header_read_timeout=int(options.header_timeout_s * 1000)),
         factory=True,
         log_access=False,
+        # A worker that dies (a crash, an OOM kill, kill -9) is replaced; the others serve on.
+        # Granian itself gives up when a worker dies again within 5.5 s of its respawn.
+        respawn_failed_workers=True,
         # Process workers still busy after the drain timeout are killed by Granian. Thread
         # workers cannot be killed one by one (Granian would raise), so `_GranianStopper` ends
         # the whole process at the deadline instead.
         workers_kill_timeout=None if threads_mode else options.drain_timeout_s,
     )
+    if options.threads is None:
+        _quiet_granian_thread_warning()
     stopper = _GranianStopper(server, drain, options.drain_timeout_s, threads_mode)
     # Startup hooks run in the main process after Granian installed its own SIGINT/SIGTERM
     # handlers and before the workers start: ours replace them there.
     server.on_startup(stopper.install)
     server.serve()
     return 1 if drain.forced else 0
+
+
+def _respawning_server_class() -> type[Any]:
+    """Granian's server, counting and logging each worker it respawns after a crash."""
+    from granian.server import Server
+
+    class RespawningServer(Server):  # type: ignore[misc, valid-type]
+        def _respawn_workers(self, workers: list[int], *args: Any, **kwargs: Any) -> Any:
+            for idx in workers:
+                worker = self.wrks[idx] if idx < len(self.wrks) else None
+                if worker is not None and not worker.is_alive():  # a crash, not a reload
+                    lifecycle.worker_died(idx + 1, worker._id(), getattr(worker.inner, "exitcode", None))
+            return super()._respawn_workers(workers, *args, **kwargs)
+
+    return RespawningServer
+
+
+class _GranianThreadWarning(logging.Filter):
+    """Granian warns when a worker may start more than 2 x cores + 1 Python threads: right for a
+    CPU-bound app, not for a gateway whose threads wait on SAP AI Core with the GIL released (see
+    `machine_defaults`). Silenced for ftproxy's own default only; an explicit --threads keeps it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning up to")
+
+
+def _quiet_granian_thread_warning() -> None:
+    logging.getLogger("_granian").addFilter(_GranianThreadWarning())
 
 
 class _GranianStopper:

@@ -29,6 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
+# Worker respawns so far, handed by the supervisor to the workers it starts afterwards: with one
+# process worker its metrics live in memory, and the supervisor's count would be unseen.
+RESTARTS_ENV = "FTPROXY_WORKER_RESTARTS"
 
 
 def say(message: str) -> None:
@@ -119,3 +122,48 @@ class Drain:
         """Gives load balancers `delay_s` to see /ready fail; returns early on a forced stop."""
         if self.delay_s > 0:
             self._cut_short.wait(self.delay_s)
+
+
+# ---- worker respawns ----
+
+
+def worker_died(number: int, pid: int | None, exitcode: int | None) -> None:
+    """In the supervisor, when a worker exited without being asked to: log, count, forget it.
+
+    The count is `ftproxy_worker_restarts_total{reason="crash"}`. With several process workers,
+    metrics live in files of a shared directory and the supervisor's own increment is summed in
+    at every scrape. With one, the supervisor passes the running total to the new worker, which
+    counts it at start-up (`worker_app`).
+    """
+    from ftproxy import metrics
+
+    how = (
+        f"killed by signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+    )
+    say(f"worker-{number} (pid {pid}) exited unexpectedly ({how}); starting a new one, the others serve on")
+    total = int(os.environ.get(RESTARTS_ENV) or 0) + 1
+    os.environ[RESTARTS_ENV] = str(total)
+    if metrics.multiprocess_directory() is not None:
+        if pid is not None:
+            metrics.mark_process_dead(pid)  # its in-flight gauges must not be summed any more
+        metrics.WORKER_RESTARTS.labels("crash").inc()
+
+
+_counted_restarts = False
+_counted_lock = threading.Lock()
+
+
+def worker_app() -> object:
+    """The server's factory target in each worker: the gateway, after counting respawns that
+    happened before this worker started (single-process metrics only; see `worker_died`)."""
+    global _counted_restarts
+    from ftproxy import metrics
+    from ftproxy.app import from_environment
+
+    with _counted_lock:
+        if not _counted_restarts:
+            _counted_restarts = True
+            restarts = int(os.environ.get(RESTARTS_ENV) or 0)
+            if restarts and metrics.multiprocess_directory() is None:
+                metrics.WORKER_RESTARTS.labels("crash").inc(restarts)
+    return from_environment()

@@ -353,3 +353,11 @@ def render(accept_header: str | None) -> tuple[bytes, str]:
     """Body and Content-Type for GET /metrics; OpenMetrics when the Accept header asks for it."""
     encoder, content_type = choose_encoder(accept_header or "")
     return encoder(_exposition_registry()), content_type
+
+
+# Workers the server replaced after they died (a crash, an OOM kill, kill -9). Counted by the
+# supervisor (ftproxy.lifecycle.worker_died); labelled so that its value is created after the
+# launcher chose multiprocess mode, whatever the import order.
+WORKER_RESTARTS = _counter(
+    "ftproxy_worker_restarts", "Worker processes respawned after an unexpected exit", ["reason"]
+)

@@ -444,9 +444,79 @@ def test_drain_without_its_folder_still_stops(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("workers", "threads", "expected"), [(1, 128, 1024), (4, 128, 256), (16, 128, 128), (1, 2048, 2048)]
+    ("threads", "max_connections", "fd_limit", "expected"),
+    [
+        (128, None, 1_048_576, launcher.DEFAULT_MAX_CONNECTIONS),  # far above the threads: slowloris
+        (128, None, 1024, 1024 - 128 - launcher.FD_RESERVE),  # within the open-file limit
+        (128, None, 300, 128),  # never below the threads, whatever the limit
+        (128, 500, 1_048_576, 500),  # --max-connections
+        (2048, None, 1_048_576, launcher.DEFAULT_MAX_CONNECTIONS),
+    ],
 )
-def test_granian_backpressure_never_starves_threads_or_keepalive_clients(
-    workers: int, threads: int, expected: int
+def test_granian_connections_far_above_threads_within_the_fd_limit(
+    threads: int, max_connections: int | None, fd_limit: int, expected: int
 ) -> None:
-    assert launcher.granian_backpressure(workers, threads) == expected
+    assert launcher.granian_backpressure(threads, max_connections, fd_limit) == expected
+
+
+# ---- sizes: defaults from the machine (issue 11, item 5) ----
+
+
+@pytest.mark.parametrize("cpus", [1, 2, 16])
+@pytest.mark.parametrize(
+    ("facts_", "mode"), [(GIL_313, "processes"), (GIL_311, "processes"), (FT_OFF, "threads")]
+)
+def test_without_flags_one_worker_per_core_and_the_default_threads(
+    facts_: RuntimeFacts, mode: str, cpus: int
+) -> None:
+    chosen = plan(facts_, ServeOptions("c", "h", 1), cpus=cpus)
+    assert (chosen.mode, chosen.workers, chosen.threads) == (mode, cpus, launcher.DEFAULT_THREADS)
+
+
+def test_a_free_threaded_build_with_the_gil_on_sizes_gunicorn_processes_to_the_cores() -> None:
+    chosen = plan(FT_ENV_ON, ServeOptions("c", "h", 1), cpus=4)
+    assert (chosen.server, chosen.mode, chosen.workers) == ("gunicorn", "processes", 4)
+
+
+@pytest.mark.parametrize(("workers", "threads"), [(1, 8), (3, None), (None, 500)])
+def test_flags_override_the_machine_defaults(workers: int | None, threads: int | None) -> None:
+    chosen = plan(GIL_313, ServeOptions("c", "h", 1, workers=workers, threads=threads), cpus=8)
+    assert chosen.workers == (workers or 8) and chosen.threads == (threads or launcher.DEFAULT_THREADS)
+
+
+def test_usable_cpus_follow_the_affinity_mask() -> None:
+    assert launcher.usable_cpus() == len(os.sched_getaffinity(0))
+
+
+def test_granians_thread_warning_is_silenced_for_our_default_only(caplog: pytest.LogCaptureFixture) -> None:
+    from granian.server import mp
+
+    # Granian's own threshold (granian/server/mp.py): more than 2 x cores + 1 blocking threads warns.
+    source = Path(mp.__file__).read_text()
+    assert "self.blocking_threads > (multiprocessing.cpu_count() * 2 + 1)" in source
+    granian_log = __import__("logging").getLogger("_granian")
+    before = list(granian_log.filters)
+    try:
+        launcher._quiet_granian_thread_warning()
+        granian_log.warning("Configuration allows spawning up to 128 Python threads, which seems quite high")
+        granian_log.warning("another warning")
+    finally:
+        granian_log.filters[:] = before
+    messages = [r.getMessage() for r in caplog.records if r.name == "_granian"]
+    assert messages == ["another warning"]
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (ServeOptions("c", "h", 1, header_timeout_s=0), "--header-timeout"),
+        (ServeOptions("c", "h", 1, body_min_rate=0), "--body-min-rate"),
+        (
+            ServeOptions("c", "h", 1, threads=64, max_connections=10),
+            "--max-connections 10 is below --threads 64",
+        ),
+    ],
+)
+def test_protection_settings_are_checked(options: ServeOptions, problem: str) -> None:
+    with pytest.raises(LaunchError, match=problem):
+        plan(GIL_313, options, cpus=2)
