@@ -4,6 +4,11 @@ Every family renders the same `Answer` both as one JSON reply and as a stream, s
 non-streamed calls report identical usage by construction: prompt tokens are ceil(chars / 4)
 of the request's text, completion tokens the number of chunks emitted (words, thinking words and
 tool-argument fragments).
+
+The text names the model that answered, and the default length (16 words) is exactly its first
+sentences, so a demo answer ends with a full stop. Tool calls follow the request's tool choice
+(`tool_choice.py`) and the `[[sim:tool=…]]` directive; arguments come from the tool's schema
+(`schema_sample.py`) or from the `args=` directive.
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ from functools import lru_cache
 from typing import Any
 
 from ftproxy._json import dumps
+from ftproxy.simulator.schema_sample import sample_arguments
+from ftproxy.simulator.tool_choice import AUTO, ToolChoice
 
-# The answer cycles through these words, one per chunk.
+# The answer cycles through these words, one per chunk; the first 16 (the default length) are
+# two whole sentences. {model} is one word: model names hold no spaces.
 _TEXT = (
-    "Hello from the simulated SAP AI Core deployment. This answer is deterministic and arrives one "
-    "word per chunk so that streaming, pacing and usage accounting can be tested precisely."
+    "Hello from the simulated SAP AI Core deployment of {model}. This answer is deterministic demo "
+    "text. It arrives one word per chunk so that streaming, pacing and usage accounting can be "
+    "tested precisely."
 )
-_SENTENCE: tuple[str, ...] = tuple(_TEXT.split())
 _THINKING_TEXT = "Let me think about this request step by step."
 _THINKING: tuple[str, ...] = tuple(w if i == 0 else " " + w for i, w in enumerate(_THINKING_TEXT.split()))
 THINKING_SIGNATURE = "c2ltdWxhdGVkLXRoaW5raW5nLXNpZ25hdHVyZQ=="
@@ -71,11 +79,13 @@ class Answer:
         return self.prompt_tokens + self.completion_tokens
 
 
-@lru_cache(maxsize=64)
-def words(n: int) -> tuple[str, ...]:
-    """`n` words cycling through a fixed sentence; every word but the first has a leading space."""
+@lru_cache(maxsize=256)
+def words(n: int, model: str = "") -> tuple[str, ...]:
+    """`n` words cycling through a fixed text naming `model`; every word but the first has a
+    leading space."""
+    sentence = _TEXT.format(model=model.split()[0] if model.strip() else "a model").split()
     return tuple(
-        _SENTENCE[i % len(_SENTENCE)] if i == 0 else " " + _SENTENCE[i % len(_SENTENCE)] for i in range(n)
+        sentence[i % len(sentence)] if i == 0 else " " + sentence[i % len(sentence)] for i in range(n)
     )
 
 
@@ -108,17 +118,21 @@ def plan(
     tools: Sequence[ToolDecl] = (),
     thinking: bool = False,
     id_prefix: str = "call_",
+    tool_choice: ToolChoice = AUTO,
+    args: Mapping[str, Any] | None = None,
+    model: str = "",
 ) -> Answer:
     prompt_tokens = estimate_tokens(prompt_chars)
     think = _THINKING if thinking else ()
+    tool = _chosen_tool(tool, tools, tool_choice)
     if tool is not None:
-        call = _tool_call(tool, tools, id_prefix)
+        call = _tool_call(tool, tools, id_prefix, args)
         return Answer((), think, call, "tool", None, prompt_tokens)
     n = tokens
     finish = "stop"
     if max_tokens is not None and max_tokens < n:
         n, finish = max(0, max_tokens), "length"
-    chunks = words(n)
+    chunks = words(n, model)
     matched = None
     if stop:
         chunks, matched = _cut_at_stop(chunks, stop)
@@ -137,49 +151,32 @@ def _cut_at_stop(chunks: tuple[str, ...], stop: Sequence[str]) -> tuple[tuple[st
     return chunks, None
 
 
-def _tool_call(wanted: str, tools: Sequence[ToolDecl], id_prefix: str) -> ToolCall:
-    if wanted.lower() in ("1", "*", "auto", "first", "true"):
+_FIRST = ("1", "*", "auto", "first", "true")
+
+
+def _chosen_tool(directive: str | None, tools: Sequence[ToolDecl], choice: ToolChoice) -> str | None:
+    """The tool to call (a name or a `_FIRST` spelling), or None for a text answer."""
+    if choice.mode == "none":
+        return None
+    if choice.mode == "auto" or not tools:
+        return directive
+    if choice.name is not None:
+        return choice.name
+    declared = {t.name for t in tools}
+    return directive if directive in declared else "*"
+
+
+def _tool_call(
+    wanted: str, tools: Sequence[ToolDecl], id_prefix: str, given: Mapping[str, Any] | None = None
+) -> ToolCall:
+    if wanted.lower() in _FIRST:
         decl = tools[0] if tools else ToolDecl("get_weather", None)
     else:
         decl = next((t for t in tools if t.name == wanted), ToolDecl(wanted, None))
-    args = sample_arguments(decl.schema)
+    args = dict(given) if given is not None else sample_arguments(decl.schema)
     text = dumps(args).decode()
     fragments = tuple(text[i : i + _FRAGMENT] for i in range(0, len(text), _FRAGMENT))
     return ToolCall(id_prefix + secrets.token_hex(12), decl.name, args, text, fragments)
-
-
-def sample_arguments(schema: Mapping[str, Any] | None) -> dict[str, Any]:
-    """A small argument object that satisfies simple JSON schemas (required properties first)."""
-    if schema is None:
-        return {"location": "Paris", "unit": "celsius"}
-    props = schema.get("properties")
-    if not isinstance(props, dict) or not props:
-        return {}
-    required = [k for k in schema.get("required", ()) if k in props]
-    names = required or list(props)[:2]
-    return {name: _sample_value(name, props[name]) for name in names}
-
-
-def _sample_value(name: str, prop: object) -> Any:
-    if not isinstance(prop, dict):
-        return "sim"
-    enum = prop.get("enum")
-    if isinstance(enum, list) and enum:
-        return enum[0]
-    kind = prop.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "string")
-    if kind == "integer":
-        return 1
-    if kind == "number":
-        return 1.5
-    if kind == "boolean":
-        return True
-    if kind == "array":
-        return []
-    if kind == "object":
-        return sample_arguments(prop) if prop.get("properties") else {}
-    return "Paris" if name in ("location", "city", "place") else "sim"
 
 
 def new_id(prefix: str, nbytes: int = 12) -> str:

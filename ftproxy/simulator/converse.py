@@ -13,7 +13,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.simulator import answer as answer_text
-from ftproxy.simulator import eventstream
+from ftproxy.simulator import eventstream, tool_choice
 from ftproxy.simulator.answer import (
     THINKING_SIGNATURE,
     Answer,
@@ -84,6 +84,9 @@ def _answer(call: Call) -> Answer | Reply:
         tools=tools,
         thinking=isinstance(thinking, dict) and thinking.get("type") == "enabled",
         id_prefix="tooluse_",
+        tool_choice=tool_choice.from_converse(tool_config.get("toolChoice")),
+        args=call.knobs.args,
+        model=call.spec.name,
     )
 
 

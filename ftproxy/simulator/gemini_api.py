@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ftproxy._json import dumps
+from ftproxy.simulator import tool_choice
 from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, new_id, plan, stop_list, text_chars
 from ftproxy.simulator.call import Call
 from ftproxy.simulator.errors import gemini_error
@@ -91,6 +92,9 @@ def _answer(call: Call) -> Answer | Reply:
         stop=stop_list(_pick(config, "stopSequences", "stop_sequences")),
         tool=call.knobs.tool,
         tools=_tools(body),
+        tool_choice=tool_choice.from_gemini(_pick(body, "toolConfig", "tool_config")),
+        args=call.knobs.args,
+        model=call.spec.name,
     )
 
 

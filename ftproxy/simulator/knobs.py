@@ -3,9 +3,12 @@
 Sources, weakest first: the simulator settings, a matching /_sim/faults entry, `x-sim-*`
 request headers, and `[[sim:key=value,...]]` directives in the text of the final message when
 that message is the user's. The proxy does not forward `x-sim-*` headers, so directives are
-the way to steer the simulator through it. Directives are read from the final message only:
-after a tool call the client sends a tool result, which carries no directive, so an agent loop
-driven by `[[sim:tool=...]]` ends with a text answer instead of calling the tool forever.
+the way to steer the simulator through it (docs/simulator.md lists them for users). The
+request's own `tool_choice` is obeyed as a real model would (`tool_choice.py`): none → no tool
+call even with a directive, a forced tool → a call even without one. Directives are read from
+the final message only: after a tool call the client sends a tool result, which carries no
+directive, so an agent loop driven by `[[sim:tool=...]]` ends with a text answer instead of
+calling the tool forever.
 
 Keys (aliases in parentheses):
     status=N            answer with this HTTP status in the family's error shape (401: AI Core's)
@@ -19,6 +22,8 @@ Keys (aliases in parentheses):
     cut=clean           with cut_after: end the body normally, just without the closing events
     stall_after=N       stream N content chunks, then send nothing until the client leaves
     tool=NAME           call that tool (tool=* or tool=1: the first declared tool)
+    args=<json object>  with tool: the call's arguments (must be the last key; may hold commas),
+                        e.g. [[sim:tool=Read,args={"file_path": "/tmp/x/notes.txt"}]]
     malformed=1         invalid JSON reply, or one garbage line/frame in a stream
     literal=1           (python_literal) Converse stream lines as Python dict literals
 Headers: x-sim-latency-ms, x-sim-ttft-ms, x-sim-tokens-per-second, x-sim-response-tokens, and
@@ -30,8 +35,9 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
-from ftproxy._json import dumps
+from ftproxy._json import dumps, loads
 from ftproxy.simulator.settings import SimulatorSettings
 
 _DIRECTIVE = re.compile(r"\[\[sim:(.*?)\]\]", re.DOTALL)
@@ -53,6 +59,7 @@ _ALIASES = {
     "cut": "cut",
     "stall_after": "stall_after",
     "tool": "tool",
+    "args": "args",
     "malformed": "malformed",
     "python_literal": "python_literal",
     "literal": "python_literal",
@@ -86,6 +93,8 @@ class Knobs:
     cut: str = "abrupt"
     stall_after: int | None = None
     tool: str | None = None
+    # The tool call's arguments (a JSON object); None: generated from the tool's schema.
+    args: dict[str, Any] | None = None
     malformed: bool = False
     # Converse stream lines as Python dict literals (settings.python_literal_lines per request).
     python_literal: bool = False
@@ -130,6 +139,11 @@ class Knobs:
             self.cut = str(value)
         elif key == "body":
             self.body = value if isinstance(value, str) else _json_text(value)
+        elif key == "args":
+            args = loads(value) if isinstance(value, str) else value
+            if not isinstance(args, dict):
+                raise ValueError("args must be a JSON object")
+            self.args = args
         else:  # retry_after, tool
             setattr(self, key, None if value is None else str(value))
 
@@ -161,7 +175,7 @@ def parse_pairs(spec: str) -> dict[str, str]:
         key = key.strip().lower()
         if not sep or not key:
             raise DirectiveError(f"simulator directive needs key=value, got {spec!r}")
-        if key == "body":
+        if key in ("body", "args"):
             out[key] = rest.strip()
             break
         value, _, rest = rest.partition(",")

@@ -7,7 +7,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.simulator import answer as answer_text
-from ftproxy.simulator import vectors
+from ftproxy.simulator import tool_choice, vectors
 from ftproxy.simulator.answer import (
     Answer,
     ToolDecl,
@@ -80,6 +80,9 @@ def chat(call: Call) -> Reply | StreamReply:
         tool=call.knobs.tool,
         tools=tools,
         id_prefix="call_",
+        tool_choice=tool_choice.from_openai(body.get("tool_choice")),
+        args=call.knobs.args,
+        model=spec.name,
     )
     if body.get("stream") is True:
         options = body.get("stream_options")
