@@ -520,5 +520,24 @@ def test_multiproc_dir_that_does_not_exist_fails_at_import(tmp_path: Path) -> No
     assert "not a directory" in done.stderr
 
 
-def test_mark_process_dead_is_a_no_op_in_single_process_mode() -> None:
-    metrics.mark_process_dead(os.getpid())
+def test_mark_process_dead_is_a_no_op_in_single_process_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One process counts for itself: nothing is handed to prometheus_client's multiprocess
+    clean-up and this process's in-flight gauges keep their values."""
+    from prometheus_client import multiprocess
+
+    called: list[object] = []
+    monkeypatch.setattr(multiprocess, "mark_process_dead", lambda *args: called.append(args))
+    assert metrics.multiprocess_directory() is None
+    gauge = metrics.REQUESTS_IN_FLIGHT.labels("/v1/embeddings")
+    gauge.inc()
+    try:
+        before = metrics.REGISTRY.get_sample_value(
+            "ftproxy_requests_in_flight", {"endpoint": "/v1/embeddings"}
+        )
+        metrics.mark_process_dead(os.getpid())
+        after = metrics.REGISTRY.get_sample_value(
+            "ftproxy_requests_in_flight", {"endpoint": "/v1/embeddings"}
+        )
+    finally:
+        gauge.dec()
+    assert called == [] and before is not None and before >= 1 and after == before
