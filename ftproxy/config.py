@@ -18,7 +18,8 @@ The legacy flat form (one subaccount's fields at the top level) is read as a sub
 `allow_unauthenticated` (required to run without client keys); client keys as objects with a
 name and a rate limit; and the sections `streaming` (stream limits and timeouts), `retries`
 (failover, backoff, circuit breakers), `limits` (body size, concurrency, requests per minute,
-output-token caps per model) and `upstream` (timeouts, TLS CA bundle, token request style).
+output-token caps per model), `upstream` (timeouts, TLS CA bundle, token request style) and
+`model_aliases` (other names for configured models, e.g. the Claude ids Claude Code sends).
 
 Everything is validated here, once, at start-up: a mistake raises `ConfigError` naming the
 file, the key and the fix. The result is immutable and shared by all threads without locks.
@@ -58,6 +59,7 @@ _KNOWN_TOP_KEYS = {
     "retries",
     "limits",
     "upstream",
+    "model_aliases",
     # legacy flat form
     "resource_group",
     "service_key_json",
@@ -106,6 +108,8 @@ class Config:
     retries: RetryPolicy = field(default_factory=RetryPolicy)
     limits: Limits = field(default_factory=Limits)
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    # alias → configured model name (config.json `model_aliases`; built-in Claude ids: aliases.py)
+    model_aliases: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def client_keys(self) -> tuple[str, ...]:
@@ -214,6 +218,9 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         retries=sections.parse_retries(data.get("retries", {}), source=source),
         limits=limits,
         upstream=sections.parse_upstream(data.get("upstream", {}), source=source, base_dir=base_dir),
+        model_aliases=sections.parse_model_aliases(
+            data.get("model_aliases", {}), {m for s in subaccounts for m in s.deployments}, source=source
+        ),
     )
 
 

@@ -1,6 +1,7 @@
 """The optional sections of config.json: client keys with names and rate limits, `streaming`,
-`retries`, `limits` and `upstream`. Each is validated completely; a mistake raises `ConfigError`
-naming the file, the key and the fix (the reference format itself is read in `config.py`).
+`retries`, `limits`, `upstream` and `model_aliases`. Each is validated completely; a mistake
+raises `ConfigError` naming the file, the key and the fix (the reference format itself is read
+in `config.py`).
 """
 
 from __future__ import annotations
@@ -244,3 +245,28 @@ def parse_upstream(raw: Any, *, source: str, base_dir: Path) -> UpstreamSettings
         )
     values["token_style"] = style
     return UpstreamSettings(**values)
+
+
+def parse_model_aliases(raw: Any, models: set[str], *, source: str) -> dict[str, str]:
+    """`model_aliases`: {"alias": "configured model"}; an alias may not hide a configured model."""
+    example = '{"claude-sonnet-4-5": "anthropic--claude-4.5-sonnet"}'
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            source, "model_aliases", "must be an object of alias → model name", f"use {example}"
+        )
+    aliases: dict[str, str] = {}
+    for alias, target in raw.items():
+        key = f"model_aliases.{alias}"
+        if not alias.strip() or alias != alias.strip():
+            raise ConfigError(source, key, "is not a valid alias", "use a name without surrounding spaces")
+        if alias in models:
+            raise ConfigError(
+                source, key, "is a configured model name", "remove the alias: the model answers to its name"
+            )
+        if not isinstance(target, str) or target not in models:
+            known = ", ".join(sorted(models))
+            raise ConfigError(
+                source, key, f"points at {target!r}, which is not a configured model", f"use one of: {known}"
+            )
+        aliases[alias] = target
+    return aliases

@@ -19,6 +19,13 @@ from ftproxy.simulator.testing import running_simulator
 DEMO_KEY = "sk-ftproxy-demo"
 DEMO_CLIENT_ID = "sim-client"
 DEMO_CLIENT_SECRET = "sim-secret"
+DEMO_ALIASES = {
+    "sonnet": "anthropic--claude-4.5-sonnet",
+    "opus": "anthropic--claude-4.5-sonnet",  # no Opus deployment in the demo: the best Sonnet
+    "haiku": "anthropic--claude-4.5-haiku",
+    "claude-sonnet-4-5": "anthropic--claude-4.5-sonnet",
+    "claude-haiku-4-5": "anthropic--claude-4.5-haiku",
+}
 
 
 def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int) -> Path:
@@ -43,6 +50,9 @@ def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int)
                 },
             }
         },
+        # Claude Code's names work without these (the built-in Claude aliases); they are here to
+        # show the format, and so that `sonnet`, `haiku` and `opus` are listed by /v1/models.
+        "model_aliases": DEMO_ALIASES,
         "secret_authentication_tokens": [DEMO_KEY],
         "host": host,
         "port": port,
@@ -69,6 +79,8 @@ def demo_banner(config_path: Path, host: str, port: int) -> str:
             f"  base URL:   http://{host}:{port}/v1",
             f"  client key: {DEMO_KEY}",
             f"  models:     {models}",
+            "  aliases:    " + ", ".join(f"{a} → {t}" for a, t in DEMO_ALIASES.items()),
+            "              (and any public Claude id, e.g. claude-sonnet-4-5-20250929)",
             f"  config:     {config_path}",
             "Point ftproxy at real credentials with `ftproxy serve --config config.json` (see README).",
             "=" * 78,

@@ -78,7 +78,7 @@ def forward(
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
     try:
         upstream_request = convert.build_request(
-            client_api, deployment.api, body, model=model, stream=stream, headers=headers
+            client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
         )
         translator = convert.translator(client_api, deployment.api, model=model, body=body, stream=stream)
     except ClientRequestError as exc:

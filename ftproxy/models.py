@@ -1,7 +1,9 @@
 """Which deployments serve a model, and which API each of them speaks.
 
 Built once from the configuration; lookups are dict reads. The same model in several
-subaccounts (or with several URLs) becomes one round-robin over all of them.
+subaccounts (or with several URLs) becomes one round-robin over all of them. A name that is not
+a configured model may be an alias of one (`aliases.py`: config.json's `model_aliases`, and
+Anthropic's public Claude ids built in); `get` answers for it with the target's deployments.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ftproxy.aliases import Alias, Aliases
 from ftproxy.balancer import RoundRobin
 from ftproxy.config import Config
 from ftproxy.convert import UpstreamApi
@@ -57,10 +60,24 @@ class ModelRegistry:
                     Deployment(model, url, sub.name, family, api, embeddings) for url in urls
                 )
         self._balancers = {model: RoundRobin(deps) for model, deps in grouped.items()}
+        self._aliases = Aliases(self._balancers, config.model_aliases)
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._balancers)
 
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        """The aliases /v1/models lists (any public Claude id resolves too, listed or not)."""
+        return self._aliases.listed()
+
+    def target(self, model: str) -> str:
+        """The configured model that serves `model` (itself, or the one it is an alias of)."""
+        return self._aliases.resolve(model) or model
+
     def get(self, model: str) -> RoundRobin[Deployment] | None:
-        return self._balancers.get(model)
+        found = self._balancers.get(model)
+        if found is None:
+            target = self._aliases.resolve(model)
+            found = self._balancers.get(target) if target is not None else None
+        return found

@@ -47,10 +47,22 @@ def embeddings(gateway: Gateway, request: Request) -> Response:
 
 
 def list_models(gateway: Gateway, request: Request) -> Response:
+    """The configured models, then their aliases, marked as such (`alias_for`; Anthropic's shape has
+    no field for it, so its display name says "alias of …")."""
+    aliases = gateway.models.aliases
     if request.header("anthropic-version"):
         data = [
             {"type": "model", "id": name, "display_name": name, "created_at": "2024-01-01T00:00:00Z"}
             for name in gateway.models.names
+        ] + [
+            {
+                "type": "model",
+                "id": a.name,
+                "display_name": f"{a.name} (alias of {a.target})",
+                "created_at": "2024-01-01T00:00:00Z",
+                "alias_for": a.target,
+            }
+            for a in aliases
         ]
         return Response.json(
             {
@@ -66,6 +78,16 @@ def list_models(gateway: Gateway, request: Request) -> Response:
             "data": [
                 {"id": name, "object": "model", "created": 0, "owned_by": "sap-ai-core"}
                 for name in gateway.models.names
+            ]
+            + [
+                {
+                    "id": a.name,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "ftproxy-alias",
+                    "alias_for": a.target,
+                }
+                for a in aliases
             ],
         }
     )
