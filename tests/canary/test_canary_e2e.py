@@ -1,6 +1,8 @@
 """The canary for real: nginx in front of two standard ftproxy instances and a canary, on loopback.
 
-In order (one stack for the module; each test leaves the canary routed and in normal mode):
+One stack for the module; each test starts with the canary routed and in normal mode (the
+`canary_in_service` fixture promotes it when an earlier test, or its failure, left it otherwise),
+so any test can run alone or after any other:
 1. 1,000 requests through nginx: 20% ± 5% reach the canary (counted from every instance's
    /metrics `ftproxy_requests_total` deltas, cross-checked with nginx's X-Ftproxy-Upstream header);
 2. scripts/emergency_rollback.sh runs while streaming and non-streaming load continues: zero
@@ -46,6 +48,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
         pytest.skip("nginx is not installed (apt-get install nginx)")
     with running_stack(tmp_path_factory.mktemp("canary")) as s:
         yield s  # type: ignore[misc]
+
+
+@pytest.fixture(autouse=True)
+def canary_in_service(stack: Stack) -> None:
+    """Every test's precondition, made true here instead of relying on the previous test's promote."""
+    state = stack.state()
+    if not state.routed("canary") or state.mode("canary") != "normal":
+        status, output, _ = stack.deploy(sys.executable, "-m", "ftproxy.deploy", "promote")
+        assert status == 0, output
+    state = stack.state()
+    assert state.routed("canary") and state.mode("canary") == "normal"
+    assert httpx.get(stack.canary.health_url, timeout=DEADLINE_S).status_code == 200
 
 
 def served(stack: Stack) -> dict[str, float]:
@@ -196,7 +210,6 @@ def test_rollback_under_load_drops_nothing_and_brings_the_canary_back_with_the_g
 
 
 def test_watcher_rolls_back_a_canary_whose_deployment_fails(stack: Stack) -> None:
-    assert stack.state().routed("canary")
     sim = stack.simulators["canary"]
     httpx.post(
         f"{sim}/_sim/faults", json={"deployment": "gpt-4.1", "status": 500, "count": 100000}, timeout=5
