@@ -31,6 +31,8 @@ import contextlib
 import select
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections import deque
@@ -45,6 +47,14 @@ from ftproxy.upstream.errors import ConnectFailed, ConnectionLost, ProtocolError
 _RECV = 65536
 _MAX_HEAD = 64 * 1024  # status line + headers; SAP AI Core sends well under 2 kB
 _NO_BODY_STATUSES = frozenset({204, 304})
+# An idle connection reused within this many seconds is not probed first: servers keep idle
+# connections open far longer, and the rare one closed meanwhile is sent to once more anyway.
+_PROBE_AFTER_S = 1.0
+# On Linux, plain-TCP sockets stay in blocking mode with the timeouts set in the kernel
+# (SO_RCVTIMEO/SO_SNDTIMEO): Python's own timeout mode polls before every recv and send, which
+# is a second system call and a second release and re-take of the GIL per read. TLS sockets keep
+# Python's timeouts (OpenSSL would retry a kernel timeout forever).
+_KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 
 
 class _Origin(NamedTuple):
@@ -180,7 +190,8 @@ class _OriginPool:
                 connection = self._idle.pop()
             except IndexError:
                 return None
-            if now - connection.idle_since < self.transport.idle_expiry_s and connection.looks_alive():
+            idle = now - connection.idle_since
+            if idle < _PROBE_AFTER_S or (idle < self.transport.idle_expiry_s and connection.looks_alive()):
                 return connection
             connection.close()
 
@@ -215,7 +226,6 @@ class _OriginPool:
         except OSError as exc:
             sock.close()
             raise ConnectFailed(f"cannot connect to {origin.host}: {_reason(exc)}") from None
-        sock.settimeout(transport.read_timeout)
         return _Connection(self, sock)
 
     def close(self) -> None:
@@ -233,14 +243,28 @@ class _Stale(Exception):
 class _Connection:
     """One socket and its read buffer; used by one thread at a time (whoever checked it out)."""
 
-    __slots__ = ("buffer", "idle_since", "pool", "sock", "timeout")
+    __slots__ = ("buffer", "idle_since", "kernel_timeouts", "pool", "sock", "timeout")
 
     def __init__(self, pool: _OriginPool, sock: socket.socket) -> None:
         self.pool = pool
         self.sock = sock
         self.buffer = bytearray()
         self.idle_since = 0.0
-        self.timeout: float | None = pool.transport.read_timeout
+        self.kernel_timeouts = _KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket)
+        self.timeout = -1.0
+        if self.kernel_timeouts:
+            sock.settimeout(None)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(pool.transport.read_timeout))
+        self.set_timeout(pool.transport.read_timeout)
+
+    def set_timeout(self, seconds: float) -> None:
+        if seconds == self.timeout:
+            return
+        if self.kernel_timeouts:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(seconds))
+        else:
+            self.sock.settimeout(seconds)
+        self.timeout = seconds
 
     def looks_alive(self) -> bool:
         """An idle connection must have nothing to read: readable means closed (or garbage)."""
@@ -253,7 +277,7 @@ class _Connection:
     def exchange(self, payload: bytes, method: str, *, fresh: bool = False) -> Response:
         try:
             self.sock.sendall(payload)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             self.close()
             raise UpstreamTimeout("sending the request to SAP AI Core timed out") from None
         except OSError as exc:
@@ -290,13 +314,10 @@ class _Connection:
     def fill(self, *, stale_if_empty: bool = False, wait: float | None = None) -> bool:
         """Reads what the socket has into the buffer. False at the end of the stream (the peer
         closed). With `wait`, gives up after that many seconds and raises `_Waited`."""
-        timeout = self.pool.transport.read_timeout if wait is None else wait
-        if timeout != self.timeout:
-            self.sock.settimeout(timeout)
-            self.timeout = timeout
+        self.set_timeout(self.pool.transport.read_timeout if wait is None else wait)
         try:
             data = self.sock.recv(_RECV)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: a kernel timeout (EAGAIN)
             if wait is not None:
                 raise _Waited from None
             self.close()
@@ -578,6 +599,11 @@ def _tls_context(verify: bool | str) -> ssl.SSLContext:
         context.verify_mode = ssl.CERT_NONE
     context.set_alpn_protocols(["http/1.1"])
     return context
+
+
+def _timeval(seconds: float) -> bytes:
+    whole = int(seconds)
+    return struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
 
 
 def _name(address: tuple[str, int]) -> str:

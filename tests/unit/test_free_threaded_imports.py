@@ -39,6 +39,11 @@ for path in ("/health", "/metrics", "/v1/models"):
     env = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "wsgi.input": io.BytesIO(),
            "HTTP_AUTHORIZATION": "Bearer sk-ftproxy-demo"}
     assert b"".join(app(env, lambda status, headers: None))
+# a proxied call too (the upstream is unreachable: the transport, TLS set-up and the error path run)
+body = json.dumps({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}).encode()
+env = {"REQUEST_METHOD": "POST", "PATH_INFO": "/v1/chat/completions", "wsgi.input": io.BytesIO(body),
+       "CONTENT_LENGTH": str(len(body)), "HTTP_AUTHORIZATION": "Bearer sk-ftproxy-demo"}
+assert b"".join(app(env, lambda status, headers: None))
 stdlib = sysconfig.get_paths()["stdlib"]
 extensions = sorted(
     name for name, module in sys.modules.items()
