@@ -191,7 +191,7 @@ class _OriginPool:
             except IndexError:
                 return None
             idle = now - connection.idle_since
-            if idle < _PROBE_AFTER_S or (idle < self.transport.idle_expiry_s and connection.looks_alive()):
+            if idle < self.transport.idle_expiry_s and (idle < _PROBE_AFTER_S or connection.looks_alive()):
                 return connection
             connection.close()
 
