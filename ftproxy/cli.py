@@ -31,7 +31,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from ftproxy import simulator
-    from ftproxy.body_guard import DEFAULT_MIN_RATE
     from ftproxy.launcher import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(prog="ftproxy", description="LLM gateway for SAP AI Core")
@@ -77,14 +76,6 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"connections per worker at once (default {DEFAULT_MAX_CONNECTIONS}, "
         "within the open-file limit)",
-    )
-    serve.add_argument(
-        "--body-min-rate",
-        type=int,
-        default=DEFAULT_MIN_RATE,
-        metavar="BYTES_PER_S",
-        help="once a quarter of the threads wait on request bodies, a body must arrive this fast or get "
-        f"a 408 (default {DEFAULT_MIN_RATE})",
     )
     serve.add_argument(
         "--gil",
@@ -159,7 +150,6 @@ def _serve(args: argparse.Namespace) -> int:
             reuse_port=args.reuse_port,
             header_timeout_s=args.header_timeout,
             max_connections=args.max_connections,
-            body_min_rate=args.body_min_rate,
         )
 
     try:

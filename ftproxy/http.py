@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -14,17 +13,7 @@ from ftproxy.errors import ApiError
 if TYPE_CHECKING:
     from ftproxy.exchange import Exchange
 
-from ftproxy.body_guard import BodyGuard, process_guard
 from ftproxy.limits import DEFAULT_MAX_BODY_BYTES
-
-# Set by the launcher: Granian's blocking threads per worker (also read by ftproxy.app).
-BLOCKING_THREADS_ENV = "FTPROXY_BLOCKING_THREADS"
-_DEFAULT_THREADS = 128
-
-
-def _guard() -> BodyGuard:
-    return process_guard(int(os.environ.get(BLOCKING_THREADS_ENV) or _DEFAULT_THREADS))
-
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 
@@ -60,9 +49,9 @@ class Request:
                 length = int(length_header)
                 if length > limit:
                     raise ApiError(413, f"request body is {length} bytes; the limit is {limit}")
-                self._body = _guard().read(stream.read, length, length) if length else b""
-            else:  # chunked: the length is unknown, give it the deadline of 1 MiB under pressure
-                data = _guard().read(stream.read, limit + 1, 1024 * 1024)
+                self._body = stream.read(length) if length else b""
+            else:
+                data = stream.read(limit + 1)
                 if len(data) > limit:
                     raise ApiError(413, f"request body exceeds the limit of {limit} bytes")
                 self._body = data

@@ -36,13 +36,14 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ftproxy import lifecycle, ports, runtime
-from ftproxy.body_guard import DEFAULT_MIN_RATE, MIN_RATE_ENV
 from ftproxy.runtime import RuntimeFacts
 
 if TYPE_CHECKING:
     from ftproxy.lifecycle import Drain
 
+# Threads per worker: at least this many, and at least MIN_TOTAL_THREADS over all workers.
 DEFAULT_THREADS = 128
+MIN_TOTAL_THREADS = 512
 DEFAULT_DRAIN_TIMEOUT_S = 30
 # A client must send its request line and headers within this time (Granian's default is 30 s,
 # which lets a trickle of header bytes hold a connection for half a minute: slowloris).
@@ -86,7 +87,6 @@ class ServeOptions:
     reuse_port: bool = False  # share a port another process listens on (otherwise: refuse to start)
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     max_connections: int | None = None  # per worker; None: DEFAULT_MAX_CONNECTIONS within the fd limit
-    body_min_rate: int = DEFAULT_MIN_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,19 +121,21 @@ def machine_defaults(cpus: int) -> tuple[int, int]:
     One worker per usable core: process workers on a GIL build (one GIL each), thread workers in
     one process on a free-threaded build. Threads per worker are sized by what they wait on, not
     by cores: each in-flight request, and each open stream for its whole life, holds one, and
-    nearly all of that time is spent waiting on SAP AI Core with the GIL released. Granian starts
-    them on demand and retires idle ones, so only the load's own concurrency ever runs. See
-    docs/operations.md (the arithmetic).
+    nearly all of that time is spent waiting on SAP AI Core (or on a client's request body) with
+    the GIL released. Granian starts them on demand and retires idle ones, so only the load's own
+    concurrency ever runs, and a thread that waits does not take part in a GIL convoy. At least
+    128 per worker and 512 in all: a small machine still holds 512 streams or slow uploads (a
+    body cannot be read with a timeout under Granian, see docs/operations.md) before a client waits.
     """
-    return max(1, cpus), DEFAULT_THREADS
+    workers = max(1, cpus)
+    return workers, max(DEFAULT_THREADS, -(-MIN_TOTAL_THREADS // workers))
 
 
 def resolve_sizes(options: ServeOptions, cpus: int) -> tuple[int, int]:
-    workers, threads = machine_defaults(cpus)
-    return (
-        options.workers if options.workers is not None else workers,
-        options.threads if options.threads is not None else threads,
-    )
+    """The options' sizes; those left open are the machine's (threads sized to the workers)."""
+    workers = options.workers if options.workers is not None else machine_defaults(cpus)[0]
+    threads = options.threads if options.threads is not None else machine_defaults(workers)[1]
+    return workers, threads
 
 
 def plan(facts: RuntimeFacts, options: ServeOptions, cpus: int | None = None) -> ServePlan:
@@ -286,8 +288,8 @@ def banner(
     ]
     lines.append(
         f"  protections:         headers within {options.header_timeout_s:g} s; connections per worker: "
-        f"{options.max_connections or DEFAULT_MAX_CONNECTIONS}; slow bodies past "
-        f"a quarter of the threads: 408 below {options.body_min_rate} B/s; crashed workers respawned; "
+        f"{options.max_connections or DEFAULT_MAX_CONNECTIONS}; {serve_plan.workers * serve_plan.threads} "
+        "threads in all (a slow request body holds one); crashed workers respawned; "
         + ("port shared (--reuse-port)" if options.reuse_port else "a busy port is refused")
     )
     if drain_file:
@@ -300,8 +302,8 @@ def _check_options(options: ServeOptions) -> None:
     workers, threads = _sizes(options)
     if workers < 1 or threads < 1:
         raise LaunchError("--workers and --threads must be at least 1")
-    if options.header_timeout_s <= 0 or options.body_min_rate < 1:
-        raise LaunchError("--header-timeout must be above 0 seconds and --body-min-rate at least 1 byte/s")
+    if options.header_timeout_s <= 0:
+        raise LaunchError("--header-timeout must be above 0 seconds")
     if options.max_connections is not None and options.max_connections < threads:
         raise LaunchError(
             f"--max-connections {options.max_connections} is below --threads {threads}: threads would sit "
@@ -425,7 +427,6 @@ def serve(options: ServeOptions) -> int:
 
     os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
     os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
-    os.environ[MIN_RATE_ENV] = str(options.body_min_rate)
     with lifecycle.private_drain_file() as drain_file:
         if chosen.mode == "processes" and chosen.workers > 1:
             _sum_metrics_over_workers(drain_file.parent / "metrics")

@@ -470,7 +470,8 @@ def test_without_flags_one_worker_per_core_and_the_default_threads(
     facts_: RuntimeFacts, mode: str, cpus: int
 ) -> None:
     chosen = plan(facts_, ServeOptions("c", "h", 1), cpus=cpus)
-    assert (chosen.mode, chosen.workers, chosen.threads) == (mode, cpus, launcher.DEFAULT_THREADS)
+    assert (chosen.mode, chosen.workers) == (mode, cpus)
+    assert chosen.threads == max(128, 512 // cpus)  # 512 in all at least, 128 per worker at least
 
 
 def test_a_free_threaded_build_with_the_gil_on_sizes_gunicorn_processes_to_the_cores() -> None:
@@ -481,7 +482,8 @@ def test_a_free_threaded_build_with_the_gil_on_sizes_gunicorn_processes_to_the_c
 @pytest.mark.parametrize(("workers", "threads"), [(1, 8), (3, None), (None, 500)])
 def test_flags_override_the_machine_defaults(workers: int | None, threads: int | None) -> None:
     chosen = plan(GIL_313, ServeOptions("c", "h", 1, workers=workers, threads=threads), cpus=8)
-    assert chosen.workers == (workers or 8) and chosen.threads == (threads or launcher.DEFAULT_THREADS)
+    assert chosen.workers == (workers or 8)
+    assert chosen.threads == (threads or launcher.machine_defaults(workers or 8)[1])
 
 
 def test_usable_cpus_follow_the_affinity_mask() -> None:
@@ -510,7 +512,6 @@ def test_granians_thread_warning_is_silenced_for_our_default_only(caplog: pytest
     ("options", "problem"),
     [
         (ServeOptions("c", "h", 1, header_timeout_s=0), "--header-timeout"),
-        (ServeOptions("c", "h", 1, body_min_rate=0), "--body-min-rate"),
         (
             ServeOptions("c", "h", 1, threads=64, max_connections=10),
             "--max-connections 10 is below --threads 64",
