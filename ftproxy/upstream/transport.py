@@ -371,7 +371,7 @@ class Response:
             self._body = self._chunked(connection)
         elif "content-length" in headers:
             length = headers["content-length"].strip()
-            if not length.isdigit():
+            if not (length.isascii() and length.isdigit()):  # not "²", a Latin-1 digit
                 connection.close()
                 raise ProtocolError(f"Content-Length {length[:40]!r} is not a number")
             self._body = self._sized(connection, int(length))
@@ -493,10 +493,10 @@ class Response:
                     raise ProtocolError("a chunk-size line is longer than 4 kB")
                 yield from self._need(connection, len(buffer) + 1, "the answer")
             size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}") from None
+            # hex digits only: int(…, 16) alone would also take "-1", "0x4" and "1_0"
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
+            size = int(size_text, 16)
             del buffer[: end + 2]
             if size == 0:
                 yield from self._trailers(connection)
@@ -558,7 +558,8 @@ def _request_head(
 def _parse_head(head: bytes, connection: _Connection) -> tuple[int, dict[str, str], bool]:
     lines = head.decode("latin-1").split("\r\n")
     parts = lines[0].split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+    code = parts[1] if len(parts) > 1 else ""
+    if not parts[0].startswith("HTTP/1.") or not (code.isascii() and code.isdigit()):  # not "²00"
         connection.close()
         raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
     headers: dict[str, str] = {}
