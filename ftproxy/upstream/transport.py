@@ -296,7 +296,7 @@ class _Connection:
         buffer = self.buffer
         while True:
             end = buffer.find(b"\r\n\r\n")
-            while end < 0:
+            while end < 0 or end > _MAX_HEAD:  # a complete but oversized head, too
                 if len(buffer) > _MAX_HEAD:
                     self.close()
                     raise ProtocolError("the answer's headers are larger than 64 kB")
