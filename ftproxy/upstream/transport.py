@@ -130,6 +130,9 @@ class Transport:
             pool.close()
 
     def _parse_target(self, url: str) -> _Target:
+        # checked before parsing: urlsplit silently drops tabs and line breaks, sending another URL
+        if not url.isascii() or not url.isprintable() or " " in url:
+            raise ValueError(f"URL {url[:200]!r} cannot be sent on a request line")
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https") or not parts.hostname:
@@ -147,8 +150,6 @@ class Transport:
             path += "?" + parts.query
         # through a plain-HTTP proxy the request line carries the absolute URL
         target = f"http://{pool.host_header}{path}" if pool.proxy is not None and scheme == "http" else path
-        if not target.isascii() or not target.isprintable() or " " in target:
-            raise ValueError(f"URL {url[:200]!r} cannot be sent on a request line")
         return _Target(pool, target)
 
     def _proxy_for(self, origin: _Origin) -> _Proxy | None:
