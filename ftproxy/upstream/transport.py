@@ -613,4 +613,4 @@ def _name(address: tuple[str, int]) -> str:
 
 
 def _reason(exc: OSError) -> str:
-    return exc.strerror or type(exc).__name__
+    return exc.strerror or str(exc) or type(exc).__name__  # str: our own tunnel failures
