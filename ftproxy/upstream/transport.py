@@ -55,6 +55,7 @@ _PROBE_AFTER_S = 1.0
 # is a second system call and a second release and re-take of the GIL per read. TLS sockets keep
 # Python's timeouts (OpenSSL would retry a kernel timeout forever).
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
+_POLL = hasattr(select, "poll")  # everywhere but Windows
 
 
 class _Origin(NamedTuple):
@@ -270,6 +271,10 @@ class _Connection:
     def looks_alive(self) -> bool:
         """An idle connection must have nothing to read: readable means closed (or garbage)."""
         try:
+            if _POLL:  # not select(): it fails on descriptors above 1023, common under load
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return not poller.poll(0)
             readable, _, _ = select.select((self.sock,), (), (), 0)
         except (OSError, ValueError):
             return False
