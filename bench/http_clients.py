@@ -177,8 +177,11 @@ BY_NAME = {c.name: c for c in CANDIDATES}
 
 
 def make_client(name: str, url: str, threads: int) -> Call:  # one branch per candidate
-    host_port = url.split("/")[2]
-    host, _, port = host_port.partition(":")
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, https = parts.hostname or "", parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
     if name == "httpx":
         import httpx
 
@@ -204,12 +207,13 @@ def make_client(name: str, url: str, threads: int) -> Call:  # one branch per ca
         import http.client
 
         local = threading.local()
-        path = url[url.index("/", 8) :]
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        connection_class = http.client.HTTPSConnection if https else http.client.HTTPConnection
 
         def call_http_client() -> tuple[int, bytes]:
             conn = getattr(local, "conn", None)
             if conn is None:
-                conn = local.conn = http.client.HTTPConnection(host, int(port), timeout=30)
+                conn = local.conn = connection_class(host, port, timeout=30)
             try:
                 conn.request("POST", path, body=REQUEST_BODY, headers=HEADERS)
                 r = conn.getresponse()
@@ -686,13 +690,115 @@ def _inspect_wheel(wheel: Path) -> dict[str, Any]:
         for member in archive.namelist():
             if member.endswith(".so") and ".libs/" not in member:
                 archive.extract(member, tmp)
-                symbols = subprocess.run(
-                    ["nm", "-D", "--undefined-only", str(Path(tmp) / member)], capture_output=True, text=True
-                ).stdout
-                facts["extensions"][member] = {
-                    "calls_PyUnstable_Module_SetGIL": "PyUnstable_Module_SetGIL" in symbols
-                }
+                facts["extensions"][member] = gil_declaration(Path(tmp) / member)
     return facts
+
+
+def gil_declaration(so: Path) -> str:
+    """What a free-threaded extension binary declares about the GIL, read without loading it.
+
+    Single-phase init (C modules such as pycurl, psutil) declares with a call
+    `PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED)`: the disassembly shows the call and
+    the constant 1 loaded as its second argument. Multi-phase init (PyO3 0.2x modules such as
+    pyreqwest, httpr, granian) declares with a slot array `[{Py_mod_exec, fn}, {Py_mod_gil,
+    value}, {0, NULL}]` in the data segment: slot id 4, value 1 (not used) or 0 (used). A
+    heuristic; the verdict that counts is `sys._is_gil_enabled()` after import on a real 3.14t.
+    """
+    lines = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(so)], capture_output=True, text=True
+    ).stdout.splitlines()
+    for index, line in enumerate(lines):
+        if "call" in line and "<PyUnstable_Module_SetGIL@plt>" in line:
+            before = " ".join(lines[max(0, index - 4) : index])
+            if "$0x1,%esi" in before:
+                return "not used: PyUnstable_Module_SetGIL(module, Py_MOD_GIL_NOT_USED) at init"
+            return "PyUnstable_Module_SetGIL called; argument not recognised"
+    data = so.read_bytes()
+    found = {0: 0, 1: 0}
+    for value in found:
+        pattern = b"\x04" + b"\0" * 7 + bytes([value]) + b"\0" * 7 + b"\0" * 16
+        at = data.find(pattern)
+        while at >= 0:
+            previous_is_exec = at >= 16 and data[at - 16] == 2 and data[at - 15 : at - 8] == b"\0" * 7
+            if at % 8 == 0 and previous_is_exec:
+                found[value] += 1
+            at = data.find(pattern, at + 1)
+    if found[1] and not found[0]:
+        return f"not used: {found[1]} module slot array(s) with Py_mod_gil = Py_MOD_GIL_NOT_USED"
+    if found[0]:
+        return f"USED: {found[0]} module slot array(s) with Py_mod_gil = Py_MOD_GIL_USED"
+    return "no declaration found by this static check (the GIL would come back on import)"
+
+
+# ---------------------------------------------------------------------------------------------
+# Proxies: does the candidate honour HTTP(S)_PROXY and NO_PROXY from the environment, as
+# corporate networks need? A throwaway listener plays the proxy and records what it is asked.
+
+_PROXY_CASES = (
+    ("HTTP_PROXY", "http://upstream.invalid:8080/x", {"HTTP_PROXY": "P", "http_proxy": "P"}),
+    ("HTTPS_PROXY", "https://upstream.invalid/x", {"HTTPS_PROXY": "P", "https_proxy": "P"}),
+    (
+        "NO_PROXY",
+        "https://upstream.invalid/x",
+        {
+            "HTTPS_PROXY": "P",
+            "https_proxy": "P",
+            "NO_PROXY": "upstream.invalid",
+            "no_proxy": "upstream.invalid",
+        },
+    ),
+)
+
+
+def proxy_check(python: str, names: list[str]) -> dict[str, dict[str, str]]:
+    import socket
+
+    out: dict[str, dict[str, str]] = {}
+    for name in names:
+        out[name] = {}
+        for label, url, variables in _PROXY_CASES:
+            seen: list[str] = []
+            done = threading.Event()
+            with socket.create_server(("127.0.0.1", 0)) as listener:
+                listener.settimeout(0.1)
+                proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
+                env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+                env.update({k: proxy if v == "P" else v for k, v in variables.items()})
+                thread = threading.Thread(target=_play_proxy, args=(listener, seen, done), daemon=True)
+                thread.start()
+                subprocess.run(
+                    _self_command(python, "--proxy-probe", name, "--url", url),
+                    env=env,
+                    cwd=REPO,
+                    capture_output=True,
+                    timeout=60,
+                )
+                done.set()
+                thread.join(timeout=10)
+            if label == "NO_PROXY" and out[name]["HTTPS_PROXY"] == "ignored":
+                out[name][label] = "n/a (no proxy support)"
+            elif label == "NO_PROXY":
+                out[name][label] = "honoured" if not seen else f"ignored (proxy asked: {seen[0]})"
+            else:
+                out[name][label] = f"honoured ({seen[0].split(' ')[0]})" if seen else "ignored"
+    return out
+
+
+def _play_proxy(listener: Any, seen: list[str], done: threading.Event) -> None:
+    while True:
+        try:
+            peer, _ = listener.accept()
+            break
+        except TimeoutError:
+            if done.is_set():
+                return  # the client finished without asking the proxy anything
+    with peer:
+        peer.settimeout(5)
+        try:
+            seen.append(peer.recv(300).split(b"\r\n")[0].decode("latin-1"))
+            peer.sendall(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+        except OSError:
+            pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,6 +855,8 @@ def markdown(results: dict[str, Any]) -> str:
     lines += _extensions_table(results)
     if results.get("wheels"):
         lines += _wheels_table(results["wheels"])
+    if results.get("proxies"):
+        lines += _proxies_table(results["proxies"])
     return "\n".join(lines) + "\n"
 
 
@@ -775,7 +883,7 @@ def _wheels_table(wheels: dict[str, Any]) -> list[str]:
     lines = [
         "cp314t wheels (pip download --python-version 3.14 --abi cp314t, manylinux x86_64):",
         "",
-        "| client | cp314t wheel | extension modules (calls PyUnstable_Module_SetGIL?) |",
+        "| client | cp314t wheel | extension modules: what they declare about the GIL |",
         "|---|---|---|",
     ]
     for name, w in wheels.items():
@@ -783,14 +891,26 @@ def _wheels_table(wheels: dict[str, Any]) -> list[str]:
             lines.append(f"| {name} | none: {_cell_text(w.get('error'))} | — |")
             continue
         exts = w.get("extensions") or {}
-        described = (
-            ", ".join(
-                f"`{m}` ({'yes' if f['calls_PyUnstable_Module_SetGIL'] else 'no'})" for m, f in exts.items()
-            )
-            or "none (pure Python)"
-        )
+        described = "; ".join(f"`{m.rsplit('/', 1)[-1]}`: {v}" for m, v in exts.items())
+        described = described or "none (pure Python)"
         lines.append(f"| {name} | `{w['wheel']}` | {described} |")
     return [*lines, ""]
+
+
+def _proxies_table(proxies: dict[str, dict[str, str]]) -> list[str]:
+    lines = [
+        "Proxy variables from the environment (a listener plays the proxy; http:// and https:// URLs):",
+        "",
+        "| client | HTTP_PROXY | HTTPS_PROXY | NO_PROXY |",
+        "|---|---|---|---|",
+    ]
+    for name, r in proxies.items():
+        lines.append(f"| {name} | {r['HTTP_PROXY']} | {r['HTTPS_PROXY']} | {_cell_text(r['NO_PROXY'])} |")
+    return [*lines, ""]
+
+
+def _ran(results: dict[str, Any], name: str) -> bool:
+    return any(i["candidates"].get(name, {}).get("ok") for i in results["interpreters"])
 
 
 def _cell_text(text: object) -> str:
@@ -825,7 +945,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--serve-upstream", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--proxy-check", action="store_true", help="check HTTP(S)_PROXY/NO_PROXY support")
     p.add_argument("--probe", help=argparse.SUPPRESS)
+    p.add_argument("--proxy-probe", help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--threads", type=int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--cpu", type=int, default=None, help=argparse.SUPPRESS)
@@ -849,6 +971,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.probe:
         print(json.dumps(probe_candidate(args.probe)))
         return 0
+    if args.proxy_probe:
+        try:
+            print(make_client(args.proxy_probe, args.url, 1)()[0])
+        except Exception as exc:  # the listener's record is the result; this is only for humans
+            print(f"{type(exc).__name__}: {exc}"[:200])
+        return 0
     if args.worker:
         print(json.dumps(run_cell(args.worker, args.url, args.threads, args.duration, args.warmup)))
         return 0
@@ -859,6 +987,10 @@ def main(argv: list[str] | None = None) -> int:
     results = benchmark(args, log)
     if args.wheel_check:
         results["wheels"] = wheel_check(args.candidates, log)
+    if args.proxy_check:
+        log("proxy check")
+        python = results["interpreters"][-1]["python"]["venv_python"]
+        results["proxies"] = proxy_check(python, [n for n in args.candidates if _ran(results, n)])
     report = markdown(results)
     print(report)
     if args.output:
