@@ -55,9 +55,16 @@ def settings(chosen: ServePlan, options: ServeOptions) -> dict[str, Any]:
 
 
 def _forget_worker_gauges(arbiter: Any, worker: Any) -> None:
-    # A dead worker's in-flight gauges must not be summed into /metrics any more.
-    from ftproxy import metrics
+    from ftproxy import lifecycle, metrics
 
+    drain = getattr(arbiter, "drain", None)
+    if drain is not None and not drain.started and getattr(arbiter, "WORKERS", None) is not None:
+        # Not stopping: the worker died (crash, OOM kill, kill -9). Gunicorn starts a new one;
+        # log and count it as Granian's respawns are (lifecycle.worker_died), which also drops
+        # its in-flight gauges.
+        lifecycle.worker_died("a Gunicorn worker", worker.pid, None)
+        return
+    # A dead worker's in-flight gauges must not be summed into /metrics any more.
     metrics.mark_process_dead(worker.pid)
 
 
@@ -92,9 +99,9 @@ class FtproxyGunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Runs in each worker after the fork (no preload), like Granian's factory target.
-        from ftproxy.app import from_environment
+        from ftproxy.lifecycle import worker_app
 
-        return from_environment()
+        return worker_app()
 
     def run(self) -> None:
         try:

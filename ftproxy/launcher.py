@@ -525,7 +525,9 @@ def _respawning_server_class() -> type[Any]:
             for idx in workers:
                 worker = self.wrks[idx] if idx < len(self.wrks) else None
                 if worker is not None and not worker.is_alive():  # a crash, not a reload
-                    lifecycle.worker_died(idx + 1, worker._id(), getattr(worker.inner, "exitcode", None))
+                    lifecycle.worker_died(
+                        f"worker-{idx + 1}", worker._id(), getattr(worker.inner, "exitcode", None)
+                    )
             return super()._respawn_workers(workers, *args, **kwargs)
 
     return RespawningServer

@@ -127,7 +127,7 @@ class Drain:
 # ---- worker respawns ----
 
 
-def worker_died(number: int, pid: int | None, exitcode: int | None) -> None:
+def worker_died(name: str, pid: int | None, exitcode: int | None) -> None:
     """In the supervisor, when a worker exited without being asked to: log, count, forget it.
 
     The count is `ftproxy_worker_restarts_total{reason="crash"}`. With several process workers,
@@ -137,10 +137,10 @@ def worker_died(number: int, pid: int | None, exitcode: int | None) -> None:
     """
     from ftproxy import metrics
 
-    how = (
-        f"killed by signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
-    )
-    say(f"worker-{number} (pid {pid}) exited unexpectedly ({how}); starting a new one, the others serve on")
+    how = ""
+    if exitcode is not None:
+        how = f" (killed by signal {-exitcode})" if exitcode < 0 else f" (exit code {exitcode})"
+    say(f"{name} (pid {pid}) exited unexpectedly{how}; starting a new one, the others serve on")
     total = int(os.environ.get(RESTARTS_ENV) or 0) + 1
     os.environ[RESTARTS_ENV] = str(total)
     if metrics.multiprocess_directory() is not None:
