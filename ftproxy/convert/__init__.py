@@ -123,7 +123,7 @@ DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
         "thinking.display": "omitted/summarized display of thinking: Bedrock and Gemini have none; "
         "the thinking text comes back as the model wrote it",
         "thinking.type adaptive (Claude)": "Bedrock's Claude models take enabled + budget_tokens: the "
-        "budget comes from output_config.effort (default high); models before 3.7 get no thinking",
+        "budget comes from output_config.effort (default high); models before 3.7 get none",
         "messages[].role system": "mid-conversation system entries become <system>…</system> text in "
         "the user turn they border: no upstream takes system text between turns",
         "tools[].defer_loading and other tool keys": "Bedrock takes name, description, input_schema, "

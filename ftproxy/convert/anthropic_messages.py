@@ -17,8 +17,8 @@ What current clients (Claude Code) send and no SAP AI Core upstream takes as is:
   merged with the neighbouring user turn (tool results first): Bedrock, Converse and Gemini
   take system text only at the top, and moving it there would change the prompt's order.
 - `thinking: {"type": "adaptive"}` becomes `enabled` with a budget from `output_config.effort`
-  (`EFFORT_BUDGETS`, default high); `display` is left out (thinking text comes back). Claude
-  models without extended thinking (before 3.7) get no `thinking` at all.
+  (`EFFORT_BUDGETS`, default high); `display` is left out (thinking text comes back). On Claude
+  models without extended thinking (before 3.7) adaptive thinking is left out.
 - Top-level fields this module does not know are dropped with a debug log line (`UNKNOWN_FIELDS`
   logger), so that a newer client keeps working; the ones that would change the answer are in
   `convert.REFUSED_FIELDS`.
@@ -147,11 +147,12 @@ def claude_thinking_config(
     thinking: dict[str, Any] | None, effort: str | None, model: str, max_tokens: int
 ) -> dict[str, Any] | None:
     """The `thinking` a Bedrock Claude model takes for what the client asked: adaptive becomes a
-    budget (Bedrock's Claude models take `enabled` + `budget_tokens`), `display` is left out, and
-    models without extended thinking get none. None when no thinking fits below max_tokens."""
+    budget (Bedrock's Claude models take `enabled` + `budget_tokens`) or, on models without
+    extended thinking, nothing (adaptive lets the model decide; an explicit `enabled` is sent as
+    asked); `display` is left out. None when no thinking fits below max_tokens."""
     if thinking is None or thinking.get("type") not in ("enabled", "adaptive"):
         return None
-    if not claude_thinks(model):
+    if thinking.get("type") == "adaptive" and not claude_thinks(model):
         return None
     budget = thinking.get("budget_tokens")
     if thinking.get("type") == "adaptive" or not isinstance(budget, int):
