@@ -73,6 +73,9 @@ def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str
                 str(port),
                 "--threads",
                 "32",
+                # One worker unless a test asks for more: the default is one per core, and the
+                # tests count token fetches, limits and connections of one process.
+                *(() if "--workers" in extra else ("--workers", "1")),
                 *extra,
             ],
             stdout=out,

@@ -222,6 +222,6 @@ def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> No
     whole, streamed, unknown = (by_id[i][0] for i in ids)
     assert whole["status"] == 200 and whole["model"] == "gpt-4.1" and whole["output_tokens"] > 0
     assert streamed["stream"] is True and streamed["ended"] == "complete" and "ttft_ms" in streamed
-    assert unknown["status"] == 404 and unknown["error"] == "not_found"
+    assert unknown["status"] == 404 and unknown["error"] == "model_not_found"
     text = log.read_text()
     assert DEMO_KEY not in text and DEMO_CLIENT_SECRET not in text
