@@ -72,7 +72,9 @@ def test_a_gunicorn_worker_leaving_does_not_stop_the_demo_simulator(tmp_path: Pa
     log = tmp_path / "demo.log"
     argv = [sys.executable, "-m", "ftproxy", "serve", "--demo", "--server", "gunicorn", "--port", str(port)]
     with log.open("wb") as out:
-        process = subprocess.Popen([*argv, "--threads", "4"], stdout=out, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [*argv, "--workers", "1", "--threads", "4"], stdout=out, stderr=subprocess.STDOUT
+        )
     root = f"http://127.0.0.1:{port}"
     try:
         wait_for_health(root + "/health", process, log)
@@ -123,7 +125,8 @@ def test_dry_run_says_what_serve_would_do_and_serves_nothing(config: Path) -> No
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert out.startswith("ftproxy serve --dry-run: would listen on http://127.0.0.1:3001")
-    assert f"serving with:        {expected_here()}: 3 x 128 threads" in out
+    # Threads left open are sized to the workers: 512 in all at least, 128 per worker at least.
+    assert f"serving with:        {expected_here()}: 3 x 171 threads" in out
     build = "yes" if runtime.is_free_threaded_build() else "no"
     assert f"free-threaded build: {build}" in out and "GIL enabled now:" in out and "why:" in out
 
@@ -148,6 +151,8 @@ def test_info_states_the_choice_here_and_on_a_free_threaded_build() -> None:
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0] == runtime.current().describe()
+    cores = len(os.sched_getaffinity(0))
+    assert lines[1].startswith(f"usable cores: {cores}; defaults sized to them: {cores} worker(s) x ")
 
     def answer(label: str) -> str:
         return next(line for line in lines if line.strip().startswith(label + ":"))
