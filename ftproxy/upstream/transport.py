@@ -448,7 +448,7 @@ class Response:
             if self._interrupted:
                 raise ConnectionLost("the call was interrupted") from None
             raise
-        if not got and self._interrupted:
+        if self._interrupted:  # even if bytes came: an interrupted TLS socket reads raw ciphertext
             raise ConnectionLost("the call was interrupted")
         return got
 
