@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import resource
+import select
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -695,6 +696,37 @@ def test_interrupt_wakes_a_blocked_reader(
         assert idle(transport) == 0
         assert get(transport, server.url()).read() == b"fresh"
     assert server.accepts == 2
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_after_interrupt_bytes_already_arrived_are_not_delivered(
+    make_transport: Callable[..., Transport], certificates: Certificates, scheme: str
+) -> None:
+    # Shutting a TLS socket down detaches its TLS layer: a read after that returns the raw
+    # ciphertext waiting in the kernel, which must never reach the caller as body bytes.
+    go, sent = threading.Event(), threading.Event()
+
+    def handler(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(response(200, headers=(("Content-Length", "100"),), length=False) + b"first")
+        peer.wait(go)
+        peer.send(b"second")
+        sent.set()
+        peer.wait(peer.server.release)
+
+    tls = certificates.server_context() if scheme == "https" else None
+    with RawServer(handler, tls=tls) as server:
+        reply = get(make_transport(), server.url())
+        chunks = reply.iter_chunks()
+        assert next(chunks) == b"first"
+        go.set()
+        assert sent.wait(10)
+        readable, _, _ = select.select([reply._connection.sock], [], [], 10)  # "second" has arrived
+        assert readable
+        reply.interrupt()
+        with pytest.raises(ConnectionLost, match="interrupted"):
+            next(chunks)
+        reply.close()
 
 
 def test_an_interrupted_answer_read_to_the_end_is_not_reused(
