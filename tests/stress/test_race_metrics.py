@@ -4,12 +4,13 @@ test_metrics_concurrency.py; prometheus_client's own values are its business.)""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import namedtuple
 from pathlib import Path
+from types import SimpleNamespace
 
-import psutil
 import pytest
 from contention import run_together
 from preempt import preempting
@@ -19,35 +20,66 @@ from ftproxy import metrics, runtime
 pytestmark = pytest.mark.stress
 
 THREADS = 8
+SCRAPES = 4
 CpuTimes = namedtuple("CpuTimes", "user idle")
 
 
+class StillProcess:
+    """The process facts a scrape reads, fixed (psutil.Process would serialise the scrapes on its
+    own lock in oneshot(), hiding the collector's)."""
+
+    pid = os.getpid()
+
+    def oneshot(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+    def cpu_times(self) -> SimpleNamespace:
+        return SimpleNamespace(user=1.0, system=1.0)
+
+    def memory_info(self) -> SimpleNamespace:
+        return SimpleNamespace(rss=1 << 20)
+
+    def num_threads(self) -> int:
+        return 1
+
+    def num_fds(self) -> int:
+        return 3
+
+    def create_time(self) -> float:
+        return 0.0
+
+
 def test_scrapes_on_many_threads_measure_each_interval_once() -> None:
-    """Each reading of the CPU times is half busy, so every interval between two readings is 0.5
-    busy. A scrape that measured against a baseline newer than its own reading (two scrapes
-    interleaved) would see no time pass and report 0.0."""
+    """Per-core utilisation is measured from the previous scrape's reading. Reading k of the CPU
+    times is total = K*k, busy = k(k+1)/2, so the interval from reading i to reading j reports
+    (i+j+1)/(2K) and names its ends. With the baseline read and replaced atomically the intervals
+    are (1,2), (2,3), … (N,N+1), exactly once each; two scrapes on one baseline, a baseline moved
+    backwards or a negative interval (reported as 0) would change that set."""
     ticks = [0]
     tick_lock = threading.Lock()
+    big = 1_000_000
 
     def percpu_times() -> list[CpuTimes]:
         with tick_lock:
             ticks[0] += 1
-            return [CpuTimes(user=float(ticks[0]), idle=float(ticks[0]))]
+            k = ticks[0]
+            return [CpuTimes(user=k * (k + 1) / 2, idle=big * k - k * (k + 1) / 2)]
 
     collector = metrics.RuntimeCollector(
-        facts=runtime.current, process=psutil.Process(os.getpid()), percpu_times=percpu_times
-    )
+        facts=runtime.current, process=StillProcess(), percpu_times=percpu_times
+    )  # reading 1 is the first baseline
 
-    def scrape(i: int) -> list[float]:
-        ratios = []
-        for _ in range(4):
+    def scrape(i: int) -> list[int]:
+        ends = []
+        for _ in range(SCRAPES):
             family = next(m for m in collector.collect() if m.name == "node_cpu_core_utilization_ratio")
-            ratios += [s.value for s in family.samples]
-        return ratios
+            ends += [round(s.value * 2 * big) - 1 for s in family.samples]  # i + j of the interval
+        return ends
 
     with preempting(metrics):
-        ratios = run_together(scrape, THREADS)
-    assert {r for per_thread in ratios for r in per_thread} == {0.5}  # type: ignore[attr-defined]
+        ends = run_together(scrape, THREADS)
+    n = THREADS * SCRAPES
+    assert sorted(e for per_thread in ends for e in per_thread) == list(range(3, 2 * n + 2, 2))  # type: ignore[attr-defined]
 
 
 def test_only_one_multiprocess_directory_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
