@@ -5,8 +5,10 @@ re-instrument. py-spy samples the server's whole process tree (`--subprocesses`)
 without pausing it (`--nonblocking`), and writes collapsed stacks (`--format raw`, one
 `frame;frame;... count` line per distinct stack, under one `process PID:"cmdline"` frame per
 process from the root to the sampled one; `--function` keys frames by the function's first
-line, so samples of one function add up). Only threads that are running are sampled (py-spy's
-default): this is where the CPU goes, not where threads wait.
+line, so samples of one function add up). On GIL builds only the thread holding the GIL is
+sampled (`--gil`): who runs Python, and cheap enough for hundreds of threads; on free-threaded
+builds, every running thread (py-spy's default). Either way this is where the CPU goes, not
+where threads wait.
 
 py-spy is optional: without it (or when it cannot attach, e.g. without ptrace rights) the profile
 says so and the run goes on.
@@ -60,6 +62,16 @@ class Recording:
     rate_hz: int
     pinning: Pinning
     output: Path
+    gil_only: bool = False  # GIL builds: sample only the thread holding the GIL (see `mode`)
+
+    @property
+    def mode(self) -> str:
+        if self.gil_only:
+            # Cheap (no per-thread activity check, so hundreds of threads do not make py-spy fall
+            # behind) and exactly "who runs Python". py-spy reads the GIL's last holder: while the
+            # GIL is free, the thread that last released it (e.g. into a socket read) is counted.
+            return "thread holding the GIL (--gil)"
+        return "running threads"
 
     def __enter__(self) -> Recording:
         self.output.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +92,7 @@ class Recording:
             str(self.pid),
             "--output",
             str(self.output),
+            *(["--gil"] if self.gil_only else []),
         ]
         self._log = self.output.with_suffix(".log")
         with self._log.open("wb") as log:
@@ -98,7 +111,27 @@ class Recording:
         if self._process.returncode != 0 or not text.strip():
             why = self._log.read_text(errors="replace").strip()[-600:] if self._log.exists() else ""
             return empty("failed", f"py-spy exited with {self._process.returncode}: {why or 'no samples'}")
-        return {**summarise(text), "status": "ok", "note": "", "raw_file": self.output.name}
+        log = self._log.read_text(errors="replace") if self._log.exists() else ""
+        return {
+            **summarise(text),
+            "status": "ok",
+            "sampled": self.mode,
+            "note": _lag(log),
+            "raw_file": self.output.name,
+        }
+
+
+def _lag(log: str) -> str:
+    """py-spy's own warnings, when it could not keep its rate (too many threads to visit per
+    sample): the profile then covers less than the load, which the report should say."""
+    behind = [float(x) for x in re.findall(r"([0-9.]+)s behind in sampling", log)]
+    errors = re.search(r"Errors: (\d+)", log)
+    parts = []
+    if behind:
+        parts.append(f"py-spy fell up to {max(behind):.1f} s behind its sampling rate")
+    if errors and int(errors.group(1)):
+        parts.append(f"{errors.group(1)} samples could not be read (--nonblocking)")
+    return "; ".join(parts)
 
 
 def empty(status: str, note: str) -> dict[str, Any]:

@@ -115,7 +115,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
             ),
             _target(
                 "cpu_growth",
-                f"CPU per request at {ref} connections / at concurrency 1 (direct: the simulator's)",
+                f"CPU per request at {ref} connections / at concurrency 1 (reference: the mode's c=1 figure)",
                 rid,
                 "x c=1",
                 c["cpu_growth_ratio"],

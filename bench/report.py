@@ -135,12 +135,12 @@ def _issue11(results: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|---|---|",
         ]
         for e in (x for x in entries if x["run"] == run):
-            value = "-" if e["value"] is None else f"{e['value']:.3f} {e['unit']}"
-            direct = "-" if e["direct"] is None else f"{e['direct']:.3f}"
+            value = "-" if e["value"] is None else f"{_num(e['value'])} {e['unit']}"
+            direct = "-" if e["direct"] is None else _num(e["direct"])
             direct += " (self)" if e.get("reference") == "self" and e["direct"] is not None else ""
             ratio = "-" if e["ratio_to_direct"] is None else f"{e['ratio_to_direct']:.2f}x"
             out.append(
-                f"| {e['description']} | {value} | {e['measured']:.3f} | {direct} | {ratio} | "
+                f"| {e['description']} | {value} | {_num(e['measured'])} | {direct} | {ratio} | "
                 f"{e['op']} {e['threshold']:g} | {mark.get(e['status'], e['status'])} | {e['note']} |"
             )
         out.append("")
@@ -203,9 +203,12 @@ def _profiles(runs: list[dict[str, Any]]) -> list[str]:
     out = [
         "## CPU profiles (py-spy, at the reference load)",
         "",
-        "Samples of running threads only (where the CPU goes, not where threads wait), whole server tree, taken in "
-        "an extra pass whose numbers are not used. *own*: the function was the innermost frame; *total*: it was "
-        "anywhere on the stack. Raw collapsed stacks: `profiles/` beside this report.",
+        "Whole server tree, taken in an extra pass of the reference load whose numbers are not used. GIL builds: "
+        "the thread holding the GIL is sampled (who runs Python; py-spy reads the GIL's *last* holder, so a thread "
+        "that released the GIL into a socket read shows there while the GIL is free); free-threaded builds: every "
+        "running thread. *own*: the function was the innermost frame; *total*: anywhere on the stack, leaving out "
+        'the frames every stack of a process shares. "native code only": the sampled thread had no Python frame '
+        "(the server's Rust or C code holding the GIL). Raw collapsed stacks: `profiles/` beside this report.",
         "",
     ]
     for r in runs:
@@ -216,8 +219,10 @@ def _profiles(runs: list[dict[str, Any]]) -> list[str]:
             out += [f"- **{r['id']}**: no profile ({p['status']}): {p['note']}", ""]
             continue
         out += [
-            f"### {r['id']} ({p['samples']} samples, {p.get('seconds', '?')} s at {p.get('rate_hz', '?')} Hz)",
+            f"### {r['id']} ({p['samples']} samples, {p.get('seconds', '?')} s at {p.get('rate_hz', '?')} Hz, "
+            f"{p.get('sampled', 'running threads')})",
             "",
+            *([f"> {p['note']}", ""] if p.get("note") else []),
             "| # | own % | function (own) | total % | function (total) |",
             "|---|---|---|---|---|",
         ]
@@ -379,6 +384,15 @@ def _foreign_load(results: dict[str, Any]) -> float:
     levels = results["limit"]["scenarios"]["throughput"]["levels"]
     values = [lv["cpu_per_core_pct"][c] for lv in levels for c in cores if c < len(lv["cpu_per_core_pct"])]
     return sum(values) / len(values) if values else 0.0
+
+
+def _num(x: float) -> str:
+    """Three significant decimals for small figures (ms, ratios), none for rates and counts."""
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.3f}"
 
 
 def _cores(cores: list[int]) -> str:

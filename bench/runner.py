@@ -164,7 +164,9 @@ def _server_run(
             "throughput": scenarios.throughput(t, s, say),
             "streaming": scenarios.streaming(t, s, say),
         }
-        record["profile"] = scenarios.profile(t, s, say, logs.parent / "profiles")
+        record["profile"] = scenarios.profile(
+            t, s, say, logs.parent / "profiles", gil_only=spec.variant.name == "gil"
+        )
         under_load = found["throughput"]["rss_peak_mib"]
         found["max_streams"] = scenarios.max_streams(t, s, idle, say)
         time.sleep(1.0)  # let the streams' threads and buffers be released before "after"

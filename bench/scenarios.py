@@ -250,7 +250,7 @@ def cpu_heavy(t: Target, s: Settings, say: Progress, threads: int) -> dict[str, 
     }
 
 
-def profile(t: Target, s: Settings, say: Progress, folder: Path) -> dict[str, Any]:
+def profile(t: Target, s: Settings, say: Progress, folder: Path, *, gil_only: bool) -> dict[str, Any]:
     """A py-spy CPU profile of the server at the reference load (20 ms upstream), in an extra pass
     whose numbers are not used: the sampler runs on the load cores and would otherwise slow the
     load generator and simulator during a measured level."""
@@ -266,7 +266,9 @@ def profile(t: Target, s: Settings, say: Progress, folder: Path) -> dict[str, An
     req = t.request(payloads.chat_body(payloads.GPT, latency_ms=s.upstream_latency_ms))
     settle(t)
     out = folder / f"profile-{t.name.replace('/', '_')}.txt"
-    rec = cpu_profile.Recording(tool, t.process.process.pid, s.profile_s, s.profile_rate_hz, t.pinning, out)
+    rec = cpu_profile.Recording(
+        tool, t.process.process.pid, s.profile_s, s.profile_rate_hz, t.pinning, out, gil_only=gil_only
+    )
     try:
         with rec:
             # The load outlasts the recording: py-spy needs a moment to attach before it samples.
