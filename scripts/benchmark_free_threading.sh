@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark harness (SPEC §9, docs/benchmarks.md): GIL vs no-GIL, and ftproxy vs Gunicorn.
 #
-#   scripts/benchmark_free_threading.sh                 full run (~20 min on 2 cores)
+#   scripts/benchmark_free_threading.sh                 full run (~25 min on 2 cores)
 #   scripts/benchmark_free_threading.sh --quick         < 3 min (what CI's smoke test runs)
 #   scripts/benchmark_free_threading.sh --output DIR --python /opt/python3.14t/bin/python3.14t
 #
