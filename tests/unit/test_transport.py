@@ -13,6 +13,7 @@ import os
 import resource
 import select
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 
@@ -57,6 +58,18 @@ def make_transport() -> Iterator[Callable[..., Transport]]:
     yield make
     for transport in made:
         transport.close()
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    try:
+        return make_certificates(tmp_path_factory.mktemp("tls"))
+    except FileNotFoundError as exc:
+        pytest.skip(f"no throwaway CA: {exc}")
+
+
+def tls_for(scheme: str, certificates: Certificates) -> ssl.SSLContext | None:
+    return certificates.server_context() if scheme == "https" else None
 
 
 def get(transport: Transport, url: str, method: str = "GET", **headers: str) -> Response:
@@ -236,9 +249,10 @@ def test_a_connection_the_server_closed_after_answering_is_replaced(
     assert server.accepts == 2
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("how", ["close", "reset"])
 def test_a_request_on_a_connection_closed_without_answering_is_sent_once_more(
-    make_transport: Callable[..., Transport], how: str
+    make_transport: Callable[..., Transport], certificates: Certificates, how: str, scheme: str
 ) -> None:
     def handler(peer: Peer) -> None:
         if peer.number == 1:
@@ -250,7 +264,7 @@ def test_a_request_on_a_connection_closed_without_answering_is_sent_once_more(
         keep_answering(response(200, b"second"))(peer)
 
     transport = make_transport()
-    with RawServer(handler) as server:
+    with RawServer(handler, tls=tls_for(scheme, certificates)) as server:
         assert get(transport, server.url("/1")).read() == b"first"
         assert get(transport, server.url("/2")).read() == b"second"
     assert server.accepts == 2
@@ -655,9 +669,10 @@ def test_latin1_header_values_are_sent(make_transport: Callable[..., Transport])
 # 7. interrupt() from another thread
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("wait", [None, 30.0], ids=["plain read", "iter_chunks with a wait"])
 def test_interrupt_wakes_a_blocked_reader(
-    make_transport: Callable[..., Transport], wait: float | None
+    make_transport: Callable[..., Transport], certificates: Certificates, wait: float | None, scheme: str
 ) -> None:
     got_first = threading.Event()
     outcome: list[BaseException | bytes] = []
@@ -682,7 +697,7 @@ def test_interrupt_wakes_a_blocked_reader(
         keep_answering(response(200, b"fresh"))(peer)
 
     transport = make_transport(read_timeout=60.0)  # only the interrupt can end the read in time
-    with RawServer(handler) as server:
+    with RawServer(handler, tls=tls_for(scheme, certificates)) as server:
         reply = get(transport, server.url())
         thread = threading.Thread(target=reader, args=(reply,))
         thread.start()
@@ -714,8 +729,7 @@ def test_after_interrupt_bytes_already_arrived_are_not_delivered(
         sent.set()
         peer.wait(peer.server.release)
 
-    tls = certificates.server_context() if scheme == "https" else None
-    with RawServer(handler, tls=tls) as server:
+    with RawServer(handler, tls=tls_for(scheme, certificates)) as server:
         reply = get(make_transport(), server.url())
         chunks = reply.iter_chunks()
         assert next(chunks) == b"first"
@@ -743,14 +757,6 @@ def test_an_interrupted_answer_read_to_the_end_is_not_reused(
 
 
 # 8. TLS
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    try:
-        return make_certificates(tmp_path_factory.mktemp("tls"))
-    except FileNotFoundError as exc:
-        pytest.skip(f"no throwaway CA: {exc}")
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
@@ -845,7 +851,7 @@ def test_plain_http_through_a_proxy_uses_the_absolute_form(make_transport: Calla
 def test_no_proxy_bypasses_the_proxy(
     make_transport: Callable[..., Transport], certificates: Certificates, scheme: str
 ) -> None:
-    tls = certificates.server_context() if scheme == "https" else None
+    tls = tls_for(scheme, certificates)
     with (
         RawServer(keep_answering(response(200, b"direct")), tls=tls) as origin,
         RawServer(tunnel_proxy) as proxy,
