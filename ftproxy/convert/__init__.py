@@ -179,7 +179,10 @@ REFUSED_FIELDS: dict[ClientApi, dict[str, str]] = {
         "function_call": "the legacy functions API: use tool_choice",
         "audio": "audio output",
     },
-    ClientApi.ANTHROPIC_MESSAGES: {},
+    ClientApi.ANTHROPIC_MESSAGES: {
+        "output_config.format / output_format": "structured output on Claude (Bedrock): refused, "
+        "since a free-text answer would be wrong; GPT and Gemini get it as response_format",
+    },
     ClientApi.OPENAI_RESPONSES: {
         "previous_response_id": "needs stored responses; send the whole conversation",
         "conversation": "needs stored conversations; send the whole conversation",
@@ -233,6 +236,8 @@ def build_request(
     elif client is ClientApi.OPENAI_CHAT:
         request = openai_chat.parse_request(body)
     else:
+        if upstream is UpstreamApi.BEDROCK_CONVERSE:
+            anthropic_messages.refuse_structured_output(body)
         request = anthropic_messages.parse_request(body, headers)
     return _BUILDERS[upstream](request, model=model, stream=stream)
 

@@ -19,9 +19,12 @@ What current clients (Claude Code) send and no SAP AI Core upstream takes as is:
 - `thinking: {"type": "adaptive"}` becomes `enabled` with a budget from `output_config.effort`
   (`EFFORT_BUDGETS`, default high); `display` is left out (thinking text comes back). On Claude
   models without extended thinking (before 3.7) adaptive thinking is left out.
-- Top-level fields this module does not know are dropped with a debug log line (`UNKNOWN_FIELDS`
-  logger), so that a newer client keeps working; the ones that would change the answer are in
-  `convert.REFUSED_FIELDS`.
+- Top-level fields this module does not know are dropped with a debug log line (logger
+  `ftproxy.convert`), so that a newer client keeps working; the ones that would change the answer
+  are in `convert.REFUSED_FIELDS`.
+- Structured output (`output_config.format` / the older `output_format`, a JSON schema) becomes
+  `response_format` for GPT and Gemini; Claude on Bedrock has no such switch here, and answering
+  free text to a client that asked for JSON would be wrong, so it is a 400 there.
 """
 
 from __future__ import annotations
@@ -104,7 +107,7 @@ KNOWN_FIELDS = frozenset(
         "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config",
         "context_management", "service_tier", "container", "mcp_servers", "cache_control",
         "inference_geo", "speed", "diagnostics", "workspace_id", "user_profile_id", "anthropic_beta",
-        "anthropic_version",
+        "anthropic_version", "output_format",
     }
 )  # fmt: skip
 # Anthropic's effort levels → the OpenAI/ftproxy effort names (`limits.EFFORT_BUDGETS`).
@@ -126,6 +129,33 @@ def requested_effort(body: dict[str, Any]) -> str | None:
     if effort is not None and not isinstance(effort, str):
         raise ClientRequestError("'output_config.effort' must be a string", "output_config.effort")
     return EFFORTS.get(effort) if effort else None
+
+
+def structured_output(body: dict[str, Any]) -> dict[str, Any] | None:
+    """`output_config.format` (or `output_format`) as an OpenAI `response_format`, or None."""
+    config = body.get("output_config")
+    fmt = config.get("format") if isinstance(config, dict) else None
+    param = "output_config.format"
+    if fmt is None and body.get("output_format") is not None:
+        fmt, param = body["output_format"], "output_format"
+    if fmt is None:
+        return None
+    fmt = want_object(fmt, param)
+    if fmt.get("type") != "json_schema":
+        raise ClientRequestError(f"'{param}.type' must be 'json_schema'", f"{param}.type")
+    schema = want_object(fmt.get("schema"), f"{param}.schema")
+    return {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": True}}
+
+
+def refuse_structured_output(body: dict[str, Any]) -> None:
+    """Claude on Bedrock: structured output cannot be honoured, and ignoring it changes the answer."""
+    if structured_output(body) is not None:
+        param = "output_format" if body.get("output_format") is not None else "output_config.format"
+        raise ClientRequestError(
+            f"'{param}' (structured output) is not supported for Claude models on SAP AI Core; "
+            "describe the JSON you want in the prompt, or use a GPT or Gemini model",
+            param,
+        )
 
 
 def system_turn(content: Any, param: str) -> list[dict[str, Any]]:
@@ -202,6 +232,7 @@ def build_native_request(
 ) -> UpstreamRequest:
     body = want_object(body, "body")
     log_unknown_fields(body)
+    refuse_structured_output(body)
     betas = bedrock_betas(headers, body)
     out = {key: value for key, value in body.items() if key in INVOKE_FIELDS}
     out["messages"] = native_messages(want_list(body.get("messages"), "messages"))
@@ -303,6 +334,7 @@ def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatReque
         user=user if isinstance(user, str) else None,
         betas=bedrock_betas(headers),
         effort=requested_effort(body),
+        response_format=structured_output(body),
     )
 
 

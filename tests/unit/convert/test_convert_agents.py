@@ -145,3 +145,21 @@ def test_codex_converts_for_every_upstream(upstream: UpstreamApi) -> None:
     text = json.dumps(request.body)
     assert "exec_command" in text  # function tools are forwarded
     assert "web_search" not in text.replace("web_search_", "")  # hosted tools are not
+
+
+SCHEMA = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
+
+
+@pytest.mark.parametrize("key", ["output_config", "output_format"])
+def test_structured_output_maps_for_gpt_and_gemini_and_is_refused_for_claude(key: str) -> None:
+    fmt = {"type": "json_schema", "schema": SCHEMA}
+    body = {"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "n?"}]}
+    body[key] = {"format": fmt} if key == "output_config" else fmt
+    gpt = build(UpstreamApi.AZURE_OPENAI_CHAT, copy.deepcopy(body), {})
+    assert gpt["response_format"]["json_schema"]["schema"] == SCHEMA
+    gemini = build(UpstreamApi.VERTEX_GEMINI, copy.deepcopy(body), {})
+    assert gemini["generationConfig"]["responseMimeType"] == "application/json"
+    for upstream in (UpstreamApi.BEDROCK_CONVERSE, UpstreamApi.BEDROCK_INVOKE):
+        with pytest.raises(ClientRequestError, match="structured output") as info:
+            build(upstream, copy.deepcopy(body), {})
+        assert info.value.param == ("output_format" if key == "output_format" else "output_config.format")
