@@ -23,4 +23,5 @@ case "${1:-}" in
     rollback|promote|status|watch|route|check|start) command="$1"; shift ;;
 esac
 cd "$root"
+export FTPROXY_DEPLOY_PROG="scripts/emergency_rollback.sh"
 exec "$python" -m ftproxy.deploy "$command" "$@"

@@ -14,13 +14,20 @@ from ftproxy.config import ConfigError
 
 DEFAULT_CONFIG = "deploy/traffic_routing.yaml"
 CONFIG_ENV = "FTPROXY_ROUTING"
+# The command name shown in usage lines: scripts/emergency_rollback.sh sets itself.
+PROG_ENV = "FTPROXY_DEPLOY_PROG"
+OTHER_COMMANDS = (
+    "The same tooling has other commands: status (weights, health, GIL state, last rollback), "
+    "promote (reverse a rollback), watch (canary analysis; rolls back after bad windows), route, "
+    "check, start. Each takes --help."
+)
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Adds the subcommands to any argparse subparsers (also usable from `ftproxy` itself)."""
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
-        p = commands.add_parser(name, help=help)
+        p = commands.add_parser(name, help=help, description=help, epilog=OTHER_COMMANDS)
         p.add_argument(
             "--config",
             default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
@@ -39,11 +46,18 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "rollback", help="emergency rollback: traffic off the canary, canary to the GIL, verify, notify"
     )
     rb.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
-    rb.add_argument("--reason", default="manual emergency rollback")
+    rb.add_argument(
+        "--reason",
+        default="manual emergency rollback",
+        help="why, recorded with the timestamps in the state and log files and sent with the "
+        "notification (default: 'manual emergency rollback')",
+    )
     rb.set_defaults(run=_rollback)
     pr = command("promote", help="reverse a rollback: canary back to its GIL setting and its weight")
-    pr.add_argument("--dry-run", action="store_true")
-    pr.add_argument("--reason", default="manual promote")
+    pr.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
+    pr.add_argument(
+        "--reason", default="manual promote", help="why, recorded and notified (default: 'manual promote')"
+    )
     pr.set_defaults(run=_promote)
     command(
         "status", help="weights, health, GIL state of every instance, and the last rollback"
@@ -59,7 +73,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ftproxy.deploy", description=__doc__)
+    prog = os.environ.get(PROG_ENV) or "python -m ftproxy.deploy"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     add_commands(parser.add_subparsers(required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     return run(args)

@@ -413,3 +413,18 @@ def test_an_invalid_file_exits_2_with_the_message(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert f"{path}: instances: must be a non-empty list" in done.stderr
+
+
+def test_emergency_rollback_help_names_the_script_every_option_and_the_other_commands() -> None:
+    import subprocess
+    from pathlib import Path
+
+    script = Path(__file__).parents[2] / "scripts" / "emergency_rollback.sh"
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    text = " ".join(shown.stdout.split())
+    assert text.startswith("usage: scripts/emergency_rollback.sh rollback"), text
+    assert "python -m ftproxy.deploy" not in text
+    assert "--reason REASON why, recorded" in text
+    for other in ("status", "promote", "watch"):
+        assert f"{other} (" in text, other
