@@ -110,7 +110,8 @@ DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
     ClientApi.ANTHROPIC_MESSAGES: {
         "model": "the deployment is chosen by it",
         "stream": "chooses the upstream endpoint",
-        "metadata": "user_id → `user` for GPT; Converse and Gemini have no end-user field",
+        "metadata": "user_id → `user` for GPT (hashed when over 64 characters, as Claude Code's is); "
+        "Converse and Gemini have no end-user field",
         "service_tier": "Anthropic API capacity tiers; SAP AI Core has none",
         "container": "Anthropic-hosted code execution containers",
         "mcp_servers": "Anthropic-hosted MCP connector",

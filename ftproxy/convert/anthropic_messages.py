@@ -29,6 +29,7 @@ What current clients (Claude Code) send and no SAP AI Core upstream takes as is:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -129,6 +130,14 @@ def requested_effort(body: dict[str, Any]) -> str | None:
     if effort is not None and not isinstance(effort, str):
         raise ClientRequestError("'output_config.effort' must be a string", "output_config.effort")
     return EFFORTS.get(effort) if effort else None
+
+
+def end_user(user_id: Any) -> str | None:
+    """metadata.user_id as OpenAI's `user`: ids longer than 64 characters (Claude Code sends a JSON
+    blob with its device id) become a stable hash, short enough for Azure and not the raw id."""
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    return user_id if len(user_id) <= 64 else "sha256-" + hashlib.sha256(user_id.encode()).hexdigest()[:40]
 
 
 def structured_output(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -331,7 +340,7 @@ def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatReque
         tool_choice=tool_choice,
         parallel_tool_calls=parallel,
         thinking=thinking,
-        user=user if isinstance(user, str) else None,
+        user=end_user(user),
         betas=bedrock_betas(headers),
         effort=requested_effort(body),
         response_format=structured_output(body),

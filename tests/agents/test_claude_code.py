@@ -84,7 +84,9 @@ def test_claude_code_answers(
     assert answered_by in final["result"] and final["result"].endswith(".")
 
 
-@pytest.mark.parametrize("model", ["anthropic--claude-4.5-sonnet", "gpt-4.1", "gemini-2.5-pro"])
+@pytest.mark.parametrize(
+    "model", ["anthropic--claude-4.5-sonnet", "anthropic--claude-3.5-sonnet", "gpt-4.1", "gemini-2.5-pro"]
+)
 def test_claude_code_reads_a_file_and_answers_after_the_result(
     agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
 ) -> None:

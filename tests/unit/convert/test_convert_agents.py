@@ -163,3 +163,11 @@ def test_structured_output_maps_for_gpt_and_gemini_and_is_refused_for_claude(key
         with pytest.raises(ClientRequestError, match="structured output") as info:
             build(upstream, copy.deepcopy(body), {})
         assert info.value.param == ("output_format" if key == "output_format" else "output_config.format")
+
+
+def test_claude_codes_long_user_id_reaches_gpt_hashed() -> None:
+    body, headers = claude_code("first_turn")
+    user = build(UpstreamApi.AZURE_OPENAI_CHAT, body, headers)["user"]
+    assert user.startswith("sha256-") and len(user) <= 64
+    short = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {"user_id": "u1"}}
+    assert build(UpstreamApi.AZURE_OPENAI_CHAT, short, {})["user"] == "u1"
