@@ -281,6 +281,8 @@ class _Connection:
         return not readable
 
     def exchange(self, payload: bytes, method: str, *, fresh: bool = False) -> Response:
+        # A TLS socket's one timeout may still be the last stream's short wait: sends get the read timeout
+        self.set_timeout(self.pool.transport.read_timeout)
         try:
             self.sock.sendall(payload)
         except (TimeoutError, BlockingIOError):
