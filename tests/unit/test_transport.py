@@ -485,6 +485,49 @@ def test_a_wait_of_zero_or_less_still_polls(make_transport: Callable[..., Transp
         reply.close()
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_short_wait_does_not_become_the_next_requests_send_timeout(
+    make_transport: Callable[..., Transport], certificates: Certificates, scheme: str
+) -> None:
+    # A stream read with 1 ms waits, then a large POST on the same connection to an upstream
+    # that is slow to read it: the send may block for as long as the read timeout allows.
+    gap, may_read = threading.Event(), threading.Event()
+
+    def handler(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(HEAD_LENGTH_4)
+        peer.wait(gap)
+        peer.send(b"data")
+        peer.wait(may_read)  # the second request stays unread until the test has looked
+        keep_answering(response(200, b"second"))(peer)
+
+    transport = make_transport()
+    outcome: list[BaseException | bytes] = []
+
+    def post() -> None:
+        try:
+            outcome.append(transport.request("POST", server.url(), headers={}, body=b"x" * 16_000_000).read())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    with RawServer(handler, tls=tls_for(scheme, certificates)) as server:
+        reply = get(transport, server.url())
+        for chunk in reply.iter_chunks(wait=lambda: 0.001):
+            if not chunk:
+                gap.set()
+        reply.close()
+        sender = threading.Thread(target=post)
+        sender.start()
+        # Not synchronisation: with the fix the sender cannot finish before `may_read` is set,
+        # so this only gives a send that times out after 1 ms the time to show itself.
+        sender.join(0.5)
+        assert outcome == []
+        may_read.set()
+        sender.join(10)
+    assert outcome == [b"second"]
+    assert server.accepts == 1
+
+
 # 5. Failures, each mapped once onto the transport's errors
 
 
