@@ -584,7 +584,8 @@ def _parse_head(head: bytes, connection: _Connection) -> tuple[int, dict[str, st
 
 
 def _open_tunnel(sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
-    authority = f"{origin.host}:{origin.port}"
+    host = f"[{origin.host}]" if ":" in origin.host else origin.host  # an IPv6 literal goes in brackets
+    authority = f"{host}:{origin.port}"
     lines = [f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n"]
     if proxy.authorization:
         lines.append(f"Proxy-Authorization: {proxy.authorization}\r\n")
