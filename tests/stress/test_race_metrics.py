@@ -14,6 +14,8 @@ from types import SimpleNamespace
 import pytest
 from contention import run_together
 from preempt import preempting
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as PromCounter
 
 from ftproxy import metrics, runtime
 
@@ -105,3 +107,27 @@ def test_only_one_multiprocess_directory_wins(tmp_path: Path, monkeypatch: pytes
         winners = [w for w in run_together(prepare, THREADS) if w is not None]
     assert len(winners) == 1 and len(switches) == 1
     assert metrics.multiprocess_directory() == winners[0] == os.environ[metrics.MULTIPROC_ENV]
+
+
+# Module-level, so it lives as long as the cache that keys its children by id().
+CHILDREN_TEST = PromCounter("race_children", "children of this test", ["kind"], registry=CollectorRegistry())
+
+
+def test_cached_children_are_one_object_per_label_set_and_lose_no_count() -> None:
+    kinds = ["a", "b", "c"]
+
+    def work(i: int) -> list[int]:
+        seen = []
+        for n in range(10):
+            found = metrics.child(CHILDREN_TEST, kinds[(i + n) % 3])
+            found.inc()
+            seen.append(id(found))
+        return seen
+
+    with preempting(metrics):
+        seen = run_together(work, THREADS)
+    assert len({s for per_thread in seen for s in per_thread}) == 3  # type: ignore[attr-defined]
+    expected = {
+        k: sum((i + n) % 3 == kinds.index(k) for i in range(THREADS) for n in range(10)) for k in kinds
+    }
+    assert {k: CHILDREN_TEST.labels(k)._value.get() for k in kinds} == expected
