@@ -302,13 +302,14 @@ class _Connection:
 
     def _read_head(self, method: str) -> Response:
         buffer = self.buffer
+        interim = False  # after an interim answer the server has the request: never send it again
         while True:
             end = buffer.find(b"\r\n\r\n")
             while end < 0 or end > _MAX_HEAD:  # a complete but oversized head, too
                 if len(buffer) > _MAX_HEAD:
                     self.close()
                     raise ProtocolError("the answer's headers are larger than 64 kB")
-                if not self.fill(stale_if_empty=not buffer):
+                if not self.fill(stale_if_empty=not buffer and not interim):
                     self.close()
                     raise ConnectionLost("SAP AI Core closed the connection in the middle of the headers")
                 end = buffer.find(b"\r\n\r\n")
@@ -316,6 +317,7 @@ class _Connection:
             del buffer[: end + 4]
             status, headers, keep_alive = _parse_head(head, self)
             if 100 <= status < 200 and status != 101:
+                interim = True
                 continue  # an interim answer (100 Continue): the real one follows
             return Response(self, status, headers, keep_alive, method)
 
