@@ -271,6 +271,27 @@ def test_a_request_on_a_connection_closed_without_answering_is_sent_once_more(
     assert [(seen.target, seen.connection) for seen in server.requests] == [("/1", 1), ("/2", 1), ("/2", 2)]
 
 
+def test_a_reused_connection_closed_after_an_interim_answer_is_not_retried(
+    make_transport: Callable[..., Transport],
+) -> None:
+    # "100 Continue" is an answer byte: the server has the request, so sending it again could
+    # run it twice.
+    def handler(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(response(200, b"first"))
+        peer.read_request()
+        peer.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+        peer.close()
+
+    transport = make_transport()
+    with RawServer(handler) as server:
+        assert get(transport, server.url("/1")).read() == b"first"
+        with pytest.raises(ConnectionLost):
+            get(transport, server.url("/2"), "POST")
+    assert server.accepts == 1
+    assert [seen.target for seen in server.requests] == ["/1", "/2"]
+
+
 def test_a_fresh_connection_closed_without_an_answer_is_not_retried(
     make_transport: Callable[..., Transport],
 ) -> None:
@@ -877,6 +898,19 @@ def test_a_proxy_refusing_the_tunnel_is_connect_failed(make_transport: Callable[
         transport = make_transport(proxies={"https": f"http://127.0.0.1:{proxy.port}"})
         with pytest.raises(ConnectFailed, match="407"):
             get(transport, "https://127.0.0.1:9/")
+
+
+def test_a_tunnel_to_an_ipv6_literal_names_it_in_brackets(make_transport: Callable[..., Transport]) -> None:
+    def refuse(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(response(407, b"no"))
+
+    with RawServer(refuse) as proxy:
+        transport = make_transport(proxies={"https": f"http://127.0.0.1:{proxy.port}"})
+        with pytest.raises(ConnectFailed):
+            get(transport, "https://[::1]:9/")
+    [connect] = proxy.requests
+    assert (connect.target, connect.headers["host"]) == ("[::1]:9", "[::1]:9")
 
 
 def test_plain_http_through_a_proxy_uses_the_absolute_form(make_transport: Callable[..., Transport]) -> None:
