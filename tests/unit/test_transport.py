@@ -95,6 +95,13 @@ FRAMING = [
         True,
     ),
     (
+        "chunked, a megabyte in 64 kB chunks",
+        "GET",
+        response(200, headers=CHUNKED, length=False) + chunked(*[bytes([n]) * 65536 for n in range(16)]),
+        b"".join(bytes([n]) * 65536 for n in range(16)),
+        True,
+    ),
+    (
         "chunked, upper-case hex and zero-padded sizes",
         "GET",
         response(200, headers=CHUNKED, length=False) + b"0A\r\n0123456789\r\n000\r\n\r\n",
@@ -606,6 +613,27 @@ def test_read_timeout_is_upstream_timeout(make_transport: Callable[..., Transpor
     with RawServer(handler) as server, pytest.raises(UpstreamTimeout, match="read timeout"):
         get(transport, server.url()).read()
     assert idle(transport) == 0
+
+
+def silent(peer: Peer) -> None:
+    peer.wait(peer.server.release)  # accepts, then says nothing
+
+
+@pytest.mark.parametrize(
+    ("url", "proxy"),
+    [
+        pytest.param("https://127.0.0.1:{port}/", False, id="TLS handshake never answered"),
+        pytest.param("https://127.0.0.1:9/", True, id="proxy never answers CONNECT"),
+    ],
+)
+def test_a_silent_handshake_is_upstream_timeout(
+    make_transport: Callable[..., Transport], url: str, proxy: bool
+) -> None:
+    with RawServer(silent) as server:
+        proxies = {"https": f"http://127.0.0.1:{server.port}"} if proxy else {}
+        transport = make_transport(connect_timeout=0.2, proxies=proxies)
+        with pytest.raises(UpstreamTimeout, match="TLS or proxy"):
+            get(transport, url.format(port=server.port))
 
 
 CLOSED_EARLY = [
