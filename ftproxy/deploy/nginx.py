@@ -76,6 +76,11 @@ def render_http(deployment: Deployment, state: State) -> str:
     server {{
         listen {r.listen};
         client_max_body_size {r.client_max_body_size};
+        # Slow clients stop here (docs/operations.md, attacks): headers and each body read must
+        # progress within 10 s, and whole bodies are read before an instance sees the request.
+        client_header_timeout 10s;
+        client_body_timeout 10s;
+        client_body_buffer_size 1m;     # most chat bodies stay in memory, bigger ones spill to disk
 
         location / {{
             proxy_pass http://{r.upstream_name};
@@ -85,7 +90,7 @@ def render_http(deployment: Deployment, state: State) -> str:
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_set_header X-Forwarded-Proto $scheme;
             proxy_buffering off;            # SSE: every event reaches the client at once
-            proxy_request_buffering off;
+            proxy_request_buffering on;     # a slow upload never holds an ftproxy thread
             proxy_cache off;
             proxy_connect_timeout {r.connect_timeout_s}s;
             proxy_read_timeout {r.read_timeout_s}s;  # long streams (gaps between events)
