@@ -9,6 +9,7 @@ pause wait on a `threading.Event` the test sets; nothing waits on a sleep.
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import resource
 import select
@@ -37,13 +38,18 @@ from ftproxy.upstream.transport import Response, Transport
 CHUNKED = (("Transfer-Encoding", "chunked"),)
 
 
-@pytest.fixture
-def make_transport() -> Iterator[Callable[..., Transport]]:
-    """Transports with no proxy from the environment (unless a test asks) and short timeouts.
+_tls_context = functools.cache(transport_module._tls_context)
 
-    Unless a test asks for `verify`, no TLS context is built from the system trust store: the
-    plain-HTTP tests do not use one, and loading it costs about 0.1 s per transport.
+
+@pytest.fixture
+def make_transport(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Transport]]:
+    """Transports with no proxy from the environment (unless a test asks), short timeouts, and
+    TLS unverified unless a test asks for `verify`.
+
+    Each TLS context is built once for the module: every Transport() loads the system trust
+    store (about 40 ms of CPU, even with verify=False), and a context can be shared.
     """
+    monkeypatch.setattr(transport_module, "_tls_context", _tls_context)
     made: list[Transport] = []
 
     def make(**options: object) -> Transport:
