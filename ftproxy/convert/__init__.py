@@ -170,6 +170,9 @@ DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
         "tools[] of other types": "web_search, file_search, local_shell, custom (grammar) tools and "
         "MCP run only on OpenAI's platform; only function tools are forwarded",
         "reasoning items in input": "opaque to other models; the turn goes on without them",
+        "client_metadata": "Codex's session and turn ids, for OpenAI's own bookkeeping",
+        "unknown top-level fields": "a newer client's: dropped with a debug log line "
+        "(logger ftproxy.convert) so that the request still works",
     },
 }
 
@@ -205,6 +208,22 @@ _DECODERS: dict[UpstreamApi, Callable[[], Decoder]] = {
 }
 
 
+# Responses fields `to_chat` reads; with DROPPED_FIELDS and REFUSED_FIELDS, everything it knows.
+_RESPONSES_MAPPED = frozenset(
+    {"input", "instructions", "max_output_tokens", "temperature", "top_p", "parallel_tool_calls", "tools",
+     "tool_choice", "reasoning", "text"}
+)  # fmt: skip
+
+
+def _log_unknown(client: ClientApi, body: dict[str, Any], mapped: frozenset[str]) -> None:
+    known = mapped | DROPPED_FIELDS[client].keys() | REFUSED_FIELDS[client].keys()
+    unknown = sorted(key for key in body if key not in known)
+    if unknown:
+        anthropic_messages.log.debug(
+            "%s: dropped unknown fields %s (a newer client's)", client.value, ", ".join(unknown)
+        )
+
+
 def _refuse(client: ClientApi, body: dict[str, Any]) -> None:
     for key, reason in REFUSED_FIELDS[client].items():
         value = body.get(key)
@@ -230,6 +249,7 @@ def build_request(
     _refuse(client, body)
     request: ChatRequest
     if client is ClientApi.OPENAI_RESPONSES:
+        _log_unknown(client, body, _RESPONSES_MAPPED)
         chat = to_chat(body)
         if upstream is UpstreamApi.AZURE_OPENAI_CHAT:
             return openai_passthrough.build_request(chat, model=model, stream=stream)

@@ -171,3 +171,33 @@ def test_claude_codes_long_user_id_reaches_gpt_hashed() -> None:
     assert user.startswith("sha256-") and len(user) <= 64
     short = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "metadata": {"user_id": "u1"}}
     assert build(UpstreamApi.AZURE_OPENAI_CHAT, short, {})["user"] == "u1"
+
+
+def test_codex_sends_nothing_unknown_and_a_new_field_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    body = copy.deepcopy(CODEX["body"])
+    with caplog.at_level(logging.DEBUG, logger="ftproxy.convert"):
+        convert.build_request(
+            ClientApi.OPENAI_RESPONSES,
+            UpstreamApi.BEDROCK_CONVERSE,
+            body,
+            model="anthropic--claude-4.5-sonnet",
+            stream=True,
+        )
+        assert not caplog.records  # every field of the captured request is mapped or documented
+        body["future_knob"] = True
+        convert.build_request(
+            ClientApi.OPENAI_RESPONSES, UpstreamApi.VERTEX_GEMINI, body, model="gemini-2.5-pro", stream=True
+        )
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG] and "future_knob" in caplog.records[
+        0
+    ].getMessage()
+
+
+@pytest.mark.parametrize("upstream", list(MODELS), ids=str)
+def test_every_field_claude_code_sends_is_known(
+    upstream: UpstreamApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    body, headers = claude_code("first_turn")
+    with caplog.at_level(logging.DEBUG, logger="ftproxy.convert"):
+        build(upstream, body, headers)
+    assert not caplog.records
