@@ -70,7 +70,7 @@ def test_windows_add_up_to_what_was_counted(tmp_path: Path, monkeypatch: pytest.
         while counted.acquire(blocking=False):
             pass  # forget requests counted before this window began
         for _ in range(20):  # the window lasts until at least 20 more requests were counted
-            counted.acquire()
+            assert counted.acquire(timeout=60), "the request threads stopped before the watcher"
 
     def work(i: int) -> int | None:
         if i == 0:
@@ -78,7 +78,7 @@ def test_windows_add_up_to_what_was_counted(tmp_path: Path, monkeypatch: pytest.
                 return watcher.watch(d, max_windows=WINDOWS, wait=window, out=out, rollback=lambda w: 1)
             finally:
                 done.set()
-        for n in range(100_000):  # the instance's request threads; bounded, stopped when the watch ends
+        for n in range(10_000_000):  # the instance's request threads: until the watch ends (bounded)
             if done.is_set():
                 break
             metrics.REQUEST_LATENCY.labels(ENDPOINT, "gpt").observe(0.1)

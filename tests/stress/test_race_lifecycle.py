@@ -34,3 +34,20 @@ def test_a_second_signal_during_the_delay_is_seen_as_forced(tmp_path: Path) -> N
     assert results[:DRAINS] == [True] * DRAINS  # the delay ended early only because of a forced stop
     assert results[DRAINS:] == [[True, False]] * DRAINS
     assert all(d.started and d.forced and d.drain_file.exists() for d in drains)
+
+
+def test_thread_workers_count_earlier_restarts_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Granian's thread workers call `worker_app` at once; the respawns that happened before this
+    process started are counted by exactly one of them."""
+    from ftproxy import app, metrics
+
+    monkeypatch.setattr(lifecycle, "_counted_restarts", False)
+    monkeypatch.setenv(lifecycle.RESTARTS_ENV, "3")
+    gateway = object()
+    monkeypatch.setattr(app, "from_environment", lambda: gateway)
+    crash = metrics.WORKER_RESTARTS.labels("crash")
+    before = crash._value.get()
+    with preempting(lifecycle):
+        gateways = run_together(lambda i: lifecycle.worker_app(), 8)
+    assert crash._value.get() - before == 3
+    assert all(g is gateway for g in gateways)
