@@ -347,21 +347,24 @@ def probe_every_reuse(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_probed_connection_the_server_closed_is_not_sent_to(
     make_transport: Callable[..., Transport],
 ) -> None:
-    closed = threading.Event()
+    half_closed = threading.Event()
 
     def handler(peer: Peer) -> None:
         peer.read_request()
         peer.send(response(200, b"ok"))
         if peer.number == 1:
-            peer.close()
-            closed.set()
+            peer.sock.shutdown(socket.SHUT_WR)  # a FIN, but still reading: a request sent anyway shows
+            half_closed.set()
+            peer.read_request()  # None once the client drops the connection
             return
         keep_answering(response(200, b"ok"))(peer)
 
     transport = make_transport()
     with RawServer(handler) as server:
         assert get(transport, server.url("/1")).read() == b"ok"
-        assert closed.wait(10)
+        assert half_closed.wait(10)
+        [pooled] = [connection for pool in transport._pools.values() for connection in pool._idle]
+        assert select.select([pooled.sock], [], [], 10)[0]  # the FIN has reached the client
         assert get(transport, server.url("/2")).read() == b"ok"
     assert [(seen.target, seen.connection) for seen in server.requests] == [("/1", 1), ("/2", 2)]
 
