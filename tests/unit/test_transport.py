@@ -612,14 +612,20 @@ def test_connect_timeout_is_upstream_timeout(make_transport: Callable[..., Trans
         pytest.param(HEAD_CHUNKED + b"9\r\npart", id="mid-chunk"),
     ],
 )
-def test_read_timeout_is_upstream_timeout(make_transport: Callable[..., Transport], sent: bytes) -> None:
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_read_timeout_is_upstream_timeout(
+    make_transport: Callable[..., Transport], certificates: Certificates, sent: bytes, scheme: str
+) -> None:
     def handler(peer: Peer) -> None:
         peer.read_request()
         peer.send(sent)
         peer.wait(peer.server.release)  # then nothing, until the test is over
 
     transport = make_transport(read_timeout=0.2)
-    with RawServer(handler) as server, pytest.raises(UpstreamTimeout, match="read timeout"):
+    with (
+        RawServer(handler, tls=tls_for(scheme, certificates)) as server,
+        pytest.raises(UpstreamTimeout, match="read timeout"),
+    ):
         get(transport, server.url()).read()
     assert idle(transport) == 0
 
@@ -656,8 +662,9 @@ CLOSED_EARLY = [
 
 @pytest.mark.parametrize("sent", [case[1] for case in CLOSED_EARLY], ids=[case[0] for case in CLOSED_EARLY])
 @pytest.mark.parametrize("how", ["close", "reset"])
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_server_closing_mid_answer_is_connection_lost(
-    make_transport: Callable[..., Transport], sent: bytes, how: str
+    make_transport: Callable[..., Transport], certificates: Certificates, sent: bytes, how: str, scheme: str
 ) -> None:
     def handler(peer: Peer) -> None:
         peer.read_request()
@@ -665,7 +672,7 @@ def test_server_closing_mid_answer_is_connection_lost(
         peer.close() if how == "close" else peer.reset()
 
     transport = make_transport()
-    with RawServer(handler) as server, pytest.raises(ConnectionLost):
+    with RawServer(handler, tls=tls_for(scheme, certificates)) as server, pytest.raises(ConnectionLost):
         get(transport, server.url()).read()
     assert idle(transport) == 0
 
