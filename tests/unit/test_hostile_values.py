@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +26,7 @@ from ftproxy import _json, metrics
 from ftproxy.app import Gateway, create_app
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.logs import ACCESS_LOG
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"
 SLOTS = 3
@@ -58,13 +58,16 @@ NON_FINITE = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "1" * 400 + ".0
 PLACEHOLDER = "\x00hostile\x00"
 
 
-class Lines(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.count = 0
+class Lines:
+    """Counts the access-log lines written (ftproxy.logs.ACCESS_LOG), keeping the last one."""
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def __init__(self) -> None:
+        self.count = 0
+        self.last: dict[str, Any] = {}
+
+    def write(self, fields: dict[str, Any]) -> None:
         self.count += 1
+        self.last = fields
 
 
 @pytest.fixture(scope="module")
@@ -95,13 +98,11 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def access_lines() -> Iterator[Lines]:
     lines = Lines()
-    access = logging.getLogger("ftproxy.access")
-    level = access.level
-    access.addHandler(lines)
-    access.setLevel(logging.INFO)
+    saved = ACCESS_LOG.enabled
+    ACCESS_LOG.enabled, ACCESS_LOG.write = True, lines.write  # type: ignore[method-assign]
     yield lines
-    access.removeHandler(lines)
-    access.setLevel(level)
+    del ACCESS_LOG.write
+    ACCESS_LOG.enabled = saved
 
 
 def call(app: Gateway, path: str, body: bytes) -> tuple[int, bytes]:
@@ -177,7 +178,7 @@ def assert_refused_naming(route: str, status: int, data: bytes, field: str) -> N
 
 def assert_finished(app: Gateway, route: str, lines: Lines, before: int) -> None:
     assert in_flight(route) == 0
-    assert lines.count == before + 1
+    assert lines.count == before + 1 and lines.last["status"] == 400 and lines.last["error"] == "bad_request"
     assert app.concurrency._semaphore is not None and app.concurrency._semaphore._value == SLOTS
 
 

@@ -1,0 +1,90 @@
+"""Error kinds name what happened (issue 13): a token endpoint that refuses ftproxy is not an
+unreachable upstream, and a /ready 503 is not an overload. In process, the demo configuration
+pointing at a dead loopback port: every token fetch fails at once."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ftproxy import lifecycle
+from ftproxy.app import Gateway, create_app
+from ftproxy.config import load_config
+from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.exchange import Exchange
+from ftproxy.logs import ACCESS_LOG
+
+DEAD_UPSTREAM = "http://127.0.0.1:9"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
+    path = write_demo_config(tmp_path_factory.mktemp("kinds"), DEAD_UPSTREAM, host="127.0.0.1", port=3001)
+    data = json.loads(path.read_text())
+    data["retries"] = {"max_attempts": 1}
+    path.write_text(json.dumps(data))
+    return create_app(load_config(path))  # not closed: nothing of it outlives the test process
+
+
+@pytest.fixture
+def logged() -> Iterator[list[dict[str, Any]]]:
+    lines: list[dict[str, Any]] = []
+    saved = ACCESS_LOG.enabled
+    ACCESS_LOG.enabled, ACCESS_LOG.write = True, lines.append  # type: ignore[method-assign]
+    yield lines
+    del ACCESS_LOG.write
+    ACCESS_LOG.enabled = saved
+
+
+def call(app: Gateway, method: str, path: str, body: bytes = b"") -> int:
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
+    }
+    seen: list[int] = []
+    b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(int(status[:3]))))
+    return seen[0]
+
+
+def test_a_failing_token_fetch_is_upstream_auth_failed(app: Gateway, logged: list[dict[str, Any]]) -> None:
+    body = json.dumps({"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}).encode()
+    assert call(app, "POST", "/v1/chat/completions", body) == 502
+    assert logged[-1]["error"] == "upstream_auth_failed"
+
+
+def test_ready_503s_are_not_ready_or_draining(
+    app: Gateway, logged: list[dict[str, Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert call(app, "GET", "/ready") == 503
+    assert logged[-1]["error"] == "not_ready"
+    drain_file = tmp_path / "draining"
+    drain_file.touch()
+    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, str(drain_file))
+    assert call(app, "GET", "/ready") == 503
+    assert logged[-1]["error"] == "draining"
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "kind"),
+    [
+        (503, "too_many_requests", "overloaded"),
+        (503, "too_many_streams", "overloaded"),
+        (503, "circuit_open", "circuit_open"),
+        (503, None, "unavailable"),
+        (429, "rate_limit_exceeded", "rate_limited"),
+        (502, None, "upstream_unreachable"),
+        (400, None, "bad_request"),
+    ],
+)
+def test_kinds_by_code_then_by_status(status: int, code: str | None, kind: str) -> None:
+    exchange = Exchange("id", "POST", "/v1/chat/completions", "/v1/chat/completions", status=status)
+    exchange.error_code = code
+    assert exchange.error_kind() == kind
