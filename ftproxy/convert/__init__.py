@@ -116,6 +116,8 @@ DROPPED_FIELDS: dict[ClientApi, dict[str, str]] = {
         "container": "Anthropic-hosted code execution containers",
         "mcp_servers": "Anthropic-hosted MCP connector",
         "context_management": "Anthropic context editing (beta); only the native Claude pair forwards it",
+        "safeguards": "Anthropic-hosted classifiers of dangerous tool use (Claude Code's interactive "
+        "auto mode): SAP AI Core runs none; Claude Code's own permission rules still apply",
         "cache_control": "top-level automatic caching: only block-level cache_control maps "
         "(to Converse cachePoint); Gemini and GPT cache implicitly",
         "output_config": "effort → the thinking budget of adaptive thinking (Claude, Gemini) and "

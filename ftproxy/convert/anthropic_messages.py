@@ -108,7 +108,7 @@ KNOWN_FIELDS = frozenset(
         "stop_sequences", "tools", "tool_choice", "thinking", "metadata", "output_config",
         "context_management", "service_tier", "container", "mcp_servers", "cache_control",
         "inference_geo", "speed", "diagnostics", "workspace_id", "user_profile_id", "anthropic_beta",
-        "anthropic_version", "output_format",
+        "anthropic_version", "output_format", "safeguards",
     }
 )  # fmt: skip
 # Anthropic's effort levels → the OpenAI/ftproxy effort names (`limits.EFFORT_BUDGETS`).

@@ -47,7 +47,10 @@ def test_the_sample_is_what_the_issue_describes() -> None:
     assert CLAUDE_CODE["first_turn"]["path"] == "/v1/messages?beta=true"
 
 
-@pytest.mark.parametrize("sample", ["first_turn", "tool_round_trip"])
+SAMPLES = ["first_turn", "tool_round_trip", "interactive_second_turn"]
+
+
+@pytest.mark.parametrize("sample", SAMPLES)
 @pytest.mark.parametrize("upstream", list(MODELS), ids=str)
 def test_claude_code_converts_for_every_upstream(sample: str, upstream: UpstreamApi) -> None:
     body, headers = claude_code(sample)
@@ -55,7 +58,7 @@ def test_claude_code_converts_for_every_upstream(sample: str, upstream: Upstream
     text = json.dumps(out)
     assert r"<system>\n# Environment" in text  # the mid-conversation system entry is kept, as text
     assert "defer_loading" not in text and '"display"' not in text
-    assert "output_config" not in out and "metadata" not in out
+    assert "output_config" not in out and "metadata" not in out and "safeguards" not in out
 
 
 @pytest.mark.parametrize("upstream", [UpstreamApi.BEDROCK_INVOKE, UpstreamApi.BEDROCK_CONVERSE], ids=str)
@@ -130,7 +133,7 @@ def test_an_unknown_role_is_still_a_client_error() -> None:
         build(UpstreamApi.BEDROCK_CONVERSE, body, {})
 
 
-@pytest.mark.parametrize("sample", ["first_turn", "tool_round_trip"])
+@pytest.mark.parametrize("sample", SAMPLES)
 def test_count_tokens_takes_claude_codes_body(sample: str) -> None:
     body, _ = claude_code(sample)
     assert convert.count_tokens(body) > 1000
@@ -193,11 +196,12 @@ def test_codex_sends_nothing_unknown_and_a_new_field_is_logged(caplog: pytest.Lo
     ].getMessage()
 
 
+@pytest.mark.parametrize("sample", SAMPLES)
 @pytest.mark.parametrize("upstream", list(MODELS), ids=str)
 def test_every_field_claude_code_sends_is_known(
-    upstream: UpstreamApi, caplog: pytest.LogCaptureFixture
+    upstream: UpstreamApi, sample: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    body, headers = claude_code("first_turn")
+    body, headers = claude_code(sample)
     with caplog.at_level(logging.DEBUG, logger="ftproxy.convert"):
         build(upstream, body, headers)
     assert not caplog.records
