@@ -10,7 +10,6 @@ chunked framing is a clean client error. Measurements of the same attacks at the
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -27,7 +26,7 @@ import httpx
 import psutil
 import pytest
 from attacks import Healthy, healthy, slow_bodies, slowloris
-from processes import free_port, proxy_config, stop, wait_for_health
+from processes import free_port, proxy_config, request_log_lines, stop, wait_for_health
 
 from ftproxy.demo import DEMO_KEY
 
@@ -201,14 +200,15 @@ def _hostile_then_healthy(root: str, log: Path) -> None:
         assert answer.status_code == 400 and answer.json()["error"]["param"] == "model", answer.text
     good = {"model": "gpt-4.1", "messages": [{"role": "user", "content": "hi"}]}
     for _ in range(6):
-        assert httpx.post(root + "/v1/chat/completions", json=good, headers=AUTH).status_code == 200
+        last = httpx.post(root + "/v1/chat/completions", json=good, headers=AUTH)
+        assert last.status_code == 200
     in_flight = [
         line
         for line in httpx.get(root + "/metrics").text.splitlines()
         if line.startswith("ftproxy_requests_in_flight{")
     ]
     assert all(line.endswith(" 0.0") for line in in_flight if "metrics" not in line), in_flight
-    lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith('{"event":"request"')]
+    lines = request_log_lines(log, [last.headers["x-request-id"]])
     assert sum(1 for x in lines if x["status"] == 400 and x["path"] == "/v1/chat/completions") >= 6
 
 
@@ -230,3 +230,22 @@ def test_broken_chunked_framing_is_a_client_error(proxy: tuple[str, Path]) -> No
             data += chunk
     status = int(data.split(b" ", 2)[1])
     assert status == 400, data[:300]
+
+
+def test_gunicorn_replaces_a_killed_worker_and_counts_it(config: Path) -> None:
+    with serving(config, config.parent, "--server", "gunicorn", "--workers", "2") as (root, log):
+        arbiter = workers_of(root)[0]  # one of the processes sharing the listening socket
+        while (parent := arbiter.parent()) is not None and parent.cmdline() == arbiter.cmdline():
+            arbiter = parent  # the `ftproxy serve` process, which runs Gunicorn's arbiter
+        eventually(lambda: len(arbiter.children()) == 2, "2 Gunicorn workers")
+        victim = arbiter.children()[0]
+        victim.send_signal(signal.SIGKILL)
+        eventually(
+            lambda: len(kids := arbiter.children()) == 2 and victim.pid not in {k.pid for k in kids},
+            "a replacement Gunicorn worker",
+        )
+        assert f"a Gunicorn worker (pid {victim.pid}) exited unexpectedly" in log.read_text()
+        eventually(
+            lambda: 'ftproxy_worker_restarts_total{reason="crash"} 1.0' in httpx.get(root + "/metrics").text,
+            "the restart counted in /metrics",
+        )
