@@ -89,6 +89,22 @@ def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str
         stop(process)
 
 
+def request_log_lines(log: Path, request_ids: list[str], timeout: float = 10.0) -> list[dict]:
+    """The proxy's request log lines once those of `request_ids` are written. One thread writes
+    them, in order, a moment after each request ends (ftproxy.logs): poll until they are there."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = [
+            json.loads(line)
+            for line in log.read_text(errors="replace").splitlines()
+            if line.startswith('{"event":"request"')
+        ]
+        seen = {line["request_id"] for line in lines}
+        if all(i in seen for i in request_ids) or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
+
+
 def open_raw_stream(root: str, text: str) -> socket.socket:
     """A streaming request on a raw socket, read up to its first data event."""
     host, port = root.removeprefix("http://").split(":")

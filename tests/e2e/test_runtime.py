@@ -6,7 +6,6 @@ case at hand. Waits are polls against deadlines; measured durations are printed,
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -18,7 +17,14 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from processes import open_raw_stream, proxy_config, running_proxy, upstream_connections, worker
+from processes import (
+    open_raw_stream,
+    proxy_config,
+    request_log_lines,
+    running_proxy,
+    upstream_connections,
+    worker,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftproxy.demo import DEMO_CLIENT_SECRET, DEMO_KEY
@@ -212,9 +218,7 @@ def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> No
     for body in (chat_body("hi", stream=False), chat_body("hi"), chat_body("hi", model="nope")):
         answer = httpx.post(root + "/v1/chat/completions", json=body, headers=AUTH)
         ids.append(answer.headers["x-request-id"])
-    lines = [
-        json.loads(line) for line in log.read_text().splitlines() if line.startswith('{"event":"request"')
-    ]
+    lines = request_log_lines(log, ids)
     by_id = {}
     for line in lines:
         by_id.setdefault(line["request_id"], []).append(line)

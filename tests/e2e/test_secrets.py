@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from processes import proxy_config, running_proxy
+from processes import proxy_config, request_log_lines, running_proxy
 
 from ftproxy.simulator.testing import SimClient, running_simulator
 
@@ -179,10 +179,11 @@ def test_no_secret_in_logs_responses_or_metrics(proxy: tuple[str, Path], sim: st
         assert send("GET", "/ready", headers={}).status_code == 200
         send("GET", "/health", headers={})
         send("GET", "/metrics", headers={})
-        send("GET", "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        last = send("GET", "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
     finally:
         simulator.delete("/_sim/faults")
 
+    request_log_lines(log, [last.headers["x-request-id"]])  # written in order: all of them are there
     log_text = log.read_text(errors="replace")
     assert '"event":"request"' in log_text  # the access log was written
     places = [("proxy log", log_text), *seen]
