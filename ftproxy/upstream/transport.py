@@ -533,6 +533,8 @@ class Response:
             if end > 0:
                 del buffer[: end + 2]  # a trailer field: nothing we use
                 continue
+            if len(buffer) > _MAX_HEAD:  # bounded like the head: a line that never ends
+                raise ProtocolError("a trailer line is longer than 64 kB")
             got = self._await(connection)
             if got is None:
                 yield None
