@@ -720,6 +720,9 @@ def test_malformed_answers_are_protocol_errors(
             b"HTTP/1.1 200 OK\r\n" + b"X-Many: 1\r\n" * 10_000 + b"\r\n", False, id="10,000 header lines"
         ),
         pytest.param(HEAD_CHUNKED + b"4;" + b"e" * 5000, True, id="chunk-size line still growing past 4 kB"),
+        pytest.param(
+            HEAD_CHUNKED + b"0\r\nX-T: " + b"t" * 70_000, True, id="trailer still growing past 64 kB"
+        ),
     ],
 )
 def test_oversized_heads_and_lines_are_protocol_errors(
