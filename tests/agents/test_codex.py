@@ -1,5 +1,6 @@
 """Codex CLI, the real one (pinned in versions.json), `codex exec` headless against the demo proxy
-through the Responses API, with HOME (and so ~/.codex) in a temp folder."""
+through the Responses API, with HOME (and so ~/.codex) in a temp folder, update checks and
+analytics off."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ CONFIG = """\
 model = "{model}"
 model_provider = "ftproxy"
 check_for_update_on_startup = false
+
+[analytics]
+enabled = false
 
 [model_providers.ftproxy]
 name = "ftproxy"
