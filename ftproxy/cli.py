@@ -160,6 +160,13 @@ def _serve(args: argparse.Namespace) -> int:
             if args.dry_run:  # no simulator: only the decision is wanted
                 return dry_run(options("(demo: generated at start-up)", host, port), check_config=False)
             switch_gil_if_asked(options("(demo)", host, port))  # before the simulator starts
+            if not args.reuse_port:  # refuse a busy port before starting the demo's simulator
+                from ftproxy import ports
+
+                try:
+                    ports.check_free(host, port)
+                except ports.PortBusy as exc:
+                    raise LaunchError(str(exc)) from None
             with demo_config(host=host, port=port) as path:
                 print(demo_banner(path, host, port), file=sys.stderr, flush=True)
                 return serve(options(str(path), host, port))

@@ -174,6 +174,9 @@ def test_a_busy_port_is_refused_naming_its_holder(proxy: tuple[str, Path], confi
     holder = workers_of(root)[0].parent()
     assert f"port {port} on 127.0.0.1 is already in use by pid {holder.pid}" in second.stderr
     assert "--reuse-port" in second.stderr
+    demo = subprocess.run([*SERVE, "--demo", "--port", port], capture_output=True, text=True, timeout=60)
+    assert demo.returncode == 3 and "already in use" in demo.stderr
+    assert "DEMO MODE" not in demo.stderr  # refused before the demo's simulator was started
 
 
 def test_reuse_port_shares_on_purpose(proxy: tuple[str, Path], config: Path) -> None:
