@@ -82,6 +82,8 @@ def demo_banner(config_path: Path, host: str, port: int) -> str:
             "  aliases:    " + ", ".join(f"{a} → {t}" for a, t in DEMO_ALIASES.items()),
             "              (and any public Claude id, e.g. claude-sonnet-4-5-20250929)",
             f"  config:     {config_path}",
+            "Client set-ups (Claude Code, Codex …): docs/clients.md; the simulated models, their",
+            "credentials and [[sim:…]] directives (tool calls, errors): docs/simulator.md.",
             "Point ftproxy at real credentials with `ftproxy serve --config config.json` (see README).",
             "=" * 78,
         ]
