@@ -423,9 +423,11 @@ class Response:
     def interrupt(self) -> None:
         """Wakes the thread reading this answer (its next read fails with `ConnectionLost`).
         Shutting the socket down works from any thread; closing it would not wake the reader."""
+        # The flag first: a `close()` racing on the reading thread then sees it and closes the
+        # connection instead of handing a shut-down socket back to the pool.
+        self._interrupted = True
         connection = self._connection
         if connection is not None:
-            self._interrupted = True
             with contextlib.suppress(OSError):
                 connection.sock.shutdown(socket.SHUT_RDWR)
 
@@ -433,7 +435,7 @@ class Response:
         connection, self._connection = self._connection, None
         if connection is None:
             return
-        if reuse:
+        if reuse and not self._interrupted:
             connection.pool.checkin(connection)
         else:
             connection.close()
