@@ -8,8 +8,8 @@ a purpose-built streaming client, and writes `results.json`, `report.md` and PNG
 One concept per module: `discovery` (interpreters), `venvs`, `machine` (facts and pinning),
 `processes` (simulator and servers), `monitor` (CPU/RSS sampling), `wrk` and `streams` (load),
 `payloads`, `scenarios`, `cpu_profile` (py-spy), `runner` (the plan), `results` (schema), `criteria`,
-`issue11` (issue 11's targets), `report`, `plots`, `progress`. See docs/benchmarks.md.
+`data_plane` (issue 11's data-plane targets), `report`, `plots`, `progress`. See docs/benchmarks.md.
 """
 
 SCHEMA = "ftproxy-bench"
-SCHEMA_VERSION = 2  # 2: issue 11's figures (CPU at c=1, profiles, both cores, issue11[])
+SCHEMA_VERSION = 2  # 2: issue 11's figures (CPU at c=1, profiles, both cores, data_plane[])

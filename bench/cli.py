@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import criteria, discovery, issue11, machine, plots, report, results, runner, settings
+from bench import criteria, data_plane, discovery, machine, plots, report, results, runner, settings
 from bench.progress import Progress
 from bench.venvs import default_cache
 
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _write_outputs(data: dict[str, object], output: Path) -> int:
     criteria.evaluate(data)  # type: ignore[arg-type]
-    data["issue11"] = issue11.evaluate(data)  # type: ignore[arg-type]
+    data["data_plane"] = data_plane.evaluate(data)  # type: ignore[arg-type]
     wrong = results.problems(data)  # type: ignore[arg-type]
     data["problems"] = wrong
     results.write(data, output / "results.json")  # type: ignore[arg-type]

@@ -63,7 +63,7 @@ def render(results: dict[str, Any], plots: list[str]) -> str:
     for r in failed:
         out.append(f"> **Failed:** {r['id']}: {str(r.get('error', ''))[:400]}")
     out += _headline(runs, comp, s, results)
-    out += _issue11(results)
+    out += _data_plane(results)
     out += _cpu_per_request(runs, comp, s)
     out += _both_cores(results)
     out += _ceiling(results)
@@ -113,14 +113,14 @@ def _headline(
     return [*out, ""]
 
 
-def _issue11(results: dict[str, Any]) -> list[str]:
+def _data_plane(results: dict[str, Any]) -> list[str]:
     """Issue 11 item 6, one table per run: what the closing note quotes."""
-    entries = results.get("issue11", [])
+    entries = results.get("data_plane", [])
     if not entries:
         return []
     mark = {"pass": "pass", "miss": "**MISS**", "n/a": "n/a"}
     out = [
-        "## Issue 11 targets",
+        "## Data-plane targets (issue 11)",
         "",
         "Each figure next to the direct call's in this run (the simulator called without the proxy; for CPU, the "
         "simulator's own CPU per request; for CPU growth and both cores, the mode's own reference figure). "

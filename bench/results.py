@@ -94,7 +94,7 @@ BOTH_CORES_MEASURED = {
     "both_cores": {"workers": INT, "server_cores": [INT], **LEVEL},
     "rps_ratio": NUM,
 }
-ISSUE11 = {
+DATA_PLANE = {
     "id": STR,
     "description": STR,
     "run": STR,
@@ -185,7 +185,7 @@ TEMPLATE: dict[str, Any] = {
         }
     ],
     "both_cores": [BOTH_CORES],
-    "issue11": [ISSUE11],
+    "data_plane": [DATA_PLANE],
     "comparisons": {},  # keyed by run id; checked per run below
     "criteria": [CRITERION],
     "targets": [CRITERION],

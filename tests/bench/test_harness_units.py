@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from bench import cpu_profile, criteria, issue11, results, wrk
+from bench import cpu_profile, criteria, data_plane, results, wrk
 from bench.discovery import Interpreter, choose_quick
 from bench.payloads import HttpRequest, chat_body, direct_request, large_conversation
 from bench.processes import modes_for
@@ -154,7 +154,7 @@ def _slower(data: dict) -> dict:
     return data
 
 
-def test_issue11_targets_carry_the_mode_the_direct_call_their_ratio_and_how_much_a_miss_is() -> None:
+def test_data_plane_targets_carry_the_mode_the_direct_call_their_ratio_and_how_much_a_miss_is() -> None:
     data = criteria.evaluate(_slower(_fake_results()))
     data["both_cores"] = [
         {
@@ -168,7 +168,7 @@ def test_issue11_targets_carry_the_mode_the_direct_call_their_ratio_and_how_much
             "rps_ratio": 1.5,
         }
     ]
-    found = {(t["id"], t["run"]): t for t in issue11.evaluate(data)}
+    found = {(t["id"], t["run"]): t for t in data_plane.evaluate(data)}
     run = "3.13-gil/granian-threads"
     p50 = found[("added_p50_c1", run)]
     assert (p50["value"], p50["measured"], p50["direct"], p50["ratio_to_direct"]) == (0.5, 1.5, 1.0, 1.5)
@@ -184,12 +184,12 @@ def test_issue11_targets_carry_the_mode_the_direct_call_their_ratio_and_how_much
     assert both["value"] == 1.5 and both["status"] == "miss" and "shares core 1" in both["note"]
 
 
-def test_schema_check_wants_the_issue11_figures() -> None:
+def test_schema_check_wants_the_data_plane_figures() -> None:
     data = criteria.evaluate(_fake_results())
-    data["issue11"] = issue11.evaluate(data)
+    data["data_plane"] = data_plane.evaluate(data)
     found = results.problems(data)
     assert any(p.endswith("].profile: missing") for p in found)
-    assert not any("$.issue11" in p for p in found)
+    assert not any("$.data_plane" in p for p in found)
     data["both_cores"] = [
         {"interpreter": "3.13", "variant": "gil", "connections": 256, "status": "ok", "note": ""}
     ]

@@ -43,7 +43,7 @@ def test_quick_run_writes_a_complete_versioned_result(tmp_path: Path) -> None:
         elif run["variant"] == "gil":
             assert profile["status"] == "ok" and profile["top_self"], profile["note"]
     # Issue 11's targets: every one, for every run, with the direct call's figure beside it.
-    issue = results["issue11"]
+    issue = results["data_plane"]
     for run in results["runs"]:
         ids = {t["id"] for t in issue if t["run"] == run["id"]}
         assert ids >= {"added_p50_c1", "rps_ratio_64", "cpu_growth", "added_max_gap_32", "rss_after_streams"}
