@@ -147,9 +147,10 @@ def test_a_killed_worker_is_respawned_counted_and_the_others_serve_on(config: Pa
         eventually(replaced, "a replacement worker listening")
         load.join(30)
         result = results[0]
-        # Only requests in flight on the killed worker (or queued on its socket) may fail: at
-        # most one per client thread.
-        assert len(result.failures) <= 2, result.failures
+        # Only connections the killed worker held (in flight, or accepted into its queue) may
+        # fail, and only at the transport level: never an HTTP error from the survivor.
+        assert all(not f.startswith("HTTP") for f in result.failures), result.failures
+        assert len(result.failures) <= 10, result.failures
         assert len(result.latencies) > 10, result.summary()
         assert {p.pid for p in workers_of(root)} - {before[0].pid} and len(workers_of(root)) == 2
         text = log.read_text()
