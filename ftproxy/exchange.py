@@ -53,7 +53,8 @@ class Exchange:
     endpoint: str  # bounded label (metrics.endpoint_label)
     started: float = field(default_factory=time.perf_counter)
     family: str = "none"
-    model: str | None = None
+    model: str | None = None  # the configured model that served the request
+    alias: str | None = None  # the name the client asked for, when it was an alias of `model`
     stream: bool = False
     upstream_s: float = 0.0  # time spent waiting on SAP AI Core (headers, body, stream reads)
     auth_s: float = 0.0  # time spent getting an OAuth token (a fetch, or waiting for another's)
@@ -131,6 +132,8 @@ class Exchange:
             fields["client"] = self.client
         if self.model is not None:
             fields.update(model=self.model[:200], family=self.family, stream=self.stream)
+            if self.alias is not None:
+                fields["alias"] = self.alias[:200]
             fields["upstream_status"] = self.upstream_status
             fields["upstream_ms"] = round(self.upstream_s * 1000.0, 3)
         if self.auth_s >= 0.0005:  # only when a token was fetched (or awaited), not a cache read

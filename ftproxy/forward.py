@@ -70,10 +70,13 @@ def forward(
     exchange = request.exchange
     model = requested_model(body)
     stream = requested_stream(body)
-    body = cap_output_tokens(client_api, body, gateway.limits.max_output_tokens.get(model))
     deployments = resolve(gateway, model)
     deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
-    exchange.model, exchange.family, exchange.stream = model, deployment.family.value, stream
+    # An alias is served, capped and counted as the configured model it names.
+    body = cap_output_tokens(client_api, body, gateway.limits.max_output_tokens.get(deployment.model))
+    exchange.model, exchange.family, exchange.stream = deployment.model, deployment.family.value, stream
+    if model != deployment.model:
+        exchange.alias = model
     if deployment.embeddings:
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
     try:

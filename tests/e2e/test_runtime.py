@@ -229,3 +229,20 @@ def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> No
     assert unknown["status"] == 404 and unknown["error"] == "model_not_found"
     text = log.read_text()
     assert DEMO_KEY not in text and DEMO_CLIENT_SECRET not in text
+
+
+def test_an_alias_is_logged_and_counted_as_the_model_it_names(proxy: tuple[str, Path]) -> None:
+    root, log = proxy
+    alias = "claude-sonnet-4-5-20250929"  # Anthropic's public id, a built-in alias
+    answer = httpx.post(
+        root + "/v1/chat/completions", json=chat_body("hi", stream=False, model=alias), headers=AUTH
+    )
+    assert answer.status_code == 200 and answer.json()["model"] == alias  # the name the client used
+    request_id = answer.headers["x-request-id"]
+    (line,) = [x for x in request_log_lines(log, [request_id]) if x["request_id"] == request_id]
+    assert line["alias"] == alias and line["model"] != alias and line["model"].startswith("anthropic--")
+    tokens = [
+        x for x in httpx.get(root + "/metrics").text.splitlines() if x.startswith("ftproxy_tokens_total{")
+    ]
+    assert any(f'model="{line["model"]}"' in x for x in tokens)
+    assert not any('model="other"' in x for x in tokens)
