@@ -160,7 +160,6 @@ class Gateway:
             )
 
     def close(self) -> None:
-        self.streams.shutdown()
         self.upstreams.close()
 
 

@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from ftproxy._json import dumps
+from ftproxy._json import dumps, dumps_ascii
 
 LEVEL_ENV = "FTPROXY_LOG_LEVEL"
 ACCESS_LOG_ENV = "FTPROXY_ACCESS_LOG"
@@ -84,7 +84,7 @@ class AccessLog:
                 if item is None:
                     stop = True
                     break
-                lines.append(dumps(item) + b"\n")
+                lines.append(_line(item))
                 if len(lines) >= _BATCH:
                     break
                 try:
@@ -108,6 +108,13 @@ class AccessLog:
             else:
                 stream.write(data.decode())
                 stream.flush()
+
+
+def _line(fields: dict[str, Any]) -> bytes:
+    try:
+        return dumps(fields) + b"\n"
+    except (TypeError, ValueError):  # a value orjson refuses (a lone surrogate): escape it instead
+        return dumps_ascii(fields) + b"\n"
 
 
 ACCESS_LOG = AccessLog()
