@@ -41,13 +41,14 @@ def test_thread_workers_count_earlier_restarts_once(monkeypatch: pytest.MonkeyPa
     process started are counted by exactly one of them."""
     from ftproxy import app, metrics
 
-    monkeypatch.setattr(lifecycle, "_counted_restarts", False)
     monkeypatch.setenv(lifecycle.RESTARTS_ENV, "3")
     gateway = object()
     monkeypatch.setattr(app, "from_environment", lambda: gateway)
     crash = metrics.WORKER_RESTARTS.labels("crash")
-    before = crash._value.get()
-    with preempting(lifecycle):
-        gateways = run_together(lambda i: lifecycle.worker_app(), 8)
-    assert crash._value.get() - before == 3
-    assert all(g is gateway for g in gateways)
+    for _ in range(5):  # five fresh processes' worth of thread workers
+        monkeypatch.setattr(lifecycle, "_counted_restarts", False)
+        before = crash._value.get()
+        with preempting(lifecycle):
+            gateways = run_together(lambda i: lifecycle.worker_app(), 8)
+        assert crash._value.get() - before == 3
+        assert all(g is gateway for g in gateways)
