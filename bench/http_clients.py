@@ -574,6 +574,8 @@ def _bench_interpreter(
 ) -> dict[str, Any]:
     python = facts["venv_python"]
     tag = facts["tag"]
+    # Other people's work on a shared machine shows here: read the figures with it.
+    load_before = os.getloadavg()
     candidates: dict[str, Any] = {}
     runnable = []
     for name in names:
@@ -611,7 +613,7 @@ def _bench_interpreter(
     for name in runnable:
         for cell in candidates[name]["cells"].values():
             cell["median"] = _median(cell["runs"])
-    return {"python": facts, "candidates": candidates}
+    return {"python": facts, "candidates": candidates, "loadavg": [load_before, os.getloadavg()]}
 
 
 def _brief(run: dict[str, Any]) -> str:
@@ -850,6 +852,13 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {_fmt(one.get('calls_per_s'), 0)} | {_fmt(many.get('calls_per_s'), 0)} "
                 f"| {_fmt(many.get('cpu_ms_per_call'), 3)} | {_fmt(many.get('p99_ms'), 1)} | {errors} "
                 f"| {'; '.join(notes)} |"
+            )
+    lines.append("")
+    for interp in results["interpreters"]:
+        if interp.get("loadavg"):
+            before, after = interp["loadavg"]
+            lines.append(
+                f"Load average during {interp['python']['tag']}: {_load(before)} → {_load(after)}.  "
             )
     lines.append("")
     lines += _extensions_table(results)
