@@ -124,12 +124,13 @@ _UNLABELLED = (CLIENT_DISCONNECTS,)
 # bounded label sets are created once and then found here with a plain dict read. Two threads
 # creating the same child at once both get the one object `labels()` keeps, so the race on the
 # cache is harmless.
-_children: dict[tuple[int, tuple[str, ...]], Any] = {}
+_children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
 
 def child(metric: Any, *labels: str) -> Any:
-    """`metric.labels(*labels)`, cached: for the request path."""
-    key = (id(metric), labels)
+    """`metric.labels(*labels)`, cached: for the request path. Keyed by the metric object itself
+    (not its id, which a new object could reuse)."""
+    key = (metric, labels)
     found = _children.get(key)
     if found is None:
         found = _children[key] = metric.labels(*labels)

@@ -93,7 +93,10 @@ def test_only_one_multiprocess_directory_wins(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(metrics, "_UNLABELLED", ())
     monkeypatch.setattr(metrics, "_count_in_files", lambda: switches.append(1))
     monkeypatch.setattr(metrics, "RuntimeCollector", lambda pid_label: object())
-    monkeypatch.delenv(metrics.MULTIPROC_ENV, raising=False)
+    # Set, then removed: so that monkeypatch also removes what prepare_multiprocess exports, and
+    # the subprocesses of later tests do not inherit a multiprocess directory.
+    monkeypatch.setenv(metrics.MULTIPROC_ENV, "")
+    monkeypatch.delenv(metrics.MULTIPROC_ENV)
 
     def prepare(i: int) -> str | None:
         try:
