@@ -112,7 +112,7 @@ def test_only_one_multiprocess_directory_wins(tmp_path: Path, monkeypatch: pytes
     assert metrics.multiprocess_directory() == winners[0] == os.environ[metrics.MULTIPROC_ENV]
 
 
-# Module-level, so it lives as long as the cache that keys its children by id().
+# Module-level: the cache keeps the metrics it has seen alive, one test object is enough.
 CHILDREN_TEST = PromCounter("race_children", "children of this test", ["kind"], registry=CollectorRegistry())
 
 
