@@ -1,7 +1,7 @@
 """Which HTTP client should ftproxy use upstream? Measured, not guessed (issue 11, item 2).
 
 `python -m bench.http_clients [--quick] [--python PATH ...] [--output DIR] [--candidates a,b]
-[--wheel-check]`
+[--wheel-check] [--proxy-check]`
 
 Every candidate does what ftproxy does upstream: POST a ~1 kB JSON chat body to a local
 upstream on 127.0.0.1 and read a ~1 kB JSON answer over keep-alive connections. Two cells:
@@ -21,7 +21,9 @@ each figure is reported.
 With `--python PATH`, each interpreter gets a throwaway venv under `--venvs` (outside the repo)
 with ftproxy and each third-party candidate installed from wheels only; a candidate without a
 wheel for that interpreter (e.g. no cp314t wheel) is reported as such, never fatal. Without
-`--python`, the current interpreter runs whatever candidates it can import.
+`--python`, the current interpreter runs whatever candidates it can import. `--wheel-check`
+reads what each candidate's cp314t wheel declares about the GIL; `--proxy-check` tests whether
+it honours HTTP(S)_PROXY and NO_PROXY. The figures and the choice: docs/architecture.md.
 """
 
 from __future__ import annotations
