@@ -452,7 +452,11 @@ def ensure_venv(
     def importable(module: str) -> bool:
         return (
             subprocess.run(
-                [venv_python, "-c", f"import {module}"], capture_output=True, timeout=120
+                # Run from the venv, not the checkout: `import ftproxy` must find the install.
+                [venv_python, "-c", f"import {module}"],
+                capture_output=True,
+                timeout=120,
+                cwd=path,
             ).returncode
             == 0
         )
