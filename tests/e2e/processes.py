@@ -55,27 +55,23 @@ def proxy_config(folder: Path, simulator: str, **extra: object) -> Path:
 
 
 @contextmanager
-def running_proxy(config: Path, folder: Path, *extra: str) -> Iterator[tuple[str, Path]]:
-    port = free_port()
-    log = folder / f"proxy-{port}.log"
+def running_proxy(
+    config: Path, folder: Path, *extra: str, port: int | None = None, test_sizes: bool = True
+) -> Iterator[tuple[str, Path]]:
+    """`ftproxy serve` on a free loopback port until the block ends. With `test_sizes`, one
+    worker of 32 threads unless `extra` says otherwise: the tests count token fetches, limits
+    and connections of one process; without, the machine's defaults are served."""
+    port = port or free_port()
+    log = folder / f"proxy-{port}-{time.monotonic_ns()}.log"
+    sizes: tuple[str, ...] = ()
+    if test_sizes:
+        sizes = ("--threads", "32", *(() if "--workers" in extra else ("--workers", "1")))
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "ftproxy",
-                "serve",
-                "--config",
-                str(config),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--threads",
-                "32",
-                # One worker unless a test asks for more: the default is one per core, and the
-                # tests count token fetches, limits and connections of one process.
-                *(() if "--workers" in extra else ("--workers", "1")),
+                *(sys.executable, "-m", "ftproxy", "serve", "--config", str(config)),
+                *("--host", "127.0.0.1", "--port", str(port)),
+                *sizes,
                 *extra,
             ],
             stdout=out,

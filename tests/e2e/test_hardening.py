@@ -19,14 +19,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import psutil
 import pytest
 from attacks import Healthy, healthy, slow_bodies, slowloris
-from processes import free_port, proxy_config, request_log_lines, stop, wait_for_health
+from processes import proxy_config, request_log_lines, running_proxy
 
 from ftproxy.demo import DEMO_KEY
 
@@ -37,23 +37,11 @@ ATTACK_S = 10.0
 SERVE = [sys.executable, "-m", "ftproxy", "serve"]
 
 
-@contextmanager
-def serving(config: Path, folder: Path, *extra: str, port: int | None = None) -> Iterator[tuple[str, Path]]:
-    """`ftproxy serve` with the machine's default sizes (unlike processes.running_proxy)."""
-    port = port or free_port()
-    log = folder / f"serve-{port}-{time.monotonic_ns()}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*SERVE, "--config", str(config), "--host", "127.0.0.1", "--port", str(port), *extra],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    root = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_health(root + "/health", process, log)
-        yield root, log
-    finally:
-        stop(process)
+def serving(
+    config: Path, folder: Path, *extra: str, port: int | None = None
+) -> AbstractContextManager[tuple[str, Path]]:
+    """`ftproxy serve` with the machine's default sizes (unlike the other e2e tests)."""
+    return running_proxy(config, folder, *extra, port=port, test_sizes=False)
 
 
 @pytest.fixture(scope="module")
