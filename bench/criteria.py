@@ -90,6 +90,7 @@ def comparisons(results: dict[str, Any]) -> dict[str, Any]:
             ),
             "rss_idle_mib": run["rss_mib"]["idle"],
             "rss_after_mib": run["rss_mib"]["after"],
+            "pss_after_mib": run["rss_mib"].get("after_pss"),
         }
     return out
 

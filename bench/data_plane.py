@@ -46,6 +46,21 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 "status": "n/a",
                 "note": f"this preset stops at {top_level} streams; the full preset goes to {STREAMS_TARGET}",
             }
+        memory = _target(
+            "rss_after_streams",
+            "RSS after the stream test (whole server tree)",
+            rid,
+            "MiB",
+            c["rss_after_mib"],
+            c["rss_after_mib"],
+            None,
+            "<=",
+            100.0,
+        )
+        if c.get("pss_after_mib") is not None:
+            # A sum of RSS counts the pages a forked worker shares with its supervisor twice.
+            pss = f"PSS (shared pages counted once): {c['pss_after_mib']:.0f} MiB"
+            memory["note"] = f"{memory['note']}; {pss}" if memory["note"] else pss
         out += [
             _target(
                 "added_p50_c1",
@@ -148,17 +163,7 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
                 5.0,
             ),
             streams,
-            _target(
-                "rss_after_streams",
-                "RSS after the stream test (whole server tree)",
-                rid,
-                "MiB",
-                c["rss_after_mib"],
-                c["rss_after_mib"],
-                None,
-                "<=",
-                100.0,
-            ),
+            memory,
         ]
     for bc in results.get("both_cores", []):
         entry = _target(

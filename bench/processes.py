@@ -70,6 +70,15 @@ class Started:
                 total += p.memory_info().rss
         return total
 
+    def pss_bytes(self) -> int:
+        """Proportional set size of the whole tree: like `rss_bytes`, but a page shared by the
+        forked workers and their supervisor is counted once, not once per process."""
+        total = 0
+        for p in self.tree():
+            with contextlib.suppress(psutil.Error, AttributeError):
+                total += p.memory_full_info().pss
+        return total
+
     def cpu_seconds(self) -> float:
         total = 0.0
         for p in self.tree():

@@ -179,7 +179,7 @@ TEMPLATE: dict[str, Any] = {
                 "free_threaded_build": NUM,
                 "launcher": {"serving_with": STR},
             },
-            "rss_mib": {"idle": NUM, "under_load": NUM, "streams_peak": NUM, "after": NUM},
+            "rss_mib": {"idle": NUM, "under_load": NUM, "streams_peak": NUM, "after": NUM, "after_pss": NUM},
             "profile": PROFILE,
             "scenarios": SCENARIOS,
         }

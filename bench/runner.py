@@ -170,13 +170,14 @@ def _server_run(
         under_load = found["throughput"]["rss_peak_mib"]
         found["max_streams"] = scenarios.max_streams(t, s, idle, say)
         time.sleep(1.0)  # let the streams' threads and buffers be released before "after"
-        after = server.rss_bytes()
+        after, after_pss = server.rss_bytes(), server.pss_bytes()
         streams_peak = max((lv["rss_peak_mib"] for lv in found["max_streams"]["levels"]), default=0.0)
         record["rss_mib"] = {
             "idle": mib(idle),
             "under_load": under_load,
             "streams_peak": streams_peak,
             "after": mib(after),
+            "after_pss": mib(after_pss),
         }
     except Exception as exc:  # a crashed server must not end the whole run
         return {**record, "status": "failed", "error": f"{type(exc).__name__}: {exc}"[-2000:]}
