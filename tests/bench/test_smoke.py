@@ -43,16 +43,16 @@ def test_quick_run_writes_a_complete_versioned_result(tmp_path: Path) -> None:
         elif run["variant"] == "gil":
             assert profile["status"] == "ok" and profile["top_self"], profile["note"]
     # Issue 11's targets: every one, for every run, with the direct call's figure beside it.
-    issue = results["data_plane"]
+    targets = results["data_plane"]
     for run in results["runs"]:
-        ids = {t["id"] for t in issue if t["run"] == run["id"]}
+        ids = {t["id"] for t in targets if t["run"] == run["id"]}
         assert ids >= {"added_p50_c1", "rps_ratio_64", "cpu_growth", "added_max_gap_32", "rss_after_streams"}
-    assert all(t["status"] in ("pass", "miss", "n/a") for t in issue)
+    assert all(t["status"] in ("pass", "miss", "n/a") for t in targets)
     assert results["both_cores"] and results["both_cores"][0]["status"] in ("ok", "n/a")
-    assert any(t["id"] == "both_cores" for t in issue)
+    assert any(t["id"] == "both_cores" for t in targets)
     report = (tmp_path / "report.md").read_text()
     assert "## Seed plan success criteria" in report and "## SPEC §9 targets" in report
-    assert "## Issue 11 targets" in report and "## CPU profiles" in report
+    assert "## Data-plane targets (issue 11)" in report and "## CPU profiles" in report
     try:
         import matplotlib  # noqa: F401
     except ImportError:
