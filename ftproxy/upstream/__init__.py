@@ -1,6 +1,8 @@
 """Everything ftproxy says to SAP AI Core goes through this package, and nothing else speaks HTTP upstream.
 
-transport.py  HTTP/1.1 on stdlib sockets: connection pools, timeouts, TLS, proxies, incremental bodies
+transport.py  HTTP/1.1 on stdlib sockets: connection pools, timeouts, TLS, proxies
+response.py   an answer whose body is read as it arrives (sized, chunked, until close); interrupt()
+http11.py     the message format: request head, response head, chunk sizes (pure functions)
 errors.py     the four failures the transport can report (ConnectFailed, UpstreamTimeout, ...)
 oauth.py      the XSUAA client-credentials fetch behind each subaccount's TokenManager
 client.py     one subaccount: token, AI Core headers, one re-auth on 401; reading answers back

@@ -1,12 +1,13 @@
-"""HTTP/1.1 towards SAP AI Core on the standard library's sockets: the one module that speaks HTTP upstream.
+"""HTTP/1.1 towards SAP AI Core on the standard library's sockets: connections, pools, TLS, proxies.
 
 Why not a client library: measured on this project's harness (docs/architecture.md, "The upstream
 HTTP client"), a pure-Python client such as httpx costs 1-2.5 ms of CPU per call at 64 threads,
 most of it inside its connection-pool lock, and its shared pool has raced on a GIL-free build.
 What ftproxy needs from HTTP is small and fixed — POST a JSON body to a handful of hosts, read a
-status, a few headers and a Content-Length or chunked body, incrementally — so this module does
+status, a few headers and a Content-Length or chunked body, incrementally — so this module and
+its two neighbours (`response.py`: reading an answer's body; `http11.py`: the message format) do
 exactly that with `socket` and `ssl`, which are part of every CPython build, free-threaded ones
-included, and costs a few syscalls per call.
+included, and cost a few system calls per call.
 
 What it provides (the seam `ftproxy.upstream` is built on):
 - a connection pool per origin, shared by every thread: idle connections wait in a `deque`
@@ -21,7 +22,8 @@ What it provides (the seam `ftproxy.upstream` is built on):
   send keep-alives and enforce its own deadlines on the same thread;
 - `Response.interrupt()`, safe from another thread: it shuts the socket down, which wakes a
   reader blocked in `recv` at once.
-Every failure becomes one of the four `ftproxy.upstream.errors` types here, and nowhere else.
+Every failure becomes one of the four `ftproxy.upstream.errors` types in these three modules, and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -36,17 +38,17 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
 from ftproxy.upstream.errors import ConnectFailed, ConnectionLost, ProtocolError, UpstreamTimeout
+from ftproxy.upstream.http11 import MAX_HEAD, parse_head, request_head
+from ftproxy.upstream.response import Response, Waited
 
 _RECV = 65536
-_MAX_HEAD = 64 * 1024  # status line + headers; SAP AI Core sends well under 2 kB
-_NO_BODY_STATUSES = frozenset({204, 304})
 # An idle connection reused within this many seconds is not probed first: servers keep idle
 # connections open far longer, and the rare one closed meanwhile is sent to once more anyway.
 _PROBE_AFTER_S = 1.0
@@ -115,7 +117,7 @@ class Transport:
         `ConnectionLost` or `ProtocolError`; `ValueError` for a header that cannot be sent.
         """
         pool, target = self._target(url)
-        payload = _request_head(method, target, pool.host_header, headers, pool.proxy_authorization, body)
+        payload = request_head(method, target, pool.host_header, headers, pool.proxy_authorization, body)
         connection = pool.checkout()
         if connection is not None:
             try:
@@ -305,8 +307,8 @@ class _Connection:
         interim = False  # after an interim answer the server has the request: never send it again
         while True:
             end = buffer.find(b"\r\n\r\n")
-            while end < 0 or end > _MAX_HEAD:  # a complete but oversized head, too
-                if len(buffer) > _MAX_HEAD:
+            while end < 0 or end > MAX_HEAD:  # a complete but oversized head, too
+                if len(buffer) > MAX_HEAD:
                     self.close()
                     raise ProtocolError("the answer's headers are larger than 64 kB")
                 if not self.fill(stale_if_empty=not buffer and not interim):
@@ -315,7 +317,11 @@ class _Connection:
                 end = buffer.find(b"\r\n\r\n")
             head = bytes(buffer[:end])
             del buffer[: end + 4]
-            status, headers, keep_alive = _parse_head(head, self)
+            try:
+                status, headers, keep_alive = parse_head(head)
+            except ProtocolError:
+                self.close()
+                raise
             if 100 <= status < 200 and status != 101:
                 interim = True
                 continue  # an interim answer (100 Continue): the real one follows
@@ -323,13 +329,13 @@ class _Connection:
 
     def fill(self, *, stale_if_empty: bool = False, wait: float | None = None) -> bool:
         """Reads what the socket has into the buffer. False at the end of the stream (the peer
-        closed). With `wait`, gives up after that many seconds and raises `_Waited`."""
+        closed). With `wait`, gives up after that many seconds and raises `Waited`."""
         self.set_timeout(self.pool.transport.read_timeout if wait is None else wait)
         try:
             data = self.sock.recv(_RECV)
         except (TimeoutError, BlockingIOError):  # BlockingIOError: a kernel timeout (EAGAIN)
             if wait is not None:
-                raise _Waited from None
+                raise Waited from None
             self.close()
             raise UpstreamTimeout("SAP AI Core sent nothing within the read timeout") from None
         except OSError as exc:
@@ -350,245 +356,6 @@ class _Connection:
             self.sock.close()
 
 
-class _Waited(Exception):
-    """`fill(wait=…)` saw no bytes within the wait."""
-
-
-class Response:
-    """An upstream answer whose body has not been read yet. One thread reads it; any thread may
-    `interrupt()` it."""
-
-    __slots__ = ("_body", "_connection", "_done", "_interrupted", "_keep_alive", "_wait", "headers", "status")
-
-    def __init__(
-        self,
-        connection: _Connection,
-        status: int,
-        headers: dict[str, str],
-        keep_alive: bool,
-        method: str,
-    ) -> None:
-        self.status = status
-        self.headers = headers  # lower-case names; repeated headers joined with ", "
-        self._connection: _Connection | None = connection
-        self._keep_alive = keep_alive
-        self._interrupted = False
-        self._done = False
-        self._wait: Callable[[], float] | None = None
-        if method == "HEAD" or status in _NO_BODY_STATUSES:
-            self._body: Iterator[bytes | None] = iter(())
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            self._body = self._chunked(connection)
-        elif "content-length" in headers:
-            length = headers["content-length"].strip()
-            if not (length.isascii() and length.isdigit()):  # not "²", a Latin-1 digit
-                connection.close()
-                raise ProtocolError(f"Content-Length {length[:40]!r} is not a number")
-            self._body = self._sized(connection, int(length))
-        else:
-            self._keep_alive = False  # the body ends when the server closes the connection
-            self._body = self._until_close(connection)
-
-    def iter_chunks(self, wait: Callable[[], float] | None = None) -> Iterator[bytes]:
-        """The body as it arrives. With `wait`, each wait for bytes lasts at most `wait()`
-        seconds, after which `b""` is yielded (nothing arrived) and the wait starts again."""
-        self._wait = wait
-        try:
-            for chunk in self._body:
-                yield chunk if chunk is not None else b""
-        except (UpstreamTimeout, ConnectionLost, ProtocolError):
-            self._release(reuse=False)
-            raise
-        self._done = True
-
-    def read(self, limit: int | None = None) -> bytes:
-        """The whole body (or its first `limit` bytes, leaving the rest unread), then closes."""
-        parts: list[bytes] = []
-        size = 0
-        try:
-            for chunk in self.iter_chunks():
-                parts.append(chunk)
-                size += len(chunk)
-                if limit is not None and size >= limit:
-                    break
-        finally:
-            self.close()
-        body = b"".join(parts)
-        return body if limit is None else body[:limit]
-
-    def close(self) -> None:
-        """Returns a fully read connection to its pool; closes one read only in part."""
-        self._release(reuse=self._done and self._keep_alive and not self._interrupted)
-
-    def interrupt(self) -> None:
-        """Wakes the thread reading this answer (its next read fails with `ConnectionLost`).
-        Shutting the socket down works from any thread; closing it would not wake the reader."""
-        # The flag first: a `close()` racing on the reading thread then sees it and closes the
-        # connection instead of handing a shut-down socket back to the pool.
-        self._interrupted = True
-        connection = self._connection
-        if connection is not None:
-            with contextlib.suppress(OSError):
-                connection.sock.shutdown(socket.SHUT_RDWR)
-
-    def _release(self, *, reuse: bool) -> None:
-        connection, self._connection = self._connection, None
-        if connection is None:
-            return
-        if reuse and not self._interrupted:
-            connection.pool.checkin(connection)
-        else:
-            connection.close()
-
-    # Body readers: generators over the connection's buffer that yield body bytes as they
-    # arrive, or None when a wait (`iter_chunks(wait=…)`) passed with no bytes.
-
-    def _await(self, connection: _Connection) -> bool | None:
-        """True: bytes arrived; False: the peer closed; None: the wait passed with nothing."""
-        wait = self._wait
-        try:
-            got = connection.fill(wait=None if wait is None else max(wait(), 0.001))
-        except _Waited:
-            return None
-        except ConnectionLost:
-            if self._interrupted:
-                raise ConnectionLost("the call was interrupted") from None
-            raise
-        if self._interrupted:  # even if bytes came: an interrupted TLS socket reads raw ciphertext
-            raise ConnectionLost("the call was interrupted")
-        return got
-
-    def _sized(self, connection: _Connection, length: int) -> Iterator[bytes | None]:
-        buffer = connection.buffer
-        while length > 0:
-            if not buffer:
-                got = self._await(connection)
-                if got is None:
-                    yield None
-                    continue
-                if not got:
-                    raise ConnectionLost(f"SAP AI Core closed the connection with {length} bytes unsent")
-            take = bytes(buffer[:length])
-            del buffer[: len(take)]
-            length -= len(take)
-            yield take
-
-    def _until_close(self, connection: _Connection) -> Iterator[bytes | None]:
-        buffer = connection.buffer
-        while True:
-            if buffer:
-                data = bytes(buffer)
-                buffer.clear()
-                yield data
-                continue
-            got = self._await(connection)
-            if got is None:
-                yield None
-            elif not got:
-                return
-
-    def _need(self, connection: _Connection, size: int, what: str) -> Iterator[None]:
-        """Fills the buffer to at least `size` bytes, yielding None for each wait that passed."""
-        while len(connection.buffer) < size:
-            got = self._await(connection)
-            if got is None:
-                yield None
-            elif not got:
-                raise ConnectionLost(f"SAP AI Core closed the connection in the middle of {what}")
-
-    def _chunked(self, connection: _Connection) -> Iterator[bytes | None]:
-        buffer = connection.buffer
-        while True:
-            # the chunk-size line: hex size, optional ";extensions", CRLF
-            while (end := buffer.find(b"\r\n")) < 0:
-                if len(buffer) > 4096:
-                    raise ProtocolError("a chunk-size line is longer than 4 kB")
-                yield from self._need(connection, len(buffer) + 1, "the answer")
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            # hex digits only: int(…, 16) alone would also take "-1", "0x4" and "1_0"
-            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-                raise ProtocolError(f"bad chunk size {size_text[:20]!r}")
-            size = int(size_text, 16)
-            del buffer[: end + 2]
-            if size == 0:
-                yield from self._trailers(connection)
-                return
-            while size > 0:
-                if not buffer:
-                    yield from self._need(connection, 1, "a chunk")
-                take = bytes(buffer[:size])
-                del buffer[: len(take)]
-                size -= len(take)
-                yield take
-            yield from self._need(connection, 2, "the answer")
-            if buffer[:2] != b"\r\n":
-                raise ProtocolError("a chunk is not followed by CRLF")
-            del buffer[:2]
-
-    def _trailers(self, connection: _Connection) -> Iterator[bytes | None]:
-        buffer = connection.buffer
-        while True:
-            end = buffer.find(b"\r\n")
-            if end == 0:
-                del buffer[:2]
-                return
-            if end > 0:
-                del buffer[: end + 2]  # a trailer field: nothing we use
-                continue
-            if len(buffer) > _MAX_HEAD:  # bounded like the head: a line that never ends
-                raise ProtocolError("a trailer line is longer than 64 kB")
-            got = self._await(connection)
-            if got is None:
-                yield None
-            elif not got:
-                return  # closed right after the last chunk: the body is complete
-
-
-def _request_head(
-    method: str,
-    target: str,
-    host: str,
-    headers: Mapping[str, str],
-    proxy_authorization: str | None,
-    body: bytes,
-) -> bytes:
-    lines = [f"{method} {target} HTTP/1.1\r\n", f"Host: {host}\r\n"]
-    lines.extend(f"{name}: {value}\r\n" for name, value in headers.items())
-    if proxy_authorization is not None:
-        lines.append(f"Proxy-Authorization: {proxy_authorization}\r\n")
-    lines.append(f"Content-Length: {len(body)}\r\n\r\n")
-    head = "".join(lines)
-    # Each line ends in the CRLF written here (the last in two): a CR or LF inside a name or a
-    # value would smuggle headers, or a second request, onto the connection.
-    breaks = len(lines) + 1
-    if head.count("\n") != breaks or head.count("\r") != breaks:
-        raise ValueError("a header name or value contains a line break")
-    try:
-        return head.encode("latin-1") + body
-    except UnicodeEncodeError:
-        raise ValueError("a header value is not Latin-1 text") from None
-
-
-def _parse_head(head: bytes, connection: _Connection) -> tuple[int, dict[str, str], bool]:
-    lines = head.decode("latin-1").split("\r\n")
-    parts = lines[0].split(" ", 2)
-    code = parts[1] if len(parts) > 1 else ""
-    if not parts[0].startswith("HTTP/1.") or not (code.isascii() and code.isdigit()):  # not "²00"
-        connection.close()
-        raise ProtocolError(f"not an HTTP/1.1 status line: {lines[0][:80]!r}")
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if not sep or not name or name[-1] in " \t":
-            connection.close()
-            raise ProtocolError(f"malformed header line {line[:80]!r}")
-        name = name.lower()
-        value = value.strip()
-        headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    keep_alive = parts[0] == "HTTP/1.1" and "close" not in headers.get("connection", "").lower()
-    return int(parts[1]), headers, keep_alive
-
-
 def _open_tunnel(sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
     host = f"[{origin.host}]" if ":" in origin.host else origin.host  # an IPv6 literal goes in brackets
     authority = f"{host}:{origin.port}"
@@ -599,7 +366,7 @@ def _open_tunnel(sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
     answer = b""
     while b"\r\n\r\n" not in answer:
         data = sock.recv(4096)
-        if not data or len(answer) > _MAX_HEAD:
+        if not data or len(answer) > MAX_HEAD:
             raise OSError(f"proxy {proxy.host}:{proxy.port} closed the tunnel request")
         answer += data
     status_line = answer.split(b"\r\n", 1)[0].decode("latin-1")
