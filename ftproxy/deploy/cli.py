@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ftproxy.config import ConfigError
+from ftproxy.errors import ConfigError
 
 DEFAULT_CONFIG = "deploy/traffic_routing.yaml"
 CONFIG_ENV = "FTPROXY_ROUTING"

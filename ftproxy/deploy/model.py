@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ftproxy.config import ConfigError
+from ftproxy.errors import ConfigError
 
 Role = Literal["standard", "canary"]
 ROLES = ("standard", "canary")
