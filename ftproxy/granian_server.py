@@ -1,0 +1,174 @@
+"""Serving with Granian: the WSGI server on every build except a free-threaded one with the GIL on.
+
+The launcher (`launcher.py`) decides how to serve; this module and `gunicorn_server.py` sit side
+by side and carry the plan out. Here: Granian's settings (workers, blocking threads, connections
+within the open-file limit, the header timeout), respawning crashed workers and counting them,
+and SIGTERM/SIGINT: the drain file, the delay, then Granian's own graceful interrupt. Granian is
+imported only when serving, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+from ftproxy import lifecycle
+
+if TYPE_CHECKING:
+    from ftproxy.launcher import ServeOptions, ServePlan
+    from ftproxy.lifecycle import Drain
+
+# Connections each worker takes on at once (Granian's backpressure), before the fd limit: idle
+# and trickling connections cost a few kB in Rust, not a thread, so this is well above the threads.
+DEFAULT_MAX_CONNECTIONS = 4096
+# File descriptors kept back from connections: upstream connections (one per thread), files, logs.
+FD_RESERVE = 256
+
+
+def granian_backpressure(threads: int, max_connections: int | None, fd_limit: int) -> int:
+    """Connections each Granian worker takes on at once.
+
+    Never fewer than the threads (they would idle while clients wait); by default far more,
+    because a connection that trickles its headers (slowloris) or sits idle between keep-alive
+    requests costs a few kB in Rust and no thread, and a cap near the threads is exactly what a
+    slowloris fills. Bounded by the file descriptors a worker process may open, less one upstream
+    connection per thread and a reserve.
+    """
+    wanted = DEFAULT_MAX_CONNECTIONS if max_connections is None else max_connections
+    return max(threads, min(wanted, fd_limit - threads - FD_RESERVE))
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raises this process's soft RLIMIT_NOFILE towards `wanted` (within the hard limit); workers
+    inherit it. Returns the soft limit now in force."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return wanted
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else soft
+
+
+def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -> int:
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    threads_mode = chosen.mode == "threads"
+    wanted = DEFAULT_MAX_CONNECTIONS if options.max_connections is None else options.max_connections
+    fd_limit = raise_fd_limit(wanted + chosen.threads + FD_RESERVE)
+    server = _respawning_server_class()(
+        "ftproxy.lifecycle:worker_app",
+        address=options.host,
+        port=options.port,
+        interface=Interfaces.WSGI,
+        workers=chosen.workers,
+        blocking_threads=chosen.threads,
+        backpressure=granian_backpressure(chosen.threads, options.max_connections, fd_limit),
+        http1_settings=HTTP1Settings(header_read_timeout=int(options.header_timeout_s * 1000)),
+        factory=True,
+        log_access=False,
+        # A worker that dies (a crash, an OOM kill, kill -9) is replaced; the others serve on.
+        # Granian itself gives up when a worker dies again within 5.5 s of its respawn.
+        respawn_failed_workers=True,
+        # Process workers still busy after the drain timeout are killed by Granian. Thread
+        # workers cannot be killed one by one (Granian would raise), so `GranianStopper` ends
+        # the whole process at the deadline instead.
+        workers_kill_timeout=None if threads_mode else options.drain_timeout_s,
+    )
+    if options.threads is None:
+        quiet_thread_warning()
+    stopper = GranianStopper(server, drain, options.drain_timeout_s, threads_mode)
+    # Startup hooks run in the main process after Granian installed its own SIGINT/SIGTERM
+    # handlers and before the workers start: ours replace them there.
+    server.on_startup(stopper.install)
+    server.serve()
+    return 1 if drain.forced else 0
+
+
+def _respawning_server_class() -> type[Any]:
+    """Granian's server, counting and logging each worker it respawns after a crash."""
+    from granian.server import Server
+
+    class RespawningServer(Server):  # type: ignore[misc, valid-type]
+        def _respawn_workers(self, workers: list[int], *args: Any, **kwargs: Any) -> Any:
+            for idx in workers:
+                worker = self.wrks[idx] if idx < len(self.wrks) else None
+                if worker is not None and not worker.is_alive():  # a crash, not a reload
+                    lifecycle.worker_died(
+                        f"worker-{idx + 1}", worker._id(), getattr(worker.inner, "exitcode", None)
+                    )
+            return super()._respawn_workers(workers, *args, **kwargs)
+
+    return RespawningServer
+
+
+class _ThreadWarning(logging.Filter):
+    """Granian warns when a worker may start more than 2 x cores + 1 Python threads: right for a
+    CPU-bound app, not for a gateway whose threads wait on SAP AI Core with the GIL released (see
+    `launcher.machine_defaults`). Silenced for ftproxy's own default only; an explicit --threads keeps it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Configuration allows spawning up to")
+
+
+def quiet_thread_warning() -> None:
+    logging.getLogger("_granian").addFilter(_ThreadWarning())
+
+
+class GranianStopper:
+    """SIGTERM/SIGINT for Granian: drain file, delay, then Granian's own graceful interrupt."""
+
+    def __init__(self, server: Any, drain: Drain, timeout_s: int, threads_mode: bool) -> None:
+        self.server = server
+        self.drain = drain
+        self.timeout_s = timeout_s
+        self.threads_mode = threads_mode
+
+    def install(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self.on_signal)
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.drain.begin():
+            # The delay runs in a thread: a signal handler must return promptly, and the second
+            # signal has to be handled while the first one's delay is still running.
+            threading.Thread(target=self._stop_after_delay, name="ftproxy-drain", daemon=True).start()
+        else:
+            self.stop_now()
+
+    def _stop_after_delay(self) -> None:
+        self.drain.wait_delay()
+        if self.drain.forced:
+            return  # a second signal cut the delay short and already stopped everything
+        # Granian then stops accepting, tells the workers to stop, and waits for in-flight
+        # requests and streams (process workers: at most workers_kill_timeout).
+        self.server.signal_handler_interrupt()
+        if self.threads_mode:
+            threading.Event().wait(self.timeout_s)
+            # Still here: a stream outlived the drain timeout. This thread is a daemon, so a
+            # process that finished draining in time never gets here.
+            lifecycle.say(f"drain timeout ({self.timeout_s} s) reached; cutting the remaining streams")
+            self._exit_now(0)
+
+    def stop_now(self) -> None:
+        try:
+            for worker in list(self.server.wrks):
+                worker.kill()
+        except NotImplementedError:
+            self._exit_now(1)  # thread workers: ending the one process ends them all
+        self.server.signal_handler_interrupt()
+
+    def _exit_now(self, status: int) -> None:
+        lifecycle.remove_private_folder(self.drain.drain_file.parent)
+        os._exit(status)
