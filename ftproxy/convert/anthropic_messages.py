@@ -211,13 +211,21 @@ def native_messages(messages: list[Any]) -> list[dict[str, Any]]:
         if role == "system":
             turns.append(("user", system_turn(message.get("content"), f"messages[{i}].content")))
         elif role in ("user", "assistant"):
-            content = message.get("content")
-            turns.append((role, [text_block(content)] if isinstance(content, str) else list(content or [])))
+            turns.append((role, _native_blocks(message.get("content"), f"messages[{i}].content")))
         else:
             raise ClientRequestError(
                 f"'messages[{i}].role' must be user, assistant or system", f"messages[{i}].role"
             )
     return merge_turns(turns)
+
+
+def _native_blocks(content: Any, param: str) -> list[dict[str, Any]]:
+    """A turn's content as blocks: text, or a list of block objects (passed on as they are)."""
+    if isinstance(content, str):
+        return [text_block(content)]
+    if content is None:
+        return []
+    return [want_object(block, f"{param}[{j}]") for j, block in enumerate(want_list(content, param))]
 
 
 def bedrock_betas(headers: dict[str, str] | None, body: dict[str, Any] | None = None) -> list[str]:

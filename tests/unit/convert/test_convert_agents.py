@@ -133,6 +133,17 @@ def test_an_unknown_role_is_still_a_client_error() -> None:
         build(UpstreamApi.BEDROCK_CONVERSE, body, {})
 
 
+@pytest.mark.parametrize(
+    ("content", "param"),
+    [([None], "messages[0].content[0]"), (["text"], "messages[0].content[0]"), (7, "messages[0].content")],
+)
+def test_content_that_is_not_blocks_is_a_client_error_on_the_native_pair(content: Any, param: str) -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": content}]}
+    with pytest.raises(ClientRequestError) as refused:
+        build(UpstreamApi.BEDROCK_INVOKE, body, {})
+    assert refused.value.param == param
+
+
 @pytest.mark.parametrize("sample", SAMPLES)
 def test_count_tokens_takes_claude_codes_body(sample: str) -> None:
     body, _ = claude_code(sample)
