@@ -56,7 +56,6 @@ class AccessLog:
             )
             self._writer.start()
             self.enabled = True
-        atexit.register(self.flush)
 
     def write(self, fields: dict[str, Any]) -> None:
         """Called on the request path: one put, nothing else."""
@@ -118,6 +117,7 @@ def _line(fields: dict[str, Any]) -> bytes:
 
 
 ACCESS_LOG = AccessLog()
+atexit.register(ACCESS_LOG.flush)  # the lines still queued when the process ends
 
 
 def configure() -> None:
