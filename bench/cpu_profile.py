@@ -205,7 +205,7 @@ def _stacks(raw: str) -> list[tuple[str, list[str], int]]:
 
 
 def _name(frame: str) -> str:
-    """`handle (/x/site-packages/ftproxy/app.py:12)` -> `handle (ftproxy/app.py:12)`."""
+    """`handle (/x/site-packages/ftproxy/web/app.py:12)` -> `handle (ftproxy/web/app.py:12)`."""
     m = _FRAME.match(frame)
     if not m:
         return frame

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from ftproxy import simulator
-    from ftproxy.launcher import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
+    from ftproxy.serve.launcher import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(prog="ftproxy", description="LLM gateway for SAP AI Core")
     parser.add_argument("--version", action="version", version=f"ftproxy {__version__}")
@@ -133,7 +133,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ftproxy.launcher import LaunchError, ServeOptions, dry_run, serve, switch_gil_if_asked
+    from ftproxy.serve.launcher import LaunchError, ServeOptions, dry_run, serve, switch_gil_if_asked
 
     def options(path: str, host: str, port: int) -> ServeOptions:
         return ServeOptions(
@@ -161,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
                 return dry_run(options("(demo: generated at start-up)", host, port), check_config=False)
             switch_gil_if_asked(options("(demo)", host, port))  # before the simulator starts
             if not args.reuse_port:  # refuse a busy port before starting the demo's simulator
-                from ftproxy import ports
+                from ftproxy.serve import ports
 
                 try:
                     ports.check_free(host, port)
@@ -200,7 +200,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ftproxy.launcher import ServeOptions, machine_defaults, usable_cpus, what_if
+    from ftproxy.serve.launcher import ServeOptions, machine_defaults, usable_cpus, what_if
 
     print(runtime.current().describe())
     cpus = usable_cpus()

@@ -39,9 +39,9 @@ from ftproxy import config_sections as sections
 from ftproxy._json import loads
 from ftproxy.config_sections import ClientKey
 from ftproxy.errors import ConfigError
-from ftproxy.limits import Limits
-from ftproxy.resilience import RetryPolicy
 from ftproxy.settings import StreamSettings, UpstreamSettings
+from ftproxy.upstream.breakers import RetryPolicy
+from ftproxy.web.guards import Limits
 
 __all__ = ["ClientKey", "Config", "ConfigError", "ServiceKey", "Subaccount", "load_config", "parse_config"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftproxy.errors import ConfigError
-from ftproxy.limits import Limits, RateLimit
-from ftproxy.resilience import RetryPolicy
 from ftproxy.settings import StreamSettings, UpstreamSettings
+from ftproxy.upstream.breakers import RetryPolicy
+from ftproxy.web.guards import Limits, RateLimit
 
 
 @dataclass(frozen=True, slots=True)

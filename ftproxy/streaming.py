@@ -26,8 +26,8 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from ftproxy import metrics
 from ftproxy.errors import ApiError
+from ftproxy.observe import metrics
 from ftproxy.settings import StreamSettings
 
 KEEPALIVE_COMMENT = b": ping\n\n"

@@ -10,18 +10,19 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ftproxy import __version__, metrics
+from ftproxy import __version__
 from ftproxy._json import loads
 from ftproxy.errors import ApiError, upstream_message
+from ftproxy.observe import metrics
 from ftproxy.settings import UpstreamSettings
-from ftproxy.tokens import TokenError, TokenManager
 from ftproxy.upstream.errors import UpstreamError, UpstreamTimeout
 from ftproxy.upstream.oauth import oauth_fetcher
+from ftproxy.upstream.tokens import TokenError, TokenManager
 from ftproxy.upstream.transport import Response, Transport
 
 if TYPE_CHECKING:
     from ftproxy.config import Subaccount
-    from ftproxy.exchange import Exchange
+    from ftproxy.observe.exchange import Exchange
 
 _ERROR_BODY_LIMIT = 64 * 1024
 

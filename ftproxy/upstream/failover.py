@@ -13,18 +13,24 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
-from ftproxy import metrics
 from ftproxy.balancer import RoundRobin
 from ftproxy.errors import ApiError
-from ftproxy.pool import ClientPool
-from ftproxy.resilience import RETRY_STATUSES, Breakers, RetryPolicy, attempt_order, retry_after_seconds
+from ftproxy.observe import metrics
+from ftproxy.upstream.breakers import (
+    RETRY_STATUSES,
+    Breakers,
+    RetryPolicy,
+    attempt_order,
+    retry_after_seconds,
+)
 from ftproxy.upstream.client import UpstreamClient, error_from_response
+from ftproxy.upstream.pool import ClientPool
 from ftproxy.upstream.transport import Response, Transport
 
 if TYPE_CHECKING:
     from ftproxy.config import Config
-    from ftproxy.exchange import Exchange
     from ftproxy.models import Deployment
+    from ftproxy.observe.exchange import Exchange
 
 
 class Upstreams:

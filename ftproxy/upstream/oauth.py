@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from ftproxy._json import loads
-from ftproxy.tokens import FetchResult, TokenError
 from ftproxy.upstream.errors import UpstreamError, UpstreamTimeout
+from ftproxy.upstream.tokens import FetchResult, TokenError
 from ftproxy.upstream.transport import Transport
 
 if TYPE_CHECKING:

@@ -198,9 +198,10 @@ def test_schema_check_wants_the_data_plane_figures() -> None:
 
 RAW = (
     'process 10:"ftproxy serve";process 11:"ftproxy serve";<module> (/v/lib/site-packages/g/x.py:1);'
-    "handle (/repo/ftproxy/app.py:10);send (/v/lib/python3.13/site-packages/httpcore/_sync/c.py:5) 6\n"
+    "handle (/repo/ftproxy/web/app.py:10);send (/v/lib/python3.13/site-packages/httpcore/_sync/c.py:5) 6\n"
     'process 10:"ftproxy serve";process 11:"ftproxy serve";<module> (/v/lib/site-packages/g/x.py:1);'
-    "handle (/repo/ftproxy/app.py:10);log (/repo/ftproxy/logs.py:3);dumps (/lib/python3.13/json/a.py:3) 3\n"
+    "handle (/repo/ftproxy/web/app.py:10);log (/repo/ftproxy/observe/logs.py:3);"
+    "dumps (/lib/python3.13/json/a.py:3) 3\n"
     'process 12:"python -c\nimport x";<module> (<string>:1) 1\n'
     'process 10:"ftproxy serve" 2\n'
 )
@@ -220,7 +221,7 @@ def test_profile_summary_counts_own_and_total_samples_per_function() -> None:
     total = {f["function"]: f["samples"] for f in summary["top_total"]}
     assert total == {
         "send (httpcore/_sync/c.py:5)": 6,
-        "log (ftproxy/logs.py:3)": 3,
+        "log (ftproxy/observe/logs.py:3)": 3,
         "dumps (stdlib/json/a.py:3)": 3,
         "<module> (<string>:1)": 1,
     }

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from bench.payloads import CLAUDE, GEMINI, large_conversation
-from ftproxy.auth import ClientAuth
 from ftproxy.convert import build_request, translator
 from ftproxy.convert.base import ClientApi, UpstreamApi
-from ftproxy.http import Request
+from ftproxy.web.auth import ClientAuth
+from ftproxy.web.wsgi import Request
 from ftproxy.wire import sse
 
 pytestmark = pytest.mark.bench

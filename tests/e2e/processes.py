@@ -87,7 +87,7 @@ def running_proxy(
 
 def request_log_lines(log: Path, request_ids: list[str], timeout: float = 10.0) -> list[dict]:
     """The proxy's request log lines once those of `request_ids` are written. One thread writes
-    them, in order, a moment after each request ends (ftproxy.logs): poll until they are there."""
+    them, in order, a moment after each request ends (ftproxy.observe.logs): poll until they are there."""
     deadline = time.monotonic() + timeout
     while True:
         lines = [

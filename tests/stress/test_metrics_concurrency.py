@@ -1,4 +1,4 @@
-"""ftproxy.metrics under 32 threads with a one-microsecond switch interval: no update is lost.
+"""ftproxy.observe.metrics under 32 threads with a one-microsecond switch interval: no update is lost.
 
 The module's real metric objects are used, so totals are compared as differences from the values
 before the run (other tests in the same process may have counted too).
@@ -13,7 +13,7 @@ from contention import run_together
 from preempt import preempting
 from prometheus_client.parser import text_string_to_metric_families
 
-from ftproxy import metrics
+from ftproxy.observe import metrics
 
 pytestmark = pytest.mark.stress
 

@@ -10,8 +10,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import app
 from ftproxy.demo import write_demo_config
+from ftproxy.web import app
 
 pytestmark = pytest.mark.stress
 

@@ -14,9 +14,9 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import metrics
 from ftproxy.deploy import metrics as deploy_metrics
 from ftproxy.deploy import model, watcher
+from ftproxy.observe import metrics
 
 pytestmark = pytest.mark.stress
 

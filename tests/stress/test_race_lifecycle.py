@@ -11,8 +11,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import lifecycle
-from ftproxy.lifecycle import Drain
+from ftproxy.serve import lifecycle
+from ftproxy.serve.lifecycle import Drain
 
 pytestmark = pytest.mark.stress
 
@@ -39,7 +39,8 @@ def test_a_second_signal_during_the_delay_is_seen_as_forced(tmp_path: Path) -> N
 def test_thread_workers_count_earlier_restarts_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """Granian's thread workers call `worker_app` at once; the respawns that happened before this
     process started are counted by exactly one of them."""
-    from ftproxy import app, metrics
+    from ftproxy.observe import metrics
+    from ftproxy.web import app
 
     monkeypatch.setenv(lifecycle.RESTARTS_ENV, "3")
     gateway = object()

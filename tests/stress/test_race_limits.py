@@ -9,9 +9,9 @@ import pytest
 from contention import run_together
 from preempt import preempting, switch
 
-from ftproxy import limits
 from ftproxy.errors import ApiError
-from ftproxy.limits import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket
+from ftproxy.web import guards
+from ftproxy.web.guards import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket
 
 pytestmark = pytest.mark.stress
 
@@ -20,7 +20,7 @@ THREADS = 10
 
 def test_token_bucket_admits_exactly_its_burst() -> None:
     bucket = TokenBucket(RateLimit(requests_per_minute=1e-6, burst=25), clock=lambda: 0.0)
-    with preempting(limits):
+    with preempting(guards):
         admitted = run_together(lambda i: sum(bucket.take() == 0.0 for _ in range(5)), THREADS)
     assert sum(admitted) == 25  # type: ignore[arg-type]  # 50 tries, exactly the burst gets through
 
@@ -39,7 +39,7 @@ def test_rate_limiter_answers_429_to_everything_beyond_the_burst() -> None:
                 refused += 1
         return ok, refused
 
-    with preempting(limits):
+    with preempting(guards):
         results = run_together(tries, THREADS)
     assert sum(r[0] for r in results) == 20 and sum(r[1] for r in results) == THREADS * 4 - 20  # type: ignore[index]
 
@@ -71,7 +71,7 @@ def test_concurrency_limit_is_never_exceeded_and_every_slot_returns() -> None:
             served += 1
         return served
 
-    with preempting(limits):
+    with preempting(guards):
         served = run_together(request, THREADS)
     assert most[0] <= limit and sum(served) > 0  # type: ignore[arg-type]
     releases = [gate.acquire() for _ in range(limit)]  # every slot came back ...

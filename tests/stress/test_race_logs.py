@@ -11,8 +11,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import logs
-from ftproxy.logs import AccessLog
+from ftproxy.observe import logs
+from ftproxy.observe.logs import AccessLog
 
 pytestmark = pytest.mark.stress
 

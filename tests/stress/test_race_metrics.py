@@ -1,4 +1,4 @@
-"""The state ftproxy.metrics owns, under forced preemption: the scrape-time collector's per-core
+"""The state ftproxy.observe.metrics owns, under forced preemption: the scrape-time collector's per-core
 baseline, and the one-time switch to multiprocess mode. (The label-set swap is in
 test_metrics_concurrency.py; prometheus_client's own values are its business.)"""
 
@@ -17,7 +17,8 @@ from preempt import preempting
 from prometheus_client import CollectorRegistry
 from prometheus_client import Counter as PromCounter
 
-from ftproxy import metrics, runtime
+from ftproxy import runtime
+from ftproxy.observe import metrics
 
 pytestmark = pytest.mark.stress
 

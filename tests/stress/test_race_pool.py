@@ -10,8 +10,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import pool
-from ftproxy.pool import ClientPool
+from ftproxy.upstream import pool
+from ftproxy.upstream.pool import ClientPool
 
 pytestmark = pytest.mark.stress
 

@@ -7,8 +7,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import resilience
-from ftproxy.resilience import Breakers, CircuitBreaker, RetryPolicy
+from ftproxy.upstream import breakers
+from ftproxy.upstream.breakers import Breakers, CircuitBreaker, RetryPolicy
 
 pytestmark = pytest.mark.stress
 
@@ -20,7 +20,7 @@ def test_half_open_breaker_admits_exactly_one_probe() -> None:
     breaker = CircuitBreaker(threshold=1, cooldown_s=1.0, clock=lambda: now[0])
     breaker.failure()
     now[0] = 1.0
-    with preempting(resilience):
+    with preempting(breakers):
         admitted = run_together(lambda i: [breaker.allow() for _ in range(3)], THREADS)
     assert sum(a.count(True) for a in admitted) == 1  # type: ignore[attr-defined]
 
@@ -28,7 +28,7 @@ def test_half_open_breaker_admits_exactly_one_probe() -> None:
 def test_every_failure_is_counted() -> None:
     per_thread = 15
     breaker = CircuitBreaker(threshold=THREADS * per_thread, cooldown_s=60.0)
-    with preempting(resilience):
+    with preempting(breakers):
         run_together(lambda i: [breaker.failure() for _ in range(per_thread)], THREADS)
     assert breaker.state == "open"  # the threshold is reached only if no failure was lost
 
@@ -37,7 +37,7 @@ def test_breakers_by_url_count_each_deployment_separately() -> None:
     urls = ["https://a/d1", "https://a/d2"]
     per_thread = 10
     policy = RetryPolicy(breaker_failures=THREADS // 2 * per_thread, breaker_cooldown_s=60.0)
-    breakers = Breakers(urls, policy)
-    with preempting(resilience):
-        run_together(lambda i: [breakers[urls[i % 2]].failure() for _ in range(per_thread)], THREADS)
-    assert [breakers[u].state for u in urls] == ["open", "open"]
+    by_url = Breakers(urls, policy)
+    with preempting(breakers):
+        run_together(lambda i: [by_url[urls[i % 2]].failure() for _ in range(per_thread)], THREADS)
+    assert [by_url[u].state for u in urls] == ["open", "open"]

@@ -9,8 +9,8 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import tokens
-from ftproxy.tokens import TokenManager
+from ftproxy.upstream import tokens
+from ftproxy.upstream.tokens import TokenManager
 
 pytestmark = pytest.mark.stress
 

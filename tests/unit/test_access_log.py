@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 
-from ftproxy.logs import AccessLog
+from ftproxy.observe.logs import AccessLog
 
 
 class Stream(io.StringIO):

@@ -2,9 +2,9 @@ import io
 
 import pytest
 
-from ftproxy.auth import ClientAuth
 from ftproxy.errors import ApiError
-from ftproxy.http import Request
+from ftproxy.web.auth import ClientAuth
+from ftproxy.web.wsgi import Request
 
 
 def request(**headers: str) -> Request:

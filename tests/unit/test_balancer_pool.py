@@ -1,7 +1,7 @@
 import pytest
 
 from ftproxy.balancer import RoundRobin
-from ftproxy.pool import ClientPool
+from ftproxy.upstream.pool import ClientPool
 
 
 def test_round_robin_cycles_in_order() -> None:

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from ftproxy import lifecycle
-from ftproxy.app import Gateway, create_app
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
-from ftproxy.exchange import Exchange
-from ftproxy.logs import ACCESS_LOG
+from ftproxy.observe.exchange import Exchange
+from ftproxy.observe.logs import ACCESS_LOG
+from ftproxy.serve import lifecycle
+from ftproxy.web.app import Gateway, create_app
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"
 

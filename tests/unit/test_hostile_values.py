@@ -22,11 +22,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ftproxy import _json, metrics
-from ftproxy.app import Gateway, create_app
+from ftproxy import _json
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
-from ftproxy.logs import ACCESS_LOG
+from ftproxy.observe import metrics
+from ftproxy.observe.logs import ACCESS_LOG
+from ftproxy.web.app import Gateway, create_app
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"
 SLOTS = 3
@@ -59,7 +60,7 @@ PLACEHOLDER = "\x00hostile\x00"
 
 
 class Lines:
-    """Counts the access-log lines written (ftproxy.logs.ACCESS_LOG), keeping the last one."""
+    """Counts the access-log lines written (ftproxy.observe.logs.ACCESS_LOG), keeping the last one."""
 
     def __init__(self) -> None:
         self.count = 0

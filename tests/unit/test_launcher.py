@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from ftproxy import granian_server, launcher, lifecycle, runtime
-from ftproxy.launcher import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
+from ftproxy import runtime
 from ftproxy.runtime import RuntimeFacts
+from ftproxy.serve import granian as serve_granian
+from ftproxy.serve import launcher, lifecycle
+from ftproxy.serve.launcher import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
 
 OPTIONS = ServeOptions("config.json", "127.0.0.1", 3001, workers=2, threads=64)
 
@@ -359,8 +361,8 @@ class FakeGranian:
         self.interrupted.set()
 
 
-def stopper(tmp_path: Path, server: FakeGranian, threads_mode: bool = False) -> granian_server.GranianStopper:
-    return granian_server.GranianStopper(server, lifecycle.Drain(tmp_path / "draining", 0), 30, threads_mode)
+def stopper(tmp_path: Path, server: FakeGranian, threads_mode: bool = False) -> serve_granian.GranianStopper:
+    return serve_granian.GranianStopper(server, lifecycle.Drain(tmp_path / "draining", 0), 30, threads_mode)
 
 
 def test_granian_stopper_replaces_granians_handlers(tmp_path: Path) -> None:
@@ -406,7 +408,7 @@ def test_granian_second_signal_ends_a_thread_workers_process(
     folder = tmp_path / "private"
     folder.mkdir()
     server = FakeGranian([FakeWorker(killable=False)])
-    subject = granian_server.GranianStopper(server, lifecycle.Drain(folder / "draining", 3600), 30, True)
+    subject = serve_granian.GranianStopper(server, lifecycle.Drain(folder / "draining", 3600), 30, True)
     subject.on_signal(signal.SIGTERM, None)
     with pytest.raises(Execed):
         subject.on_signal(signal.SIGTERM, None)
@@ -426,14 +428,14 @@ def test_granian_second_signal_ends_a_thread_workers_process(
 def test_gunicorn_settings_follow_the_plan() -> None:
     from gunicorn.workers.gthread import ThreadWorker
 
-    from ftproxy import gunicorn_server
+    from ftproxy.serve import gunicorn as serve_gunicorn
 
     options = ServeOptions("c", "::1", 8080, workers=3, threads=16, server="gunicorn", drain_timeout_s=7)
     chosen = plan(GIL_313, options)
-    settings = gunicorn_server.settings(chosen, options)
+    settings = serve_gunicorn.settings(chosen, options)
     assert settings["bind"] == ["[::1]:8080"]
     assert (settings["workers"], settings["threads"], settings["graceful_timeout"]) == (3, 16, 7)
-    app = gunicorn_server.FtproxyGunicorn(settings, lifecycle.Drain(Path("/nonexistent"), 0))
+    app = serve_gunicorn.FtproxyGunicorn(settings, lifecycle.Drain(Path("/nonexistent"), 0))
     assert issubclass(app.cfg.worker_class, ThreadWorker)
     assert app.cfg.graceful_timeout == 7 and app.cfg.threads == 16
 
@@ -446,17 +448,17 @@ def test_drain_without_its_folder_still_stops(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("threads", "max_connections", "fd_limit", "expected"),
     [
-        (128, None, 1_048_576, granian_server.DEFAULT_MAX_CONNECTIONS),  # far above the threads: slowloris
-        (128, None, 1024, 1024 - 128 - granian_server.FD_RESERVE),  # within the open-file limit
+        (128, None, 1_048_576, serve_granian.DEFAULT_MAX_CONNECTIONS),  # far above the threads: slowloris
+        (128, None, 1024, 1024 - 128 - serve_granian.FD_RESERVE),  # within the open-file limit
         (128, None, 300, 128),  # never below the threads, whatever the limit
         (128, 500, 1_048_576, 500),  # --max-connections
-        (2048, None, 1_048_576, granian_server.DEFAULT_MAX_CONNECTIONS),
+        (2048, None, 1_048_576, serve_granian.DEFAULT_MAX_CONNECTIONS),
     ],
 )
 def test_granian_connections_far_above_threads_within_the_fd_limit(
     threads: int, max_connections: int | None, fd_limit: int, expected: int
 ) -> None:
-    assert granian_server.granian_backpressure(threads, max_connections, fd_limit) == expected
+    assert serve_granian.granian_backpressure(threads, max_connections, fd_limit) == expected
 
 
 # ---- sizes: defaults from the machine (issue 11, item 5) ----
@@ -499,7 +501,7 @@ def test_granians_thread_warning_is_silenced_for_our_default_only(caplog: pytest
     granian_log = __import__("logging").getLogger("_granian")
     before = list(granian_log.filters)
     try:
-        granian_server.quiet_thread_warning()
+        serve_granian.quiet_thread_warning()
         granian_log.warning("Configuration allows spawning up to 128 Python threads, which seems quite high")
         granian_log.warning("another warning")
     finally:

@@ -6,7 +6,7 @@ import pytest
 
 from ftproxy.convert import ClientApi
 from ftproxy.errors import ApiError
-from ftproxy.limits import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket, cap_output_tokens
+from ftproxy.web.guards import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket, cap_output_tokens
 
 CHAT, MESSAGES, RESPONSES = ClientApi.OPENAI_CHAT, ClientApi.ANTHROPIC_MESSAGES, ClientApi.OPENAI_RESPONSES
 

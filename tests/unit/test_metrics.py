@@ -1,4 +1,4 @@
-"""ftproxy.metrics: bounded labels, the scrape-time collector, the exposition, multiprocess mode."""
+"""ftproxy.observe.metrics: bounded labels, the scrape-time collector, the exposition, multiprocess mode."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from ftproxy import __version__, metrics
+from ftproxy import __version__
 from ftproxy.models import Family
+from ftproxy.observe import metrics
 from ftproxy.runtime import RuntimeFacts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -387,7 +388,7 @@ def test_promtool_accepts_the_exposition_lint_clean() -> None:
 
 CHILD = """
 import sys
-import ftproxy.metrics as m
+import ftproxy.observe.metrics as m
 endpoint = m.endpoint_label("/v1/chat/completions")
 m.REQUESTS.labels(endpoint, m.status_label(200)).inc()
 m.REQUESTS_IN_FLIGHT.labels(endpoint).inc()
@@ -398,7 +399,7 @@ sys.stdin.read()  # stays alive, its request in flight, until the parent has scr
 
 PARENT = """
 import json, os, subprocess, sys
-import ftproxy.metrics as m
+import ftproxy.observe.metrics as m
 from prometheus_client.parser import text_string_to_metric_families
 
 CHILD = sys.argv[1]
@@ -461,7 +462,7 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
 
 FORKED = """
 import json, os, sys
-import ftproxy.metrics as m
+import ftproxy.observe.metrics as m
 from prometheus_client.parser import text_string_to_metric_families
 
 directory = sys.argv[1]
@@ -499,7 +500,10 @@ def test_prepare_multiprocess_switches_an_imported_module_and_forked_workers(tmp
 
 
 def test_prepare_multiprocess_refuses_after_values_were_counted_in_memory(tmp_path: Path) -> None:
-    code = "import sys, ftproxy.metrics as m\nm.ERRORS.labels('x').inc()\nm.prepare_multiprocess(sys.argv[1])"
+    code = (
+        "import sys, ftproxy.observe.metrics as m\n"
+        "m.ERRORS.labels('x').inc()\nm.prepare_multiprocess(sys.argv[1])"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO
     )
@@ -510,7 +514,7 @@ def test_prepare_multiprocess_refuses_after_values_were_counted_in_memory(tmp_pa
 def test_multiproc_dir_that_does_not_exist_fails_at_import(tmp_path: Path) -> None:
     missing = str(tmp_path / "missing")
     done = subprocess.run(
-        [sys.executable, "-c", "import ftproxy.metrics"],
+        [sys.executable, "-c", "import ftproxy.observe.metrics"],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -13,8 +13,8 @@ from raw_http import RawServer, keep_answering, response
 
 from ftproxy.config import ServiceKey
 from ftproxy.simulator.testing import running_simulator
-from ftproxy.tokens import TokenError
 from ftproxy.upstream.oauth import oauth_fetcher
+from ftproxy.upstream.tokens import TokenError
 from ftproxy.upstream.transport import Transport
 
 CLIENT_ID = "sb-ftproxy!b540|aicore!b540"  # XSUAA ids carry '!' and '|'

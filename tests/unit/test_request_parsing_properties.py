@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 
 from ftproxy import convert
 from ftproxy._json import dumps
-from ftproxy.app import Gateway, create_app
 from ftproxy.config import load_config
 from ftproxy.convert import ClientApi, ClientRequestError, UpstreamApi
 from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.simulator.catalog import DEFAULT_MODELS
+from ftproxy.web.app import Gateway, create_app
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
 AUTH = {"Authorization": f"Bearer {DEMO_KEY}"}

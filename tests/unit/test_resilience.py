@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ftproxy.resilience import CircuitBreaker, RetryPolicy, attempt_order, retry_after_seconds
+from ftproxy.upstream.breakers import CircuitBreaker, RetryPolicy, attempt_order, retry_after_seconds
 
 
 class Clock:

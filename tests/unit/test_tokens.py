@@ -2,7 +2,7 @@ import itertools
 
 import pytest
 
-from ftproxy.tokens import TokenError, TokenManager
+from ftproxy.upstream.tokens import TokenError, TokenManager
 
 
 class Clock:

@@ -13,22 +13,23 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ftproxy import convert, metrics
+from ftproxy import convert
 from ftproxy._json import dumps
 from ftproxy.balancer import RoundRobin
 from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
 from ftproxy.errors import ApiError
-from ftproxy.exchange import Exchange
-from ftproxy.http import Request, Response
-from ftproxy.limits import cap_output_tokens
 from ftproxy.models import Deployment
+from ftproxy.observe import metrics
+from ftproxy.observe.exchange import Exchange
 from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamOutcome
 from ftproxy.upstream import ConnectionLost, UpstreamError, UpstreamTimeout, read_json
 from ftproxy.upstream import Response as UpstreamResponse
+from ftproxy.web.guards import cap_output_tokens
+from ftproxy.web.wsgi import Request, Response
 from ftproxy.wire.upstream import decode_stream
 
 if TYPE_CHECKING:
-    from ftproxy.app import Gateway
+    from ftproxy.web.app import Gateway
 
 
 def requested_model(body: dict[str, Any]) -> str:

@@ -25,8 +25,8 @@ clash with its default process/platform collectors.
 Multiprocess rule: on a GIL build Granian runs N worker processes and a scrape reaches one of
 them, so values must live in mmap files of a shared directory and be summed at scrape time.
 prometheus_client makes that choice when a value is first created, and Granian forks its workers
-(Linux, Python < 3.14) from the launcher, which has already imported `ftproxy.app`. So the
-launcher, before it imports `ftproxy.app` and starts the workers, either exports
+(Linux, Python < 3.14) from the launcher, which has already imported `ftproxy.web.app`. So the
+launcher, before it imports `ftproxy.web.app` and starts the workers, either exports
 PROMETHEUS_MULTIPROC_DIR (an existing directory it emptied) or calls `prepare_multiprocess(dir)`
 (importing this module first is fine; it must run before any metric is updated). Without it each
 process counts for itself: right for one process and for a free-threaded build's thread workers.
@@ -357,7 +357,7 @@ def render(accept_header: str | None) -> tuple[bytes, str]:
 
 
 # Workers the server replaced after they died (a crash, an OOM kill, kill -9). Counted by the
-# supervisor (ftproxy.lifecycle.worker_died); labelled so that its value is created after the
+# supervisor (ftproxy.serve.lifecycle.worker_died); labelled so that its value is created after the
 # launcher chose multiprocess mode, whatever the import order.
 WORKER_RESTARTS = _counter(
     "ftproxy_worker_restarts", "Worker processes respawned after an unexpected exit", ["reason"]

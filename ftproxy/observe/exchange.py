@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ftproxy import metrics
-from ftproxy.logs import ACCESS_LOG
+from ftproxy.observe import metrics
+from ftproxy.observe.logs import ACCESS_LOG
 
 _ERROR_KINDS = {
     400: "bad_request",

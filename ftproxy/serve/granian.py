@@ -16,11 +16,11 @@ import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ftproxy import lifecycle
+from ftproxy.serve import lifecycle
 
 if TYPE_CHECKING:
-    from ftproxy.launcher import ServeOptions, ServePlan
-    from ftproxy.lifecycle import Drain
+    from ftproxy.serve.launcher import ServeOptions, ServePlan
+    from ftproxy.serve.lifecycle import Drain
 
 # Connections each worker takes on at once (Granian's backpressure), before the fd limit: idle
 # and trickling connections cost a few kB in Rust, not a thread, so this is well above the threads.
@@ -68,7 +68,7 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
     wanted = DEFAULT_MAX_CONNECTIONS if options.max_connections is None else options.max_connections
     fd_limit = raise_fd_limit(wanted + chosen.threads + FD_RESERVE)
     server = _respawning_server_class()(
-        "ftproxy.lifecycle:worker_app",
+        "ftproxy.serve.lifecycle:worker_app",
         address=options.host,
         port=options.port,
         interface=Interfaces.WSGI,

@@ -3,10 +3,10 @@
 Granian's free-threaded build refuses to start while the GIL is enabled (SPEC §2), so when a
 3.14t interpreter runs with PYTHON_GIL=1 (the rollback switch), `-X gil=1` or `--gil on`, the
 same WSGI app is served by Gunicorn: pure Python, so it runs on any build, with process workers
-x threads. Each worker builds its own gateway with `ftproxy.app:from_environment()`, as a
+x threads. Each worker builds its own gateway with `ftproxy.web.app:from_environment()`, as a
 Granian worker does. `--server gunicorn` selects it on any interpreter.
 
-Drain (see `ftproxy.lifecycle`): the arbiter's SIGTERM/SIGINT create the drain file and wait the
+Drain (see `ftproxy.serve.lifecycle`): the arbiter's SIGTERM/SIGINT create the drain file and wait the
 drain delay; then ftproxy shuts the listening socket down (new connections are refused) and
 Gunicorn stops gracefully: the workers finish in-flight requests within `graceful_timeout`
 (= `--drain-timeout`), and what is left is killed. A second SIGTERM/SIGINT kills the workers at
@@ -29,8 +29,8 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 
 if TYPE_CHECKING:
-    from ftproxy.launcher import ServeOptions, ServePlan
-    from ftproxy.lifecycle import Drain
+    from ftproxy.serve.launcher import ServeOptions, ServePlan
+    from ftproxy.serve.lifecycle import Drain
 
 
 def settings(chosen: ServePlan, options: ServeOptions) -> dict[str, Any]:
@@ -38,7 +38,7 @@ def settings(chosen: ServePlan, options: ServeOptions) -> dict[str, Any]:
     host = f"[{options.host}]" if ":" in options.host else options.host
     return {
         "bind": [f"{host}:{options.port}"],
-        "worker_class": "ftproxy.gunicorn_server.DrainingThreadWorker",  # gthread, see below
+        "worker_class": "ftproxy.serve.gunicorn.DrainingThreadWorker",  # gthread, see below
         "workers": chosen.workers,
         "threads": chosen.threads,
         # Each open stream holds one thread for its whole life, as with Granian's blocking
@@ -55,7 +55,8 @@ def settings(chosen: ServePlan, options: ServeOptions) -> dict[str, Any]:
 
 
 def _forget_worker_gauges(arbiter: Any, worker: Any) -> None:
-    from ftproxy import lifecycle, metrics
+    from ftproxy.observe import metrics
+    from ftproxy.serve import lifecycle
 
     drain = getattr(arbiter, "drain", None)
     if drain is not None and not drain.started and getattr(arbiter, "WORKERS", None) is not None:
@@ -99,7 +100,7 @@ class FtproxyGunicorn(BaseApplication):  # type: ignore[misc]
 
     def load(self) -> Any:
         # Runs in each worker after the fork (no preload), like Granian's factory target.
-        from ftproxy.lifecycle import worker_app
+        from ftproxy.serve.lifecycle import worker_app
 
         return worker_app()
 

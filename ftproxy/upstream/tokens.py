@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from ftproxy import metrics
+from ftproxy.observe import metrics
 
 # Refresh when this much of the lifetime is left (5 minutes of SAP's 12 hours, or a tenth of
 # shorter lifetimes) and treat the token as expired a little early to absorb clock skew.

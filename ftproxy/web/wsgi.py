@@ -11,9 +11,9 @@ from ftproxy._json import UnsafeValue, dumps, parse_request
 from ftproxy.errors import ApiError
 
 if TYPE_CHECKING:
-    from ftproxy.exchange import Exchange
+    from ftproxy.observe.exchange import Exchange
 
-from ftproxy.limits import DEFAULT_MAX_BODY_BYTES
+from ftproxy.web.guards import DEFAULT_MAX_BODY_BYTES
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 

@@ -20,17 +20,17 @@ from dataclasses import dataclass
 from random import getrandbits
 from typing import Any
 
-from ftproxy import logs, metrics
-from ftproxy.auth import ClientAuth
 from ftproxy.config import Config, load_config
-from ftproxy.endpoints import anthropic, health, openai
 from ftproxy.errors import ApiError
-from ftproxy.exchange import Exchange
-from ftproxy.http import Request, Response, status_line
-from ftproxy.limits import ConcurrencyLimit, RateLimiter
 from ftproxy.models import ModelRegistry
+from ftproxy.observe import logs, metrics
+from ftproxy.observe.exchange import Exchange
 from ftproxy.streaming import StreamingProcessor
 from ftproxy.upstream import Upstreams
+from ftproxy.web.auth import ClientAuth
+from ftproxy.web.endpoints import anthropic, health, openai
+from ftproxy.web.guards import ConcurrencyLimit, RateLimiter
+from ftproxy.web.wsgi import Request, Response, status_line
 
 log = logging.getLogger("ftproxy")
 

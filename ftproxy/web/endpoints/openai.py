@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from ftproxy._json import dumps
 from ftproxy.convert import ClientApi
 from ftproxy.errors import ApiError
-from ftproxy.forward import forward, requested_model, resolve
-from ftproxy.http import Request, Response
+from ftproxy.proxy import forward, requested_model, resolve
 from ftproxy.upstream import read_json
+from ftproxy.web.wsgi import Request, Response
 
 if TYPE_CHECKING:
-    from ftproxy.app import Gateway
+    from ftproxy.web.app import Gateway
 
 EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
 

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING
 from ftproxy import convert
 from ftproxy.convert import ClientApi, ClientRequestError
 from ftproxy.errors import ApiError
-from ftproxy.forward import forward, requested_model, resolve
-from ftproxy.http import Request, Response
+from ftproxy.proxy import forward, requested_model, resolve
+from ftproxy.web.wsgi import Request, Response
 
 if TYPE_CHECKING:
-    from ftproxy.app import Gateway
+    from ftproxy.web.app import Gateway
 
 # Client headers that reach the converters (an allow-list: nothing else of the client's is sent on).
 _FORWARDED_HEADERS = ("anthropic-beta",)

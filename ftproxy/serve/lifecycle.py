@@ -135,7 +135,7 @@ def worker_died(name: str, pid: int | None, exitcode: int | None) -> None:
     at every scrape. With one, the supervisor passes the running total to the new worker, which
     counts it at start-up (`worker_app`).
     """
-    from ftproxy import metrics
+    from ftproxy.observe import metrics
 
     how = ""
     if exitcode is not None:
@@ -157,8 +157,8 @@ def worker_app() -> object:
     """The server's factory target in each worker: the gateway, after counting respawns that
     happened before this worker started (single-process metrics only; see `worker_died`)."""
     global _counted_restarts
-    from ftproxy import metrics
-    from ftproxy.app import from_environment
+    from ftproxy.observe import metrics
+    from ftproxy.web.app import from_environment
 
     with _counted_lock:
         if not _counted_restarts:

@@ -13,7 +13,7 @@ import hmac
 from collections.abc import Sequence
 
 from ftproxy.errors import ApiError
-from ftproxy.http import Request
+from ftproxy.web.wsgi import Request
 
 
 def _digest(key: str) -> bytes:

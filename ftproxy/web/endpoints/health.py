@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ftproxy import __version__, lifecycle, metrics, runtime
-from ftproxy.http import Request, Response
-from ftproxy.tokens import TokenError
+from ftproxy import __version__, runtime
+from ftproxy.observe import metrics
+from ftproxy.serve import lifecycle
+from ftproxy.upstream.tokens import TokenError
+from ftproxy.web.wsgi import Request, Response
 
 if TYPE_CHECKING:
-    from ftproxy.app import Gateway
+    from ftproxy.web.app import Gateway
 
 
 def health(gateway: Gateway, request: Request) -> Response:

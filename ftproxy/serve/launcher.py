@@ -18,8 +18,8 @@ the workers import, `replan_after_imports` checks that no extension switched the
 by default that is fatal, with `--on-gil-reenabled fallback` ftproxy serves with Gunicorn.
 
 Side effects (re-exec, the drain file, Granian's signal handlers, the servers) live below the
-pure part; the Gunicorn glue is in `ftproxy.gunicorn_server`, the drain sequence in
-`ftproxy.lifecycle`.
+pure part; the Gunicorn glue is in `ftproxy.serve.gunicorn`, the drain sequence in
+`ftproxy.serve.lifecycle`.
 """
 
 from __future__ import annotations
@@ -31,9 +31,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ftproxy import lifecycle, ports, runtime
-from ftproxy.granian_server import DEFAULT_MAX_CONNECTIONS
+from ftproxy import runtime
 from ftproxy.runtime import RuntimeFacts
+from ftproxy.serve import lifecycle, ports
+from ftproxy.serve.granian import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
     pass
@@ -391,7 +392,7 @@ def prepare(options: ServeOptions, *, check_config: bool = True) -> ServePlan:
     if check_config:  # fail here, once, with a clear message, not in every worker
         load_config(options.config_path)
     # Import everything the workers will before the guard, the server included.
-    import ftproxy.app  # noqa: F401
+    import ftproxy.web.app  # noqa: F401
 
     if chosen.server == "granian":
         import granian.server  # noqa: F401
@@ -415,7 +416,7 @@ def serve(options: ServeOptions) -> int:
             ports.check_free(options.host, options.port)
         except ports.PortBusy as exc:
             raise LaunchError(str(exc)) from None
-    from ftproxy.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
+    from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
 
     os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
     os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
@@ -426,18 +427,18 @@ def serve(options: ServeOptions) -> int:
         print(text, file=sys.stderr, flush=True)
         drain = lifecycle.Drain(drain_file, options.drain_delay_s)
         if chosen.server == "gunicorn":
-            from ftproxy.gunicorn_server import serve_with_gunicorn
+            from ftproxy.serve.gunicorn import serve_with_gunicorn
 
             return serve_with_gunicorn(chosen, options, drain)
-        from ftproxy.granian_server import serve_with_granian
+        from ftproxy.serve.granian import serve_with_granian
 
         return serve_with_granian(chosen, options, drain)
 
 
 def _sum_metrics_over_workers(folder: Path) -> None:
     """Each worker process sees a share of the requests: their metrics are kept in files and
-    summed at scrape time (see ftproxy.metrics). Must run before the workers start."""
-    from ftproxy import metrics
+    summed at scrape time (see ftproxy.observe.metrics). Must run before the workers start."""
+    from ftproxy.observe import metrics
 
     if metrics.multiprocess_directory() is None:  # an operator's PROMETHEUS_MULTIPROC_DIR wins
         metrics.prepare_multiprocess(folder)
