@@ -8,7 +8,8 @@ import sys
 from collections.abc import Sequence
 
 from ftproxy import __version__, runtime
-from ftproxy.config import ConfigError, load_config
+from ftproxy.config import load_config
+from ftproxy.errors import ConfigError
 
 
 def main(argv: Sequence[str] | None = None) -> int:

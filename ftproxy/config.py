@@ -29,24 +29,16 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from ftproxy import config_sections as sections
 from ftproxy._json import loads
-from ftproxy.config_sections import ClientKey
 from ftproxy.errors import ConfigError
-from ftproxy.settings import StreamSettings, UpstreamSettings
-from ftproxy.upstream.breakers import RetryPolicy
-from ftproxy.web.guards import Limits
+from ftproxy.settings import DEFAULT_HOST, DEFAULT_PORT, Config, ServiceKey, Subaccount
 
-__all__ = ["ClientKey", "Config", "ConfigError", "ServiceKey", "Subaccount", "load_config", "parse_config"]
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 3001
+__all__ = ["load_config", "parse_config"]
 
 _DEPLOYMENT_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,63}$")
 _KNOWN_TOP_KEYS = {
@@ -67,64 +59,6 @@ _KNOWN_TOP_KEYS = {
     "deployment_models",
 }
 _KNOWN_SUBACCOUNT_KEYS = {"resource_group", "service_key_json", "service_key", "deployment_models"}
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceKey:
-    client_id: str
-    client_secret: str
-    auth_url: str  # the token endpoint is f"{auth_url}/oauth/token"
-    api_url: str  # AI_API_URL
-    tenant_id: str | None = None  # identityzoneid, sent as AI-Tenant-Id
-
-    def __repr__(self) -> str:  # never print the secret
-        return (
-            f"ServiceKey(client_id={self.client_id!r}, auth_url={self.auth_url!r}, api_url={self.api_url!r})"
-        )
-
-    @property
-    def token_url(self) -> str:
-        return self.auth_url.rstrip("/") + "/oauth/token"
-
-
-@dataclass(frozen=True, slots=True)
-class Subaccount:
-    name: str
-    resource_group: str
-    service_key: ServiceKey
-    # model name → deployment URLs, in configured order
-    deployments: Mapping[str, tuple[str, ...]]
-
-
-@dataclass(frozen=True, slots=True)
-class Config:
-    subaccounts: tuple[Subaccount, ...]
-    clients: tuple[ClientKey, ...]
-    allow_unauthenticated: bool = False
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    source: str = "<memory>"
-    streaming: StreamSettings = field(default_factory=StreamSettings)
-    retries: RetryPolicy = field(default_factory=RetryPolicy)
-    limits: Limits = field(default_factory=Limits)
-    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
-    # alias → configured model name (config.json `model_aliases`; built-in Claude ids: aliases.py)
-    model_aliases: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def client_keys(self) -> tuple[str, ...]:
-        return tuple(c.key for c in self.clients)
-
-    def __repr__(self) -> str:
-        names = ", ".join(s.name for s in self.subaccounts)
-        return f"Config(source={self.source!r}, subaccounts=[{names}], client_keys=<{len(self.clients)}>)"
-
-    @property
-    def models(self) -> tuple[str, ...]:
-        seen: dict[str, None] = {}
-        for sub in self.subaccounts:
-            seen.update(dict.fromkeys(sub.deployments))
-        return tuple(seen)
 
 
 def load_config(path: str | Path) -> Config:

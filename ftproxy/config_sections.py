@@ -7,25 +7,12 @@ in `config.py`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from ftproxy.errors import ConfigError
-from ftproxy.settings import StreamSettings, UpstreamSettings
-from ftproxy.upstream.breakers import RetryPolicy
-from ftproxy.web.guards import Limits, RateLimit
-
-
-@dataclass(frozen=True, slots=True)
-class ClientKey:
-    key: str
-    name: str  # what logs and limits call this client; never the key itself
-    rate: RateLimit | None = None
-
-    def __repr__(self) -> str:  # never print the key
-        return f"ClientKey(name={self.name!r})"
-
+from ftproxy.settings import ClientKey, Limits, RateLimit, RetryPolicy, StreamSettings, UpstreamSettings
 
 # Optional sections of plain positive numbers: config key → settings field, per section.
 _STREAMING_KEYS = {

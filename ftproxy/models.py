@@ -14,8 +14,8 @@ from enum import StrEnum
 
 from ftproxy.aliases import Alias, Aliases
 from ftproxy.balancer import RoundRobin
-from ftproxy.config import Config
-from ftproxy.convert import UpstreamApi
+from ftproxy.settings import Config
+from ftproxy.wire.apis import UpstreamApi
 
 
 class Family(StrEnum):

@@ -17,6 +17,7 @@ from ftproxy import convert
 from ftproxy._json import dumps
 from ftproxy.balancer import RoundRobin
 from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
+from ftproxy.convert.limits import cap_output_tokens
 from ftproxy.errors import ApiError
 from ftproxy.models import Deployment
 from ftproxy.observe import metrics
@@ -24,7 +25,6 @@ from ftproxy.observe.exchange import Exchange
 from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamOutcome
 from ftproxy.upstream import ConnectionLost, UpstreamError, UpstreamTimeout, read_json
 from ftproxy.upstream import Response as UpstreamResponse
-from ftproxy.web.guards import cap_output_tokens
 from ftproxy.web.wsgi import Request, Response
 from ftproxy.wire.upstream import decode_stream
 

@@ -7,7 +7,13 @@ never on each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 3001
+DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024  # SAP AI Core itself takes about 32 MiB of images and documents
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,3 +35,101 @@ class StreamSettings:
     idle_timeout_s: float = 300.0  # between two chunks once the answer flows
     total_timeout_s: float = 3600.0
     retry_after_s: int = 2  # told to clients refused for lack of stream slots
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 3  # upstream calls per client request, across deployments
+    backoff_base_s: float = 0.25  # first backoff ceiling; doubles per retry of the same deployment
+    backoff_max_s: float = 4.0
+    # A longer Retry-After goes to the client at once: its SDK retries too, and waits as told.
+    max_retry_after_s: float = 2.0
+    max_total_s: float = 30.0  # no retry starts after this much time spent on the request
+    breaker_failures: int = 5  # consecutive failures that open a deployment's breaker
+    breaker_cooldown_s: float = 30.0
+
+    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
+        """Full jitter: uniform in [0, min(max, base * 2^retry)] (retry counts from 0)."""
+        return rand() * min(self.backoff_max_s, self.backoff_base_s * (2**retry))
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    requests_per_minute: float
+    burst: int  # requests allowed at once after a quiet period
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_concurrent_requests: int | None = None  # per worker; None: bounded by the threads only
+    rate: RateLimit | None = None  # default for every client key
+    max_output_tokens: Mapping[str, int] = field(default_factory=dict)  # model → cap
+
+
+@dataclass(frozen=True, slots=True)
+class ClientKey:
+    key: str
+    name: str  # what logs and limits call this client; never the key itself
+    rate: RateLimit | None = None
+
+    def __repr__(self) -> str:  # never print the key
+        return f"ClientKey(name={self.name!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceKey:
+    client_id: str
+    client_secret: str
+    auth_url: str  # the token endpoint is f"{auth_url}/oauth/token"
+    api_url: str  # AI_API_URL
+    tenant_id: str | None = None  # identityzoneid, sent as AI-Tenant-Id
+
+    def __repr__(self) -> str:  # never print the secret
+        return (
+            f"ServiceKey(client_id={self.client_id!r}, auth_url={self.auth_url!r}, api_url={self.api_url!r})"
+        )
+
+    @property
+    def token_url(self) -> str:
+        return self.auth_url.rstrip("/") + "/oauth/token"
+
+
+@dataclass(frozen=True, slots=True)
+class Subaccount:
+    name: str
+    resource_group: str
+    service_key: ServiceKey
+    # model name → deployment URLs, in configured order
+    deployments: Mapping[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    subaccounts: tuple[Subaccount, ...]
+    clients: tuple[ClientKey, ...]
+    allow_unauthenticated: bool = False
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    source: str = "<memory>"
+    streaming: StreamSettings = field(default_factory=StreamSettings)
+    retries: RetryPolicy = field(default_factory=RetryPolicy)
+    limits: Limits = field(default_factory=Limits)
+    upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
+    # alias → configured model name (config.json `model_aliases`; built-in Claude ids: aliases.py)
+    model_aliases: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def client_keys(self) -> tuple[str, ...]:
+        return tuple(c.key for c in self.clients)
+
+    def __repr__(self) -> str:
+        names = ", ".join(s.name for s in self.subaccounts)
+        return f"Config(source={self.source!r}, subaccounts=[{names}], client_keys=<{len(self.clients)}>)"
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        seen: dict[str, None] = {}
+        for sub in self.subaccounts:
+            seen.update(dict.fromkeys(sub.deployments))
+        return tuple(seen)

@@ -12,29 +12,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
+from ftproxy.wire.apis import ClientApi, StreamFormat, UpstreamApi, UpstreamProtocolError
 
-class ClientApi(StrEnum):
-    OPENAI_CHAT = "openai-chat"
-    ANTHROPIC_MESSAGES = "anthropic-messages"
-    OPENAI_RESPONSES = "openai-responses"
-
-
-class UpstreamApi(StrEnum):
-    AZURE_OPENAI_CHAT = "azure-openai-chat"
-    BEDROCK_CONVERSE = "bedrock-converse"
-    BEDROCK_INVOKE = "bedrock-invoke"
-    VERTEX_GEMINI = "vertex-gemini"
-
-
-class StreamFormat(StrEnum):
-    """How an upstream frames a stream; `wire.decode_stream` turns each into event dicts."""
-
-    SSE_JSON = "sse-json"  # `data: {json}` lines, maybe ending with `data: [DONE]`
-    SSE_JSON_OR_PYTHON = "sse-json-or-python"  # Converse: lines may be Python dict literals
-    AWS_EVENTSTREAM = "aws-eventstream"  # binary frames carrying base64 JSON events
+__all__ = [
+    "ClientApi",
+    "ClientRequestError",
+    "StreamFormat",
+    "Translator",
+    "UpstreamApi",
+    "UpstreamProtocolError",
+    "UpstreamRequest",
+    "Usage",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +64,6 @@ class ClientRequestError(ValueError):
         super().__init__(message)
         self.message = message
         self.param = param
-
-
-class UpstreamProtocolError(ValueError):
-    """The upstream answered something we cannot understand (HTTP 502 / stream error event)."""
 
 
 class Translator(Protocol):

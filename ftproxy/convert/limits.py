@@ -15,6 +15,9 @@ max tokens, when the request is converted for another family:
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from ftproxy.wire.apis import ClientApi
 
 CLAUDE_DEFAULT_MAX_TOKENS = 4096
 CLAUDE_MIN_THINKING_BUDGET = 1024
@@ -105,3 +108,25 @@ def gemini_model_name(model: str) -> str:
     """The model name Vertex expects in the path: the SAP name without a provider prefix."""
     name = model.rsplit("/", 1)[-1]
     return name.split("--", 1)[1] if "--" in name else name
+
+
+# The field that bounds the answer's length, per client API (the first one present wins).
+_OUTPUT_FIELDS: dict[ClientApi, tuple[str, ...]] = {
+    ClientApi.OPENAI_CHAT: ("max_completion_tokens", "max_tokens"),
+    ClientApi.ANTHROPIC_MESSAGES: ("max_tokens",),
+    ClientApi.OPENAI_RESPONSES: ("max_output_tokens",),
+}
+
+
+def cap_output_tokens(client: ClientApi, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
+    """The body with its output-token field at most `cap` (set to `cap` when absent)."""
+    if cap is None:
+        return body
+    names = _OUTPUT_FIELDS[client]
+    present = next((n for n in names if body.get(n) is not None), None)
+    if present is None:
+        return {**body, names[-1]: cap}
+    value = body[present]
+    if isinstance(value, int) and not isinstance(value, bool) and value > cap:
+        return {**body, present: cap}
+    return body  # within the cap, or of a wrong type that the converters reject with a 400

@@ -14,32 +14,16 @@ request is let through (half-open) and its outcome closes or re-opens the breake
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TypeVar
+
+from ftproxy.settings import RetryPolicy
 
 T = TypeVar("T")
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    max_attempts: int = 3  # upstream calls per client request, across deployments
-    backoff_base_s: float = 0.25  # first backoff ceiling; doubles per retry of the same deployment
-    backoff_max_s: float = 4.0
-    # A longer Retry-After goes to the client at once: its SDK retries too, and waits as told.
-    max_retry_after_s: float = 2.0
-    max_total_s: float = 30.0  # no retry starts after this much time spent on the request
-    breaker_failures: int = 5  # consecutive failures that open a deployment's breaker
-    breaker_cooldown_s: float = 30.0
-
-    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """Full jitter: uniform in [0, min(max, base * 2^retry)] (retry counts from 0)."""
-        return rand() * min(self.backoff_max_s, self.backoff_base_s * (2**retry))
 
 
 def retry_after_seconds(value: str | None) -> float | None:

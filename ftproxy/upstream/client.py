@@ -21,8 +21,8 @@ from ftproxy.upstream.tokens import TokenError, TokenManager
 from ftproxy.upstream.transport import Response, Transport
 
 if TYPE_CHECKING:
-    from ftproxy.config import Subaccount
     from ftproxy.observe.exchange import Exchange
+    from ftproxy.settings import Subaccount
 
 _ERROR_BODY_LIMIT = 64 * 1024
 

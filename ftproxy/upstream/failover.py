@@ -16,21 +16,16 @@ from typing import TYPE_CHECKING
 from ftproxy.balancer import RoundRobin
 from ftproxy.errors import ApiError
 from ftproxy.observe import metrics
-from ftproxy.upstream.breakers import (
-    RETRY_STATUSES,
-    Breakers,
-    RetryPolicy,
-    attempt_order,
-    retry_after_seconds,
-)
+from ftproxy.settings import RetryPolicy
+from ftproxy.upstream.breakers import RETRY_STATUSES, Breakers, attempt_order, retry_after_seconds
 from ftproxy.upstream.client import UpstreamClient, error_from_response
 from ftproxy.upstream.pool import ClientPool
 from ftproxy.upstream.transport import Response, Transport
 
 if TYPE_CHECKING:
-    from ftproxy.config import Config
     from ftproxy.models import Deployment
     from ftproxy.observe.exchange import Exchange
+    from ftproxy.settings import Config
 
 
 class Upstreams:

@@ -13,7 +13,7 @@ from ftproxy.upstream.tokens import FetchResult, TokenError
 from ftproxy.upstream.transport import Transport
 
 if TYPE_CHECKING:
-    from ftproxy.config import ServiceKey
+    from ftproxy.settings import ServiceKey
 
 _TOKEN_BODY_LIMIT = 256 * 1024
 

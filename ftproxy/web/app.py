@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from random import getrandbits
 from typing import Any
 
-from ftproxy.config import Config, load_config
+from ftproxy.config import load_config
 from ftproxy.errors import ApiError
 from ftproxy.models import ModelRegistry
 from ftproxy.observe import logs, metrics
 from ftproxy.observe.exchange import Exchange
+from ftproxy.settings import Config
 from ftproxy.streaming import StreamingProcessor
 from ftproxy.upstream import Upstreams
 from ftproxy.web.auth import ClientAuth

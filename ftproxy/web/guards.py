@@ -1,12 +1,13 @@
-"""Limits that protect the gateway and the SAP AI Core quota from any one client.
+"""Guards in front of the handlers: they protect the gateway and the SAP AI Core quota from any
+one client.
 
-- request body size (413; AI Core itself accepts about 32 MiB of images and documents);
 - concurrent requests per worker (503 with `Retry-After`; streams also have their own limit in
   `streaming.py`);
 - requests per minute per client key, a token bucket (429 with `Retry-After`, in the client's
-  error shape), configured for all keys or per key;
-- output tokens per model: a request asking for more is capped, one asking for nothing gets
-  the cap, whatever API the client speaks.
+  error shape), configured for all keys or per key.
+
+The other limits sit where their data is: the body size in `wsgi.Request.body`, the output-token
+caps per model in `convert/limits.py`.
 
 Shared state: each token bucket and the concurrency semaphore own a lock; the table of buckets
 is built once at start-up (one per configured key) and only read afterwards.
@@ -18,34 +19,9 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
 
-from ftproxy.convert import ClientApi
 from ftproxy.errors import ApiError
-
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-
-# The field that bounds the answer's length, per client API (the first one present wins).
-_OUTPUT_FIELDS: dict[ClientApi, tuple[str, ...]] = {
-    ClientApi.OPENAI_CHAT: ("max_completion_tokens", "max_tokens"),
-    ClientApi.ANTHROPIC_MESSAGES: ("max_tokens",),
-    ClientApi.OPENAI_RESPONSES: ("max_output_tokens",),
-}
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    requests_per_minute: float
-    burst: int  # requests allowed at once after a quiet period
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_concurrent_requests: int | None = None  # per worker; None: bounded by the threads only
-    rate: RateLimit | None = None  # default for every client key
-    max_output_tokens: Mapping[str, int] = field(default_factory=dict)  # model → cap
+from ftproxy.settings import RateLimit
 
 
 class TokenBucket:
@@ -114,17 +90,3 @@ class ConcurrencyLimit:
                 headers={"Retry-After": "1"},
             )
         return self._semaphore.release
-
-
-def cap_output_tokens(client: ClientApi, body: dict[str, Any], cap: int | None) -> dict[str, Any]:
-    """The body with its output-token field at most `cap` (set to `cap` when absent)."""
-    if cap is None:
-        return body
-    names = _OUTPUT_FIELDS[client]
-    present = next((n for n in names if body.get(n) is not None), None)
-    if present is None:
-        return {**body, names[-1]: cap}
-    value = body[present]
-    if isinstance(value, int) and not isinstance(value, bool) and value > cap:
-        return {**body, present: cap}
-    return body  # within the cap, or of a wrong type that the converters reject with a 400

@@ -13,7 +13,7 @@ from ftproxy.errors import ApiError
 if TYPE_CHECKING:
     from ftproxy.observe.exchange import Exchange
 
-from ftproxy.web.guards import DEFAULT_MAX_BODY_BYTES
+from ftproxy.settings import DEFAULT_MAX_BODY_BYTES
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftproxy._json import dumps
-from ftproxy.convert.base import UpstreamProtocolError
+from ftproxy.wire.apis import UpstreamProtocolError
 
 PRELUDE = 12
 MAX_FRAME = 24 * 1024 * 1024  # AWS allows 16 MiB payload + 128 KiB headers

@@ -23,7 +23,7 @@ from itertools import chain
 from typing import Any
 
 from ftproxy._json import loads
-from ftproxy.convert.base import StreamFormat, UpstreamProtocolError
+from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 from ftproxy.wire.eventstream import EventStreamDecoder
 from ftproxy.wire.sse import iter_data
 

@@ -10,8 +10,9 @@ from contention import run_together
 from preempt import preempting, switch
 
 from ftproxy.errors import ApiError
+from ftproxy.settings import RateLimit
 from ftproxy.web import guards
-from ftproxy.web.guards import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket
+from ftproxy.web.guards import ConcurrencyLimit, RateLimiter, TokenBucket
 
 pytestmark = pytest.mark.stress
 

@@ -7,8 +7,9 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
+from ftproxy.settings import RetryPolicy
 from ftproxy.upstream import breakers
-from ftproxy.upstream.breakers import Breakers, CircuitBreaker, RetryPolicy
+from ftproxy.upstream.breakers import Breakers, CircuitBreaker
 
 pytestmark = pytest.mark.stress
 

@@ -11,8 +11,9 @@ import httpx
 import pytest
 
 from ftproxy.aliases import Aliases
-from ftproxy.config import ConfigError, parse_config
+from ftproxy.config import parse_config
 from ftproxy.demo import DEMO_ALIASES, DEMO_KEY
+from ftproxy.errors import ConfigError
 from ftproxy.models import ModelRegistry
 from ftproxy.simulator import catalog
 from ftproxy.simulator.testing import running_simulator

@@ -3,7 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from ftproxy.config import ConfigError, load_config, parse_config
+from ftproxy.config import load_config, parse_config
+from ftproxy.errors import ConfigError
 
 KEY = {
     "clientid": "cid",

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from ftproxy.convert import ClientApi
+from ftproxy.convert.limits import cap_output_tokens
 from ftproxy.errors import ApiError
-from ftproxy.web.guards import ConcurrencyLimit, RateLimit, RateLimiter, TokenBucket, cap_output_tokens
+from ftproxy.settings import RateLimit
+from ftproxy.web.guards import ConcurrencyLimit, RateLimiter, TokenBucket
 
 CHAT, MESSAGES, RESPONSES = ClientApi.OPENAI_CHAT, ClientApi.ANTHROPIC_MESSAGES, ClientApi.OPENAI_RESPONSES
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from raw_http import RawServer, keep_answering, response
 
-from ftproxy.config import ServiceKey
+from ftproxy.settings import ServiceKey
 from ftproxy.simulator.testing import running_simulator
 from ftproxy.upstream.oauth import oauth_fetcher
 from ftproxy.upstream.tokens import TokenError

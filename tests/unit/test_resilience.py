@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ftproxy.upstream.breakers import CircuitBreaker, RetryPolicy, attempt_order, retry_after_seconds
+from ftproxy.settings import RetryPolicy
+from ftproxy.upstream.breakers import CircuitBreaker, attempt_order, retry_after_seconds
 
 
 class Clock:
