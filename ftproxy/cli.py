@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     from ftproxy import simulator
-    from ftproxy.serve.launcher import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
+    from ftproxy.serve.plan import DEFAULT_HEADER_TIMEOUT_S, DEFAULT_MAX_CONNECTIONS, DEFAULT_THREADS
 
     parser = argparse.ArgumentParser(prog="ftproxy", description="LLM gateway for SAP AI Core")
     parser.add_argument("--version", action="version", version=f"ftproxy {__version__}")
@@ -134,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from ftproxy.serve.launcher import LaunchError, ServeOptions, dry_run, serve, switch_gil_if_asked
+    from ftproxy.serve.launch import dry_run, serve, switch_gil_if_asked
+    from ftproxy.serve.plan import LaunchError, ServeOptions
 
     def options(path: str, host: str, port: int) -> ServeOptions:
         return ServeOptions(
@@ -201,7 +202,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from ftproxy.serve.launcher import ServeOptions, machine_defaults, usable_cpus, what_if
+    from ftproxy.serve.plan import ServeOptions, machine_defaults, usable_cpus, what_if
 
     print(runtime.current().describe())
     cpus = usable_cpus()

@@ -1,7 +1,9 @@
-"""Facts about the running interpreter that decide how ftproxy serves.
+"""Facts about the running process that decide how ftproxy serves.
 
 Every decision that differs between a free-threaded build and a GIL build reads a
-`RuntimeFacts`; tests inject their own facts instead of needing a python3.14t.
+`RuntimeFacts`; tests inject their own facts instead of needing a python3.14t. `draining()` says
+whether this instance is shutting down (the drain file of `serve/lifecycle.py`), which GET /ready
+reports.
 """
 
 from __future__ import annotations
@@ -78,3 +80,17 @@ def current() -> RuntimeFacts:
         gil_requested=asked,
         gil_request_source=source,
     )
+
+
+# Set by the launcher (`serve/lifecycle.py`): the path of this run's drain file, absent while serving.
+DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
+
+
+def draining() -> bool:
+    """True once this instance is shutting down (or an operator asked it to drain).
+
+    Called on every GET /ready: one environment lookup and one stat(), no caching, because the
+    file appears in another process.
+    """
+    path = os.environ.get(DRAIN_FILE_ENV)
+    return os.path.exists(path) if path else False

@@ -1,6 +1,6 @@
 """Serving with Granian: the WSGI server on every build except a free-threaded one with the GIL on.
 
-The launcher (`launcher.py`) decides how to serve; this module and `gunicorn_server.py` sit side
+The plan (`plan.py`) decides how to serve; this module and `gunicorn.py` sit side
 by side and carry the plan out. Here: Granian's settings (workers, blocking threads, connections
 within the open-file limit, the header timeout), respawning crashed workers and counting them,
 and SIGTERM/SIGINT: the drain file, the delay, then Granian's own graceful interrupt. Granian is
@@ -17,14 +17,12 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ftproxy.serve import lifecycle
+from ftproxy.serve.plan import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
-    from ftproxy.serve.launcher import ServeOptions, ServePlan
     from ftproxy.serve.lifecycle import Drain
+    from ftproxy.serve.plan import ServeOptions, ServePlan
 
-# Connections each worker takes on at once (Granian's backpressure), before the fd limit: idle
-# and trickling connections cost a few kB in Rust, not a thread, so this is well above the threads.
-DEFAULT_MAX_CONNECTIONS = 4096
 # File descriptors kept back from connections: upstream connections (one per thread), files, logs.
 FD_RESERVE = 256
 
@@ -116,7 +114,7 @@ def _respawning_server_class() -> type[Any]:
 class _ThreadWarning(logging.Filter):
     """Granian warns when a worker may start more than 2 x cores + 1 Python threads: right for a
     CPU-bound app, not for a gateway whose threads wait on SAP AI Core with the GIL released (see
-    `launcher.machine_defaults`). Silenced for ftproxy's own default only; an explicit --threads keeps it."""
+    `plan.machine_defaults`). Silenced for ftproxy's own default only; an explicit --threads keeps it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not record.getMessage().startswith("Configuration allows spawning up to")

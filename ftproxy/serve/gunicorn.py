@@ -29,8 +29,8 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import ThreadWorker
 
 if TYPE_CHECKING:
-    from ftproxy.serve.launcher import ServeOptions, ServePlan
     from ftproxy.serve.lifecycle import Drain
+    from ftproxy.serve.plan import ServeOptions, ServePlan
 
 
 def settings(chosen: ServePlan, options: ServeOptions) -> dict[str, Any]:

@@ -28,7 +28,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
+from ftproxy.runtime import DRAIN_FILE_ENV
+
 # Worker respawns so far, handed by the supervisor to the workers it starts afterwards: with one
 # process worker its metrics live in memory, and the supervisor's count would be unseen.
 RESTARTS_ENV = "FTPROXY_WORKER_RESTARTS"
@@ -40,16 +41,6 @@ def say(message: str) -> None:
     server configured logging."""
     with contextlib.suppress(OSError):  # stderr closed: nothing useful left to do with the message
         os.write(2, f"ftproxy: {message}\n".encode())
-
-
-def draining() -> bool:
-    """True once this instance is shutting down (or an operator asked it to drain).
-
-    Called on every GET /ready: one environment lookup and one stat(), no caching, because the
-    file appears in another process.
-    """
-    path = os.environ.get(DRAIN_FILE_ENV)
-    return os.path.exists(path) if path else False
 
 
 def mark_draining(path: str | os.PathLike[str]) -> None:

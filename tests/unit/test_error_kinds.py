@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from ftproxy import runtime
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.observe.exchange import Exchange
 from ftproxy.observe.logs import ACCESS_LOG
-from ftproxy.serve import lifecycle
 from ftproxy.web.app import Gateway, create_app
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"
@@ -67,7 +67,7 @@ def test_ready_503s_are_not_ready_or_draining(
     assert logged[-1]["error"] == "not_ready"
     drain_file = tmp_path / "draining"
     drain_file.touch()
-    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, str(drain_file))
+    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(drain_file))
     assert call(app, "GET", "/ready") == 503
     assert logged[-1]["error"] == "draining"
 

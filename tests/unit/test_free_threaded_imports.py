@@ -30,7 +30,7 @@ from pathlib import Path
 real = sysconfig.get_config_var
 if FAKE:
     sysconfig.get_config_var = lambda name: 1 if name == "Py_GIL_DISABLED" else real(name)
-import ftproxy.web.app, ftproxy.cli, ftproxy.serve.launcher, ftproxy._json as j
+import ftproxy.web.app, ftproxy.cli, ftproxy.serve.launch, ftproxy._json as j
 import granian.server
 from ftproxy.demo import write_demo_config
 config = write_demo_config(Path(tempfile.mkdtemp()), "http://127.0.0.1:9", host="127.0.0.1", port=3001)

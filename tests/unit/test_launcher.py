@@ -14,8 +14,9 @@ import pytest
 from ftproxy import runtime
 from ftproxy.runtime import RuntimeFacts
 from ftproxy.serve import granian as serve_granian
-from ftproxy.serve import launcher, lifecycle
-from ftproxy.serve.launcher import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
+from ftproxy.serve import launch, lifecycle
+from ftproxy.serve import plan as serve_plan
+from ftproxy.serve.plan import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
 
 OPTIONS = ServeOptions("config.json", "127.0.0.1", 3001, workers=2, threads=64)
 
@@ -178,10 +179,10 @@ def test_import_guard_reads_the_live_gil_state(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(runtime, "is_gil_enabled", lambda: True)
     monkeypatch.setattr(runtime, "is_free_threaded_build", lambda: True)
     with pytest.raises(LaunchError, match="re-enabled the GIL"):
-        launcher.check_imports_kept_gil_off(FT_OFF)
+        serve_plan.check_imports_kept_gil_off(FT_OFF)
     monkeypatch.setattr(runtime, "is_gil_enabled", lambda: False)
-    launcher.check_imports_kept_gil_off(FT_OFF)  # still off: fine
-    launcher.check_imports_kept_gil_off(GIL_313)  # GIL builds: nothing to check
+    serve_plan.check_imports_kept_gil_off(FT_OFF)  # still off: fine
+    serve_plan.check_imports_kept_gil_off(GIL_313)  # GIL builds: nothing to check
 
 
 # ---- what was requested: -X gil wins over PYTHON_GIL ----
@@ -237,10 +238,10 @@ def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.Mon
     monkeypatch.setattr(os, "execv", fake_execv)
     monkeypatch.setattr("sys.orig_argv", ["python3.14t", "-m", "ftproxy", "serve", "--gil", "on"])
     monkeypatch.setattr("sys.executable", "/opt/venv/bin/python")
-    monkeypatch.delenv(launcher.REEXEC_ENV, raising=False)
+    monkeypatch.delenv(serve_plan.REEXEC_ENV, raising=False)
     options = ServeOptions("c", "h", 1, gil="on")
     with pytest.raises(Execed):
-        launcher.switch_gil_if_asked(options)
+        launch.switch_gil_if_asked(options)
     assert calls == [
         (
             "/opt/venv/bin/python",
@@ -248,18 +249,18 @@ def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.Mon
         )
     ]
     # Started again, and the GIL is still off: a message, not a loop.
-    assert os.environ[launcher.REEXEC_ENV] == "1"
+    assert os.environ[serve_plan.REEXEC_ENV] == "1"
     with pytest.raises(LaunchError, match="re-executed with -X gil=1"):
-        launcher.switch_gil_if_asked(options)
+        launch.switch_gil_if_asked(options)
     assert len(calls) == 1
 
 
 def test_no_reexec_when_the_gil_is_already_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "current", lambda: FT_ENV_ON)
     monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("must not re-exec"))
-    monkeypatch.setenv(launcher.REEXEC_ENV, "1")  # as after a successful re-exec
-    launcher.switch_gil_if_asked(ServeOptions("c", "h", 1, gil="on"))
-    assert launcher.REEXEC_ENV not in os.environ  # not inherited by what it starts
+    monkeypatch.setenv(serve_plan.REEXEC_ENV, "1")  # as after a successful re-exec
+    launch.switch_gil_if_asked(ServeOptions("c", "h", 1, gil="on"))
+    assert serve_plan.REEXEC_ENV not in os.environ  # not inherited by what it starts
 
 
 # ---- what ops see: banner, dry run, info ----
@@ -278,24 +279,24 @@ def test_no_reexec_when_the_gil_is_already_as_asked(monkeypatch: pytest.MonkeyPa
 )
 def test_banner_states_build_gil_server_mode_and_reason(given: RuntimeFacts, words: list[str]) -> None:
     chosen = plan(given, OPTIONS)
-    text = launcher.banner(given, chosen, OPTIONS, drain_file="/tmp/x/draining")
+    text = serve_plan.banner(given, chosen, OPTIONS, drain_file="/tmp/x/draining")
     assert all(word in text for word in words), text
     assert f"why:                 {chosen.reason}" in text
     assert "CPython 3." in text and "drain file:          /tmp/x/draining" in text
     assert text.startswith("ftproxy listening on http://127.0.0.1:3001")
-    dry = launcher.banner(given, chosen, OPTIONS, dry_run=True)
+    dry = serve_plan.banner(given, chosen, OPTIONS, dry_run=True)
     assert dry.startswith("ftproxy serve --dry-run: would listen on") and "drain file" not in dry
 
 
 def test_what_if_covers_here_and_both_free_threaded_cases() -> None:
-    answers = dict(launcher.what_if(OPTIONS))
+    answers = dict(serve_plan.what_if(OPTIONS))
     assert set(answers) == {"this interpreter", "python3.14t, GIL off", "python3.14t, PYTHON_GIL=1"}
     assert answers["python3.14t, GIL off"].startswith("Granian WSGI, thread workers in one process")
     assert answers["python3.14t, PYTHON_GIL=1"].startswith("Gunicorn gthread, process workers")
 
 
 def test_what_if_reports_a_refusal_instead_of_raising() -> None:
-    answers = dict(launcher.what_if(ServeOptions("c", "h", 1, server="granian")))
+    answers = dict(serve_plan.what_if(ServeOptions("c", "h", 1, server="granian")))
     assert answers["python3.14t, PYTHON_GIL=1"].startswith("refuses to start: --server granian")
 
 
@@ -303,23 +304,23 @@ def test_what_if_reports_a_refusal_instead_of_raising() -> None:
 
 
 def test_draining_follows_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(lifecycle.DRAIN_FILE_ENV, raising=False)
-    assert not lifecycle.draining()
-    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, str(tmp_path / "draining"))
-    assert not lifecycle.draining()
+    monkeypatch.delenv(runtime.DRAIN_FILE_ENV, raising=False)
+    assert not runtime.draining()
+    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(tmp_path / "draining"))
+    assert not runtime.draining()
     lifecycle.mark_draining(tmp_path / "draining")
     lifecycle.mark_draining(tmp_path / "draining")  # idempotent
-    assert lifecycle.draining()
+    assert runtime.draining()
 
 
 def test_private_drain_file_is_exported_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(lifecycle.DRAIN_FILE_ENV, "/previous")
+    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, "/previous")
     with lifecycle.private_drain_file() as path:
-        assert os.environ[lifecycle.DRAIN_FILE_ENV] == str(path)
+        assert os.environ[runtime.DRAIN_FILE_ENV] == str(path)
         assert (path.parent.stat().st_mode & 0o777) == 0o700 and not path.exists()
         lifecycle.mark_draining(path)
     assert not path.parent.exists()
-    assert os.environ[lifecycle.DRAIN_FILE_ENV] == "/previous"
+    assert os.environ[runtime.DRAIN_FILE_ENV] == "/previous"
 
 
 def test_private_drain_file_survives_a_forked_child_leaving(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -448,11 +449,11 @@ def test_drain_without_its_folder_still_stops(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("threads", "max_connections", "fd_limit", "expected"),
     [
-        (128, None, 1_048_576, serve_granian.DEFAULT_MAX_CONNECTIONS),  # far above the threads: slowloris
+        (128, None, 1_048_576, serve_plan.DEFAULT_MAX_CONNECTIONS),  # far above the threads: slowloris
         (128, None, 1024, 1024 - 128 - serve_granian.FD_RESERVE),  # within the open-file limit
         (128, None, 300, 128),  # never below the threads, whatever the limit
         (128, 500, 1_048_576, 500),  # --max-connections
-        (2048, None, 1_048_576, serve_granian.DEFAULT_MAX_CONNECTIONS),
+        (2048, None, 1_048_576, serve_plan.DEFAULT_MAX_CONNECTIONS),
     ],
 )
 def test_granian_connections_far_above_threads_within_the_fd_limit(
@@ -485,11 +486,11 @@ def test_a_free_threaded_build_with_the_gil_on_sizes_gunicorn_processes_to_the_c
 def test_flags_override_the_machine_defaults(workers: int | None, threads: int | None) -> None:
     chosen = plan(GIL_313, ServeOptions("c", "h", 1, workers=workers, threads=threads), cpus=8)
     assert chosen.workers == (workers or 8)
-    assert chosen.threads == (threads or launcher.machine_defaults(workers or 8)[1])
+    assert chosen.threads == (threads or serve_plan.machine_defaults(workers or 8)[1])
 
 
 def test_usable_cpus_follow_the_affinity_mask() -> None:
-    assert launcher.usable_cpus() == len(os.sched_getaffinity(0))
+    assert serve_plan.usable_cpus() == len(os.sched_getaffinity(0))
 
 
 def test_granians_thread_warning_is_silenced_for_our_default_only(caplog: pytest.LogCaptureFixture) -> None:

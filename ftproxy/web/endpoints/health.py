@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 from ftproxy import __version__, runtime
 from ftproxy.observe import metrics
-from ftproxy.serve import lifecycle
 from ftproxy.upstream.tokens import TokenError
 from ftproxy.web.wsgi import Request, Response
 
@@ -22,7 +21,7 @@ def health(gateway: Gateway, request: Request) -> Response:
 def ready(gateway: Gateway, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
     `not_ready` (a subaccount cannot get an OAuth token, so its models would fail)."""
-    if lifecycle.draining():
+    if runtime.draining():
         request.exchange.error_code = "draining"  # logged as what it is, not as an overload
         return Response.json({"status": "draining", **_runtime()}, status=503)
     problems = {}

@@ -1,8 +1,8 @@
-"""`ftproxy serve`: decide how to serve on this interpreter (the GIL switch), say so, and serve.
+"""How to serve on this interpreter: a pure function of its facts and the options.
 
-The decision is a pure function of the interpreter's facts and the options (`plan`, then
-`replan_after_imports`), so every branch is tested by injecting facts instead of needing each
-interpreter. `--gil auto|on|off` and `--server auto|granian|gunicorn` feed it:
+The decision (`plan`, then `replan_after_imports`) needs no interpreter of each kind: every
+branch is tested by injecting facts. `--gil auto|on|off` and `--server auto|granian|gunicorn`
+feed it:
 
 | build          | GIL wanted                  | server (auto)                          |
 |----------------|-----------------------------|----------------------------------------|
@@ -12,32 +12,25 @@ interpreter. `--gil auto|on|off` and `--server auto|granian|gunicorn` feed it:
 |                |                             | refuses to start with the GIL on)      |
 | GIL (3.11-3.14)| on (auto, on); off = error  | Granian, process workers x threads     |
 
-When `--gil` asks for the other state than the interpreter is in, ftproxy re-executes the same
-command line with `-X gil=1` (or `-X gil=0`) before doing anything else. After importing what
-the workers import, `replan_after_imports` checks that no extension switched the GIL back on:
-by default that is fatal, with `--on-gil-reenabled fallback` ftproxy serves with Gunicorn.
+When `--gil` asks for the other state than the interpreter is in, `launch.switch_gil_if_asked`
+re-executes the same command line with `-X gil=1` (or `-X gil=0`) before doing anything else.
+After importing what the workers import, `replan_after_imports` checks that no extension
+switched the GIL back on: by default that is fatal, with `--on-gil-reenabled fallback` ftproxy
+serves with Gunicorn.
 
-Side effects (re-exec, the drain file, Granian's signal handlers, the servers) live below the
-pure part; the Gunicorn glue is in `ftproxy.serve.gunicorn`, the drain sequence in
-`ftproxy.serve.lifecycle`.
+The side effects (re-exec, the drain file, the servers) are in `launch.py`; the servers' glue
+in `granian.py` and `gunicorn.py`, side by side; the drain sequence in `lifecycle.py`.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from ftproxy import runtime
 from ftproxy.runtime import RuntimeFacts
-from ftproxy.serve import lifecycle, ports
-from ftproxy.serve.granian import DEFAULT_MAX_CONNECTIONS
-
-if TYPE_CHECKING:
-    pass
 
 # Threads per worker: at least this many, and at least MIN_TOTAL_THREADS over all workers.
 DEFAULT_THREADS = 128
@@ -46,6 +39,9 @@ DEFAULT_DRAIN_TIMEOUT_S = 30
 # A client must send its request line and headers within this time (Granian's default is 30 s,
 # which lets a trickle of header bytes hold a connection for half a minute: slowloris).
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+# Connections each worker takes on at once (Granian's backpressure), before the fd limit: idle
+# and trickling connections cost a few kB in Rust, not a thread, so this is well above the threads.
+DEFAULT_MAX_CONNECTIONS = 4096
 
 GilChoice = Literal["auto", "on", "off"]
 ServerChoice = Literal["auto", "granian", "gunicorn"]
@@ -351,110 +347,3 @@ def _why_gil(facts: RuntimeFacts, options: ServeOptions, wants_gil: bool) -> str
 def _takes_argument(arg: str) -> bool:
     # Combined short flags ending in m or c (e.g. -Im) take the next word: that is the script part.
     return not arg.startswith("--") and arg[-1] in "mc"
-
-
-# ---- side effects ----
-
-
-def switch_gil_if_asked(options: ServeOptions) -> None:
-    """Re-executes this interpreter when --gil asks for the other GIL state. Returns otherwise.
-
-    Called before anything else is started (the demo's simulator, the drain folder), because
-    `os.execv` replaces the process and would orphan them.
-    """
-    chosen = plan(runtime.current(), options)
-    if chosen.reexec_gil is None:
-        os.environ.pop(REEXEC_ENV, None)
-        return
-    if os.environ.get(REEXEC_ENV):
-        raise LaunchError(
-            f"re-executed with -X gil={chosen.reexec_gil} but the GIL state still differs from --gil "
-            f"{options.gil}; start the interpreter with -X gil={chosen.reexec_gil} yourself"
-        )
-    argv = reexec_argv(sys.executable, sys.orig_argv, chosen.reexec_gil)
-    print(
-        f"ftproxy: --gil {options.gil}: re-executing this interpreter with -X gil={chosen.reexec_gil} "
-        "so the GIL state is fixed from start-up",
-        file=sys.stderr,
-        flush=True,
-    )
-    sys.stdout.flush()
-    os.environ[REEXEC_ENV] = "1"
-    os.execv(sys.executable, argv)
-
-
-def prepare(options: ServeOptions, *, check_config: bool = True) -> ServePlan:
-    """Decides, loads the config once, imports what workers import, and applies the guard."""
-    from ftproxy.config import load_config
-
-    before = runtime.current()
-    chosen = plan(before, options)
-    if check_config:  # fail here, once, with a clear message, not in every worker
-        load_config(options.config_path)
-    # Import everything the workers will before the guard, the server included.
-    import ftproxy.web.app  # noqa: F401
-
-    if chosen.server == "granian":
-        import granian.server  # noqa: F401
-    # Gunicorn is pure Python: importing it cannot switch the GIL on, before or after the guard.
-    return replan_after_imports(before, runtime.current(), chosen, options)
-
-
-def dry_run(options: ServeOptions, *, check_config: bool = True) -> int:
-    """What `serve` would do, up to and including the start-up guard, without serving."""
-    chosen = prepare(options, check_config=check_config)
-    print(banner(runtime.current(), chosen, options, dry_run=True))
-    return 0
-
-
-def serve(options: ServeOptions) -> int:
-    """Serves until stopped; returns the exit status (1 when a second signal cut the drain)."""
-    switch_gil_if_asked(options)
-    chosen = prepare(options)
-    if not options.reuse_port:
-        try:
-            ports.check_free(options.host, options.port)
-        except ports.PortBusy as exc:
-            raise LaunchError(str(exc)) from None
-    from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
-
-    os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
-    os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
-    with lifecycle.private_drain_file() as drain_file:
-        if chosen.mode == "processes" and chosen.workers > 1:
-            _sum_metrics_over_workers(drain_file.parent / "metrics")
-        text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
-        print(text, file=sys.stderr, flush=True)
-        drain = lifecycle.Drain(drain_file, options.drain_delay_s)
-        if chosen.server == "gunicorn":
-            from ftproxy.serve.gunicorn import serve_with_gunicorn
-
-            return serve_with_gunicorn(chosen, options, drain)
-        from ftproxy.serve.granian import serve_with_granian
-
-        return serve_with_granian(chosen, options, drain)
-
-
-def _sum_metrics_over_workers(folder: Path) -> None:
-    """Each worker process sees a share of the requests: their metrics are kept in files and
-    summed at scrape time (see ftproxy.observe.metrics). Must run before the workers start."""
-    from ftproxy.observe import metrics
-
-    if metrics.multiprocess_directory() is None:  # an operator's PROMETHEUS_MULTIPROC_DIR wins
-        metrics.prepare_multiprocess(folder)
-
-
-__all__ = [
-    "LaunchError",
-    "ServeOptions",
-    "ServePlan",
-    "banner",
-    "check_imports_kept_gil_off",
-    "dry_run",
-    "plan",
-    "reexec_argv",
-    "replan_after_imports",
-    "serve",
-    "switch_gil_if_asked",
-    "what_if",
-]
