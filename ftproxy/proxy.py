@@ -1,17 +1,19 @@
 """The path of a proxied request, top to bottom:
 
     resolve model → convert request → call upstream (`upstream.Upstreams`: failover, retries)
-    → convert answer back → respond (a JSON answer, or a stream relayed on this thread)
+    → convert answer back → answer (a JSON object, or a stream relayed on this thread)
 
-Endpoints parse and authenticate; everything after that is here and shared by every client API
-and every model family.
+The web layer parses, authenticates and turns the answer into HTTP; everything between is here
+and shared by every client API and every model family, embeddings included. What the path
+needs that lives as long as the process comes in one explicit `Services` value.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 from ftproxy import convert
 from ftproxy._json import dumps
@@ -19,17 +21,49 @@ from ftproxy.balancer import RoundRobin
 from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
 from ftproxy.convert.limits import cap_output_tokens
 from ftproxy.errors import ApiError
-from ftproxy.models import Deployment
+from ftproxy.models import Deployment, ModelRegistry
 from ftproxy.observe import metrics
 from ftproxy.observe.exchange import Exchange
-from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamOutcome
-from ftproxy.upstream import ConnectionLost, UpstreamError, UpstreamTimeout, read_json
+from ftproxy.settings import Config
+from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamingProcessor, StreamOutcome
+from ftproxy.upstream import ConnectionLost, UpstreamError, Upstreams, UpstreamTimeout, read_json
 from ftproxy.upstream import Response as UpstreamResponse
-from ftproxy.web.wsgi import Request, Response
 from ftproxy.wire.upstream import decode_stream
 
-if TYPE_CHECKING:
-    from ftproxy.web.app import Gateway
+# Azure OpenAI's embeddings endpoint under a deployment URL.
+EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
+
+# A JSON answer, or the chunks of a stream (which finishes the exchange itself when it ends).
+Answer = dict[str, Any] | Iterable[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the request path uses, built once per process and handed to every handler.
+
+    Immutable itself; its parts that change (the client pool, tokens, breakers, stream slots)
+    each own their lock.
+    """
+
+    config: Config
+    models: ModelRegistry
+    upstreams: Upstreams
+    streams: StreamingProcessor
+
+    @classmethod
+    def build(cls, config: Config, *, blocking_threads: int) -> Services:
+        """`blocking_threads`: the server's threads per worker, which bound the streams."""
+        models = ModelRegistry(config)
+        urls = [d.url for name in models.names for d in models.get(name).items]  # type: ignore[union-attr]
+        return cls(
+            config,
+            models,
+            Upstreams(config, urls),
+            StreamingProcessor(config.streaming, blocking_threads=blocking_threads),
+        )
+
+    def close(self) -> None:
+        self.upstreams.close()
 
 
 def requested_model(body: dict[str, Any]) -> str:
@@ -48,9 +82,9 @@ def requested_stream(body: dict[str, Any]) -> bool:
     return stream
 
 
-def resolve(gateway: Gateway, model: str) -> RoundRobin[Deployment]:
+def resolve(services: Services, model: str) -> RoundRobin[Deployment]:
     """The deployments serving `model` (all of one family and upstream API), or a 404."""
-    deployments = gateway.models.get(model)
+    deployments = services.models.get(model)
     if deployments is None:
         raise ApiError(
             404,
@@ -61,25 +95,32 @@ def resolve(gateway: Gateway, model: str) -> RoundRobin[Deployment]:
     return deployments
 
 
+def _route(services: Services, exchange: Exchange, model: str) -> RoundRobin[Deployment]:
+    """Resolves the model and records it: an alias is served and counted as the model it names."""
+    deployments = resolve(services, model)
+    deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
+    exchange.model, exchange.family = deployment.model, deployment.family.value
+    if model != deployment.model:
+        exchange.alias = model
+    return deployments
+
+
 def forward(
-    gateway: Gateway,
-    request: Request,
+    services: Services,
+    exchange: Exchange,
     client_api: ClientApi,
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
-) -> Response:
-    exchange = request.exchange
+) -> Answer:
+    """A chat-style request (chat completions, Messages, Responses) to its model and back."""
     model = requested_model(body)
     stream = requested_stream(body)
-    deployments = resolve(gateway, model)
-    deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
-    # An alias is served, capped and counted as the configured model it names.
-    body = cap_output_tokens(client_api, body, gateway.limits.max_output_tokens.get(deployment.model))
-    exchange.model, exchange.family, exchange.stream = deployment.model, deployment.family.value, stream
-    if model != deployment.model:
-        exchange.alias = model
+    deployments = _route(services, exchange, model)
+    deployment = deployments.items[0]
+    exchange.stream = stream
     if deployment.embeddings:
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
+    body = cap_output_tokens(client_api, body, services.config.limits.max_output_tokens.get(deployment.model))
     try:
         upstream_request = convert.build_request(
             client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
@@ -88,15 +129,15 @@ def forward(
     except ClientRequestError as exc:
         raise ApiError(400, exc.message, param=exc.param) from None
 
-    upstreams = gateway.upstreams
+    upstreams = services.upstreams
     call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)
     if not stream:
         response = upstreams.open(exchange, deployments, *call)
         answer = translator.complete(read_json(response, exchange))
         _count_usage(exchange, translator)
-        return Response.json(answer)
+        return answer
 
-    slot = gateway.streams.acquire()  # a 503 here, before anything is sent upstream
+    slot = services.streams.acquire()  # a 503 here, before anything is sent upstream
     try:
         response = upstreams.open(exchange, deployments, *call)
     except BaseException:
@@ -116,10 +157,27 @@ def forward(
         exchange.finish()
 
     streams_in_flight.inc()
-    chunks = gateway.streams.open_stream(
+    return services.streams.open_stream(
         slot, produce, error_event=translator.stream_error, on_finish=on_finish
     )
-    return Response.event_stream(chunks)  # the stream finishes the exchange (on_finish)
+
+
+def embed(services: Services, exchange: Exchange, body: dict[str, Any]) -> dict[str, Any]:
+    """OpenAI embeddings, passed through to an Azure OpenAI embeddings deployment."""
+    model = requested_model(body)
+    text = body.get("input")
+    if not (isinstance(text, str) or (isinstance(text, list) and text)):
+        raise ApiError(400, "'input' must be a string or a non-empty list", param="input")
+    deployments = _route(services, exchange, model)
+    if not deployments.items[0].embeddings:
+        raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
+    response = services.upstreams.open(exchange, deployments, EMBEDDINGS_PATH, _encode(body))
+    answer: dict[str, Any] = read_json(response, exchange)
+    usage = answer.get("usage")
+    if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
+        exchange.input_tokens, exchange.output_tokens = usage["prompt_tokens"], 0
+    answer["model"] = model  # the name the client asked for, not the deployment's versioned one
+    return answer
 
 
 def _encode(body: dict[str, Any]) -> bytes:

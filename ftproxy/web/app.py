@@ -4,9 +4,10 @@ Every request gets an `Exchange` (its id, timings and outcome; `exchange.py`), a
 `x-request-id` and an `x-ftproxy-overhead-ms` header; its metrics and its one log line are
 written when it finishes (JSON answers here, streams when their last byte is sent).
 
-`Gateway` holds what lives as long as the process: the immutable configuration, the model
-registry, the client pool. Granian's threads share one `Gateway`; its shared mutable parts
-(the pool, token managers, balancers) each own their lock.
+`Gateway` holds what lives as long as the process: the guards (client keys, rate and
+concurrency limits) and the `Services` the handlers get (`proxy.py`: configuration, model table,
+upstreams, stream slots). Granian's threads share one `Gateway`; its shared mutable parts (the
+pool, token managers, balancers, buckets) each own their lock.
 """
 
 from __future__ import annotations
@@ -16,21 +17,18 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from random import getrandbits
 from typing import Any
 
 from ftproxy.config import load_config
 from ftproxy.errors import ApiError
-from ftproxy.models import ModelRegistry
 from ftproxy.observe import logs, metrics
 from ftproxy.observe.exchange import Exchange
+from ftproxy.proxy import Services
 from ftproxy.settings import Config
-from ftproxy.streaming import StreamingProcessor
-from ftproxy.upstream import Upstreams
 from ftproxy.web.auth import ClientAuth
-from ftproxy.web.endpoints import anthropic, health, openai
 from ftproxy.web.guards import ConcurrencyLimit, RateLimiter
+from ftproxy.web.routes import ROUTES, speaks_anthropic
 from ftproxy.web.wsgi import Request, Response, status_line
 
 log = logging.getLogger("ftproxy")
@@ -40,57 +38,25 @@ CONFIG_ENV = "FTPROXY_CONFIG"
 BLOCKING_THREADS_ENV = "FTPROXY_BLOCKING_THREADS"
 DEFAULT_BLOCKING_THREADS = 128
 
-Handler = Callable[["Gateway", Request], Response]
 StartResponse = Callable[..., Any]
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    handler: Handler
-    anthropic: bool = False  # errors in Anthropic's shape instead of OpenAI's
-    public: bool = False  # no client key needed
-
-
-ROUTES: dict[str, dict[str, Route]] = {
-    "/v1/chat/completions": {"POST": Route(openai.chat_completions)},
-    "/v1/responses": {"POST": Route(openai.responses)},
-    "/v1/messages": {"POST": Route(anthropic.messages, anthropic=True)},
-    "/v1/messages/count_tokens": {"POST": Route(anthropic.count_tokens, anthropic=True)},
-    "/v1/embeddings": {"POST": Route(openai.embeddings)},
-    "/v1/models": {"GET": Route(openai.list_models)},
-    "/health": {"GET": Route(health.health, public=True)},
-    "/ready": {"GET": Route(health.ready, public=True)},
-    "/metrics": {"GET": Route(health.metrics_endpoint, public=True)},
-}
-# Clients configured with a base URL without /v1 (some Anthropic and OpenAI tools) still work.
-ROUTES.update(
-    {path.removeprefix("/v1"): methods for path, methods in list(ROUTES.items()) if path.startswith("/v1/")}
-)
-
-
 class Gateway:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, blocking_threads: int = DEFAULT_BLOCKING_THREADS) -> None:
         self.config = config
         self.auth = ClientAuth(
             config.client_keys,
             names=[c.name for c in config.clients],
             allow_unauthenticated=config.allow_unauthenticated,
         )
-        self.limits = config.limits
+        self.max_body = config.limits.max_body_bytes
         self.rate_limiter = RateLimiter({c.name: c.rate for c in config.clients})
         self.concurrency = ConcurrencyLimit(config.limits.max_concurrent_requests)
-        self.models = ModelRegistry(config)
-        self.upstreams = Upstreams(
-            config, [d.url for name in self.models.names for d in self.models.get(name).items]
-        )
-        self.streams = StreamingProcessor(
-            config.streaming,
-            blocking_threads=int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS),
-        )
-        metrics.set_known_models(self.models.names)
+        self.services = Services.build(config, blocking_threads=blocking_threads)
+        metrics.set_known_models(self.services.models.names)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        request = Request(environ, max_body=self.limits.max_body_bytes)
+        request = Request(environ, max_body=self.max_body)
         request_id = _request_id(request)
         exchange = request.exchange = Exchange(
             request_id, request.method, request.path, metrics.endpoint_label(request.path)
@@ -130,7 +96,7 @@ class Gateway:
         """The route's answer, or the error reply in the shape of the API the client speaks."""
         methods = ROUTES.get(request.path)
         route = methods.get(request.method) if methods else None
-        anthropic = route.anthropic if route else _speaks_anthropic(request)
+        anthropic = route.anthropic if route else speaks_anthropic(request)
         try:
             if methods is None:
                 raise ApiError(404, f"no endpoint {request.path}; see GET /v1/models and the README")
@@ -145,7 +111,7 @@ class Gateway:
                 exchange.client = self.auth.authenticate(request)
                 self.rate_limiter.check(exchange.client)
                 exchange.release = self.concurrency.acquire()
-            return route.handler(self, request)
+            return route.handler(self.services, request)
         except ApiError as exc:
             exchange.error_code = exc.code
             return _error_response(exc, anthropic)
@@ -161,7 +127,7 @@ class Gateway:
             )
 
     def close(self) -> None:
-        self.upstreams.close()
+        self.services.close()
 
 
 def _error_response(error: ApiError, anthropic: bool) -> Response:
@@ -218,10 +184,6 @@ def _close(body: object) -> None:
             log.exception("closing an unsent stream failed")
 
 
-def _speaks_anthropic(request: Request) -> bool:
-    return request.path.startswith(("/v1/messages", "/messages")) or bool(request.header("anthropic-version"))
-
-
 def _request_id(request: Request) -> str:
     given = request.header("x-request-id")
     if given and len(given) <= 128 and given.isascii() and given.isprintable():
@@ -231,8 +193,8 @@ def _request_id(request: Request) -> str:
     return f"{getrandbits(128):032x}"
 
 
-def create_app(config: Config) -> Gateway:
-    return Gateway(config)
+def create_app(config: Config, *, blocking_threads: int = DEFAULT_BLOCKING_THREADS) -> Gateway:
+    return Gateway(config, blocking_threads=blocking_threads)
 
 
 _process_gateway: Gateway | None = None
@@ -240,7 +202,8 @@ _process_gateway_lock = threading.Lock()
 
 
 def from_environment() -> Gateway:
-    """The server's factory target: this process's gateway, built from $FTPROXY_CONFIG.
+    """The server's factory target: this process's gateway, built from $FTPROXY_CONFIG (and the
+    server's threads per worker, $FTPROXY_BLOCKING_THREADS, which the launcher sets).
 
     Granian calls it once per worker. Process workers (GIL builds) each build their own; the
     thread workers of a free-threaded build share one, so they share one client pool, one token
@@ -256,5 +219,6 @@ def from_environment() -> Gateway:
             if not path:
                 raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
             logs.configure()
-            _process_gateway = create_app(load_config(path))
+            threads = int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS)
+            _process_gateway = create_app(load_config(path), blocking_threads=threads)
         return _process_gateway

@@ -1,4 +1,8 @@
-"""Minimal WSGI plumbing: a request view over the environ and a response value."""
+"""Minimal WSGI plumbing: a request view over the environ and a response value.
+
+`app.Gateway` turns a `Response` into the WSGI call (status line, headers, body); handlers only
+build one.
+"""
 
 from __future__ import annotations
 
@@ -84,6 +88,11 @@ class Response:
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:
         return cls(status, dumps(data))
+
+    @classmethod
+    def answer(cls, answer: dict[str, Any] | Iterable[bytes]) -> Response:
+        """The HTTP form of a proxied answer: a JSON object, or the chunks of a stream."""
+        return cls.json(answer) if isinstance(answer, dict) else cls.event_stream(answer)
 
     @classmethod
     def event_stream(cls, chunks: Iterable[bytes]) -> Response:

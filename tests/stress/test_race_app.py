@@ -26,10 +26,10 @@ def test_thread_workers_share_one_gateway_built_once(tmp_path: Path, monkeypatch
     count_lock = threading.Lock()
     real_create = app.create_app
 
-    def create(c: object) -> app.Gateway:
+    def create(c: object, **options: int) -> app.Gateway:
         with count_lock:
             built.append(c)
-        return real_create(c)  # type: ignore[arg-type]
+        return real_create(c, **options)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app, "create_app", create)
     with preempting(app):

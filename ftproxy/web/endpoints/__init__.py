@@ -1,1 +1,1 @@
-"""HTTP endpoints, one module per API family. Each handler takes (gateway, request) → Response."""
+"""HTTP endpoints, one module per API family. Each handler takes (services, request) → Response."""

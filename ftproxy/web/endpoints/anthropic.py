@@ -1,38 +1,34 @@
 """Anthropic-compatible endpoints (Claude Code and the Anthropic SDKs): Messages, count_tokens.
 
-Errors on these routes come in Anthropic's shape (`Route(anthropic=True)` in `app.py`).
+Errors on these routes come in Anthropic's shape (`Route(anthropic=True)` in `routes.py`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ftproxy import convert
 from ftproxy.convert import ClientApi, ClientRequestError
 from ftproxy.errors import ApiError
-from ftproxy.proxy import forward, requested_model, resolve
+from ftproxy.proxy import Services, forward, requested_model, resolve
 from ftproxy.web.wsgi import Request, Response
-
-if TYPE_CHECKING:
-    from ftproxy.web.app import Gateway
 
 # Client headers that reach the converters (an allow-list: nothing else of the client's is sent on).
 _FORWARDED_HEADERS = ("anthropic-beta",)
 
 
-def messages(gateway: Gateway, request: Request) -> Response:
+def messages(services: Services, request: Request) -> Response:
     headers = {name: value for name in _FORWARDED_HEADERS if (value := request.header(name))}
-    return forward(gateway, request, ClientApi.ANTHROPIC_MESSAGES, request.json_object(), headers)
+    body = request.json_object()
+    return Response.answer(forward(services, request.exchange, ClientApi.ANTHROPIC_MESSAGES, body, headers))
 
 
-def count_tokens(gateway: Gateway, request: Request) -> Response:
+def count_tokens(services: Services, request: Request) -> Response:
     """An estimate computed locally: SAP AI Core has no token counting endpoint.
 
     The answer says so in the `x-ftproxy-token-count: estimate` header; the method is documented
     in `convert/count_tokens.py`.
     """
     body = request.json_object()
-    resolve(gateway, requested_model(body))  # an unknown model is a 404, as on Anthropic's API
+    resolve(services, requested_model(body))  # an unknown model is a 404, as on Anthropic's API
     try:
         tokens = convert.count_tokens(body)
     except ClientRequestError as exc:

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ftproxy import __version__, runtime
 from ftproxy.observe import metrics
+from ftproxy.proxy import Services
 from ftproxy.upstream.tokens import TokenError
 from ftproxy.web.wsgi import Request, Response
 
-if TYPE_CHECKING:
-    from ftproxy.web.app import Gateway
 
-
-def health(gateway: Gateway, request: Request) -> Response:
+def health(services: Services, request: Request) -> Response:
     """Liveness: the process answers, and says what it runs on."""
     return Response.json({"status": "ok", "version": __version__, **_runtime()})
 
 
-def ready(gateway: Gateway, request: Request) -> Response:
+def ready(services: Services, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
     `not_ready` (a subaccount cannot get an OAuth token, so its models would fail)."""
     if runtime.draining():
         request.exchange.error_code = "draining"  # logged as what it is, not as an overload
         return Response.json({"status": "draining", **_runtime()}, status=503)
     problems = {}
-    for sub in gateway.config.subaccounts:
+    for sub in services.config.subaccounts:
         try:
-            gateway.upstreams.get(sub.name).tokens.get()  # cached; fetched at most once a lifetime
+            services.upstreams.get(sub.name).tokens.get()  # cached; fetched at most once a lifetime
         except TokenError as exc:
             problems[sub.name] = str(exc)
     if problems:
@@ -36,7 +32,7 @@ def ready(gateway: Gateway, request: Request) -> Response:
     return Response.json({"status": "ready", "version": __version__, **_runtime()})
 
 
-def metrics_endpoint(gateway: Gateway, request: Request) -> Response:
+def metrics_endpoint(services: Services, request: Request) -> Response:
     """Prometheus exposition (OpenMetrics when the scraper asks for it)."""
     body, content_type = metrics.render(request.header("accept"))
     return Response(200, body, content_type=content_type)
