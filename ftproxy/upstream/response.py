@@ -10,13 +10,27 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ftproxy.upstream.errors import ConnectionLost, ProtocolError, UpstreamTimeout
 from ftproxy.upstream.http11 import MAX_HEAD, NO_BODY_STATUSES, chunk_size
 
-if TYPE_CHECKING:
-    from ftproxy.upstream.transport import _Connection
+
+class _Pool(Protocol):
+    def checkin(self, connection: _Connection) -> None: ...
+
+
+class _Connection(Protocol):
+    """What a response reads its body from: one of the transport's connections (transport.py).
+    A protocol, so that this module needs nothing of the transport that creates responses."""
+
+    buffer: bytearray
+    sock: socket.socket
+    pool: _Pool
+
+    def fill(self, *, stale_if_empty: bool = False, wait: float | None = None) -> bool: ...
+
+    def close(self) -> None: ...
 
 
 class Waited(Exception):
