@@ -24,12 +24,12 @@ clash with its default process/platform collectors.
 
 Multiprocess rule: on a GIL build Granian runs N worker processes and a scrape reaches one of
 them, so values must live in mmap files of a shared directory and be summed at scrape time.
-prometheus_client makes that choice when a value is first created, and Granian forks its workers
-(Linux, Python < 3.14) from the launcher, which has already imported `ftproxy.web.app`. So the
-launcher, before it imports `ftproxy.web.app` and starts the workers, either exports
-PROMETHEUS_MULTIPROC_DIR (an existing directory it emptied) or calls `prepare_multiprocess(dir)`
-(importing this module first is fine; it must run before any metric is updated). Without it each
-process counts for itself: right for one process and for a free-threaded build's thread workers.
+prometheus_client makes that choice once, when it is imported, from PROMETHEUS_MULTIPROC_DIR; this
+module reads the same variable at import and never changes the choice afterwards. So whoever
+starts the workers exports the variable (an existing directory it emptied) before anything
+imports prometheus_client: the launcher does (`ftproxy.serve.launch.share_metrics_between_workers`),
+before it imports `ftproxy.web.app`. Without it each process counts for itself: right for one
+process and for a free-threaded build's thread workers.
 In multiprocess mode this worker's own process series carry a `pid` label (no counter of one
 worker is read as a reset of another's), and a worker that dies keeps its in-flight gauges until
 someone calls `mark_process_dead(pid)`.
@@ -37,40 +37,25 @@ someone calls `mark_process_dead(pid)`.
 
 from __future__ import annotations
 
-import glob
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, GCCollector, Histogram
-from prometheus_client import values as _values
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
-from ftproxy import __version__, runtime
-
-if TYPE_CHECKING:
-    from ftproxy.models import Family
+from ftproxy import __version__, paths, runtime
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-_MODE_LOCK = threading.Lock()  # guards the switch to multiprocess mode
 
-
-def _count_in_files() -> None:
-    # prometheus_client picks memory or mmap files when it is imported; it may have been imported
-    # before the variable was set (by the launcher, or by another library).
-    if _values.ValueClass is _values.MutexValue:
-        _values.ValueClass = _values.MultiProcessValue()
-
-
+# Read once, as prometheus_client (imported above) did: the two agree for the life of the process.
 _multiproc_dir = os.environ.get(MULTIPROC_ENV) or None
-if _multiproc_dir is not None:
-    if not os.path.isdir(_multiproc_dir):
-        raise ValueError(f"{MULTIPROC_ENV}={_multiproc_dir!r}: not a directory; create and empty it first")
-    _count_in_files()
+if _multiproc_dir is not None and not os.path.isdir(_multiproc_dir):
+    raise ValueError(f"{MULTIPROC_ENV}={_multiproc_dir!r}: not a directory; create and empty it first")
 
 REGISTRY = CollectorRegistry()
 _counter = partial(Counter, registry=REGISTRY)
@@ -112,12 +97,6 @@ ERRORS = _counter("ftproxy_errors", "Errors by kind", ["kind"])
 STREAM_REJECTIONS = _counter("ftproxy_stream_rejections", "Streams refused, by reason", ["reason"])
 CLIENT_DISCONNECTS = _counter("ftproxy_client_disconnects", "Clients that went away mid-response")
 
-_LABELLED = (
-    REQUESTS, REQUESTS_IN_FLIGHT, STREAMS_IN_FLIGHT, REQUEST_LATENCY, PROXY_OVERHEAD, TIME_TO_FIRST_TOKEN,
-    UPSTREAM_RESPONSES, UPSTREAM_RETRIES, TOKENS, TOKEN_REFRESHES, ERRORS, STREAM_REJECTIONS,
-)  # fmt: skip
-_UNLABELLED = (CLIENT_DISCONNECTS,)
-
 # ---- labelled children, looked up without a lock ----
 # prometheus_client's `labels()` validates the values and takes the metric's lock on every call;
 # with ~8 updates per request that lock is shared by every request thread. The children of our
@@ -143,33 +122,22 @@ def upstream_response(family: str, status: int) -> None:
 
 # ---- bounded label values: one dict lookup per call, tables built once at import ----
 
-_ROUTES = (
-    "/v1/chat/completions", "/v1/messages", "/v1/messages/count_tokens", "/v1/responses",
-    "/v1/embeddings", "/v1/models", "/health", "/ready", "/metrics",
-)  # fmt: skip
-# Clients configured without /v1 reach the same handlers; they count under the /v1 name.
-_ENDPOINTS = {p: p for p in _ROUTES} | {p.removeprefix("/v1"): p for p in _ROUTES if p.startswith("/v1/")}
 _COMMON_STATUSES = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 499}
 _COMMON_STATUSES |= {500, 501, 502, 503, 504, 529}
 _STATUSES = {c: str(c) if c in _COMMON_STATUSES else f"{c // 100}xx" for c in range(100, 600)}
-_FAMILIES = {"gpt": "gpt", "claude": "claude", "gemini": "gemini"}
 # Replaced whole, never mutated: readers on other threads see either the old or the new frozenset.
 _known_models: frozenset[str] = frozenset()
 
 OTHER = "other"
-NO_FAMILY = "none"  # requests that never reached a model (auth failures, /health, /v1/models)
 
 
 def endpoint_label(path: str) -> str:
-    return _ENDPOINTS.get(path, OTHER)
+    """The /v1 name of a path ftproxy answers (the un-prefixed aliases count under it), else "other"."""
+    return paths.CANONICAL.get(path, OTHER)
 
 
 def status_label(code: int) -> str:
     return _STATUSES.get(code, OTHER)
-
-
-def family_label(family: Family | str | None) -> str:
-    return NO_FAMILY if family is None else _FAMILIES.get(family, OTHER)
 
 
 def set_known_models(names: Iterable[str]) -> None:
@@ -286,8 +254,8 @@ class RuntimeCollector:
 RUNTIME = RuntimeCollector()
 REGISTRY.register(RUNTIME)
 GCCollector(registry=REGISTRY)  # per process, so only in the single-process exposition
-# (directory, collector of this worker's series labelled with its pid) in multiprocess mode: one
-# reference, replaced whole, so a scrape on another thread sees the old or the new state.
+# (directory, collector of this worker's series labelled with its pid) in multiprocess mode, set
+# once at import.
 _multiproc: tuple[str, RuntimeCollector] | None = None
 if _multiproc_dir is not None:
     _multiproc = (_multiproc_dir, RuntimeCollector(pid_label=True))
@@ -299,33 +267,6 @@ if _multiproc_dir is not None:
 def multiprocess_directory() -> str | None:
     """The shared directory when values are summed over worker processes, else None."""
     return None if _multiproc is None else _multiproc[0]
-
-
-def prepare_multiprocess(directory: str | os.PathLike[str]) -> None:
-    """Makes this process and every process it starts afterwards count in `directory`.
-
-    For the launcher of Granian process workers: call it before starting them and before any
-    metric is updated (importing this module is fine: a value exists only after its first update).
-    Empties the directory, since files of a previous run would be summed in, and exports
-    PROMETHEUS_MULTIPROC_DIR for the workers, whether they are forked or spawned.
-    """
-    global _multiproc
-    path = os.path.abspath(directory)
-    with _MODE_LOCK:
-        if _multiproc is not None:
-            if os.path.abspath(_multiproc[0]) != path:
-                raise RuntimeError(f"metrics already count in {_multiproc[0]!r}, not {path!r}")
-            return
-        if any(m._metrics for m in _LABELLED) or any(m._value.get() for m in _UNLABELLED):
-            raise RuntimeError("prepare_multiprocess() must run before any metric is updated")
-        os.makedirs(path, exist_ok=True)
-        for stale in glob.glob(os.path.join(path, "*.db")):
-            os.remove(stale)
-        os.environ[MULTIPROC_ENV] = path
-        _count_in_files()
-        for metric in _UNLABELLED:
-            metric._metric_init()  # its value object was created in memory at import
-        _multiproc = (path, RuntimeCollector(pid_label=True))
 
 
 def mark_process_dead(pid: int) -> None:
@@ -357,8 +298,8 @@ def render(accept_header: str | None) -> tuple[bytes, str]:
 
 
 # Workers the server replaced after they died (a crash, an OOM kill, kill -9). Counted by the
-# supervisor (ftproxy.serve.lifecycle.worker_died); labelled so that its value is created after the
-# launcher chose multiprocess mode, whatever the import order.
+# supervisor (ftproxy.serve.lifecycle.worker_died), or with one process worker by the new worker
+# at start-up (lifecycle.worker_app).
 WORKER_RESTARTS = _counter(
     "ftproxy_worker_restarts", "Worker processes respawned after an unexpected exit", ["reason"]
 )

@@ -1,6 +1,7 @@
-"""`ftproxy serve`: carry the plan out. Re-execute for the GIL if asked, load and check the
-configuration once, import what the workers import and apply the start-up guard, claim the port,
-then hand over to the Granian or Gunicorn glue with a drain file for graceful stops.
+"""`ftproxy serve`: carry the plan out. Re-execute for the GIL if asked, choose where metrics are
+counted (before anything imports prometheus_client), load and check the configuration once, import
+what the workers import and apply the start-up guard, claim the port, then hand over to the
+Granian or Gunicorn glue with a drain file for graceful stops.
 
 The decision itself is pure and lives in `plan.py`.
 """
@@ -23,6 +24,10 @@ from ftproxy.serve.plan import (
     reexec_argv,
     replan_after_imports,
 )
+
+# prometheus_client's own variable (ftproxy.observe.metrics names it too, but importing that
+# module imports prometheus_client, which must not happen before the variable is set).
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def switch_gil_if_asked(options: ServeOptions) -> None:
@@ -79,19 +84,22 @@ def dry_run(options: ServeOptions, *, check_config: bool = True) -> int:
 def serve(options: ServeOptions) -> int:
     """Serves until stopped; returns the exit status (1 when a second signal cut the drain)."""
     switch_gil_if_asked(options)
-    chosen = prepare(options)
-    if not options.reuse_port:
-        try:
-            ports.check_free(options.host, options.port)
-        except ports.PortBusy as exc:
-            raise LaunchError(str(exc)) from None
-    from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
-
-    os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
-    os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
     with lifecycle.private_drain_file() as drain_file:
-        if chosen.mode == "processes" and chosen.workers > 1:
-            _sum_metrics_over_workers(drain_file.parent / "metrics")
+        # Before `prepare` imports the app, and with it prometheus_client, which reads the choice
+        # once at import. The folder goes with the drain file's when serving ends.
+        share_metrics_between_workers(
+            plan(runtime.current(), options), options, drain_file.parent / "metrics"
+        )
+        chosen = prepare(options)
+        if not options.reuse_port:
+            try:
+                ports.check_free(options.host, options.port)
+            except ports.PortBusy as exc:
+                raise LaunchError(str(exc)) from None
+        from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
+
+        os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
+        os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
         text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
         print(text, file=sys.stderr, flush=True)
         drain = lifecycle.Drain(drain_file, options.drain_delay_s)
@@ -104,10 +112,40 @@ def serve(options: ServeOptions) -> int:
         return serve_with_granian(chosen, options, drain)
 
 
-def _sum_metrics_over_workers(folder: Path) -> None:
-    """Each worker process sees a share of the requests: their metrics are kept in files and
-    summed at scrape time (see ftproxy.observe.metrics). Must run before the workers start."""
-    from ftproxy.observe import metrics
+def may_serve_with_processes(chosen: ServePlan, options: ServeOptions) -> bool:
+    """Whether several worker processes may serve: the plan's own, or the Gunicorn processes the
+    start-up guard falls back to (`replan_after_imports`) if importing the app switches the GIL on
+    under --on-gil-reenabled fallback. Known only after that import, which is too late to choose
+    where metrics are counted, so the fallback counts as possible."""
+    if chosen.workers < 2:
+        return False
+    if chosen.mode == "processes":
+        return True
+    falls_back = options.on_gil_reenabled == "fallback" and options.server != "granian"
+    return chosen.reexec_gil is None and falls_back
 
-    if metrics.multiprocess_directory() is None:  # an operator's PROMETHEUS_MULTIPROC_DIR wins
-        metrics.prepare_multiprocess(folder)
+
+def share_metrics_between_workers(chosen: ServePlan, options: ServeOptions, folder: Path) -> str | None:
+    """Exports PROMETHEUS_MULTIPROC_DIR=`folder` (created, emptied) when several worker processes
+    may serve, so that each counts in files that a scrape of any of them sums (see
+    ftproxy.observe.metrics). Returns the directory exported, or None.
+
+    prometheus_client chooses memory or files once, when it is imported, from this variable: so
+    this runs before anything imports it, and refuses to go on if something already did. An
+    operator's own PROMETHEUS_MULTIPROC_DIR wins and is left as it is.
+    """
+    if os.environ.get(MULTIPROC_ENV) or not may_serve_with_processes(chosen, options):
+        return None
+    if "prometheus_client" in sys.modules:
+        raise LaunchError(
+            f"prometheus_client was imported before {MULTIPROC_ENV} was set, so each of the "
+            f"{chosen.workers} worker processes would count metrics for itself and a scrape would see one "
+            "of them; the launcher must set it before anything imports prometheus_client (or set "
+            f"{MULTIPROC_ENV} to an empty directory yourself before starting ftproxy)"
+        )
+    folder.mkdir(exist_ok=True)
+    for stale in folder.glob("*.db"):  # a previous run's values would be summed in
+        stale.unlink()
+    directory = os.path.abspath(folder)
+    os.environ[MULTIPROC_ENV] = directory  # inherited by the workers, forked or spawned
+    return directory

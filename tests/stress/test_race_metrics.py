@@ -1,6 +1,7 @@
 """The state ftproxy.observe.metrics owns, under forced preemption: the scrape-time collector's per-core
-baseline, and the one-time switch to multiprocess mode. (The label-set swap is in
-test_metrics_concurrency.py; prometheus_client's own values are its business.)"""
+baseline and the cache of labelled children. (The label-set swap is in test_metrics_concurrency.py;
+prometheus_client's own values are its business. Multiprocess mode is chosen once, at import,
+from the environment: nothing to race on.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import os
 import threading
 from collections import namedtuple
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -85,36 +85,9 @@ def test_scrapes_on_many_threads_measure_each_interval_once() -> None:
     assert sorted(e for per_thread in ends for e in per_thread) == list(range(3, 2 * n + 2, 2))  # type: ignore[attr-defined]
 
 
-def test_only_one_multiprocess_directory_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Racing calls of prepare_multiprocess with different directories: exactly one switches the
-    process over, every other is told which directory won."""
-    switches: list[int] = []
-    monkeypatch.setattr(metrics, "_multiproc", None)
-    monkeypatch.setattr(metrics, "_LABELLED", ())
-    monkeypatch.setattr(metrics, "_UNLABELLED", ())
-    monkeypatch.setattr(metrics, "_count_in_files", lambda: switches.append(1))
-    monkeypatch.setattr(metrics, "RuntimeCollector", lambda pid_label: object())
-    # Set, then removed: so that monkeypatch also removes what prepare_multiprocess exports, and
-    # the subprocesses of later tests do not inherit a multiprocess directory.
-    monkeypatch.setenv(metrics.MULTIPROC_ENV, "")
-    monkeypatch.delenv(metrics.MULTIPROC_ENV)
-
-    def prepare(i: int) -> str | None:
-        try:
-            metrics.prepare_multiprocess(tmp_path / f"dir-{i}")
-        except RuntimeError as exc:
-            assert "metrics already count in" in str(exc)
-            return None
-        return str(tmp_path / f"dir-{i}")
-
-    with preempting(metrics):
-        winners = [w for w in run_together(prepare, THREADS) if w is not None]
-    assert len(winners) == 1 and len(switches) == 1
-    assert metrics.multiprocess_directory() == winners[0] == os.environ[metrics.MULTIPROC_ENV]
-
-
 # Module-level: the cache keeps the metrics it has seen alive, one test object is enough.
-CHILDREN_TEST = PromCounter("race_children", "children of this test", ["kind"], registry=CollectorRegistry())
+CHILDREN_REGISTRY = CollectorRegistry()
+CHILDREN_TEST = PromCounter("race_children", "children of this test", ["kind"], registry=CHILDREN_REGISTRY)
 
 
 def test_cached_children_are_one_object_per_label_set_and_lose_no_count() -> None:
@@ -134,4 +107,5 @@ def test_cached_children_are_one_object_per_label_set_and_lose_no_count() -> Non
     expected = {
         k: sum((i + n) % 3 == kinds.index(k) for i in range(THREADS) for n in range(10)) for k in kinds
     }
-    assert {k: CHILDREN_TEST.labels(k)._value.get() for k in kinds} == expected
+    counted = {k: CHILDREN_REGISTRY.get_sample_value("race_children_total", {"kind": k}) for k in kinds}
+    assert counted == expected

@@ -16,7 +16,7 @@ from ftproxy.runtime import RuntimeFacts
 from ftproxy.serve import granian as serve_granian
 from ftproxy.serve import launch, lifecycle
 from ftproxy.serve import plan as serve_plan
-from ftproxy.serve.plan import LaunchError, ServeOptions, plan, reexec_argv, replan_after_imports
+from ftproxy.serve.plan import LaunchError, ServeOptions, ServePlan, plan, reexec_argv, replan_after_imports
 
 OPTIONS = ServeOptions("config.json", "127.0.0.1", 3001, workers=2, threads=64)
 
@@ -261,6 +261,73 @@ def test_no_reexec_when_the_gil_is_already_as_asked(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(serve_plan.REEXEC_ENV, "1")  # as after a successful re-exec
     launch.switch_gil_if_asked(ServeOptions("c", "h", 1, gil="on"))
     assert serve_plan.REEXEC_ENV not in os.environ  # not inherited by what it starts
+
+
+# ---- where metrics are counted: chosen before anything imports prometheus_client ----
+
+
+@pytest.mark.parametrize(
+    ("chosen", "options", "expected"),
+    [
+        (ServePlan("granian", "processes", 2, 4, ""), ServeOptions("c", "h", 1), True),
+        (ServePlan("gunicorn", "processes", 3, 4, ""), ServeOptions("c", "h", 1), True),
+        (ServePlan("granian", "processes", 1, 4, ""), ServeOptions("c", "h", 1), False),
+        (ServePlan("granian", "threads", 4, 4, ""), ServeOptions("c", "h", 1), False),
+        # The start-up guard may fall back to Gunicorn processes: known only after the import.
+        (
+            ServePlan("granian", "threads", 4, 4, ""),
+            ServeOptions("c", "h", 1, on_gil_reenabled="fallback"),
+            True,
+        ),
+        (
+            ServePlan("granian", "threads", 1, 4, ""),
+            ServeOptions("c", "h", 1, on_gil_reenabled="fallback"),
+            False,
+        ),
+        (
+            ServePlan("granian", "threads", 4, 4, ""),
+            ServeOptions("c", "h", 1, on_gil_reenabled="fallback", server="granian"),
+            False,  # a forced Granian cannot fall back: the guard refuses instead
+        ),
+    ],
+)
+def test_metrics_are_shared_when_several_processes_may_serve(
+    chosen: ServePlan, options: ServeOptions, expected: bool
+) -> None:
+    assert launch.may_serve_with_processes(chosen, options) is expected
+
+
+def test_metrics_directory_is_left_alone_for_one_process_or_the_operators(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv(launch.MULTIPROC_ENV, raising=False)
+    one = ServePlan("granian", "processes", 1, 4, "")
+    assert launch.share_metrics_between_workers(one, ServeOptions("c", "h", 1), tmp_path / "m") is None
+    assert launch.MULTIPROC_ENV not in os.environ
+    monkeypatch.setenv(launch.MULTIPROC_ENV, str(tmp_path))  # the operator's wins, kept as it is
+    (tmp_path / "counter_1.db").write_bytes(b"")
+    two = ServePlan("granian", "processes", 2, 4, "")
+    assert launch.share_metrics_between_workers(two, ServeOptions("c", "h", 1), tmp_path / "m") is None
+    assert os.environ[launch.MULTIPROC_ENV] == str(tmp_path) and (tmp_path / "counter_1.db").exists()
+    assert not (tmp_path / "m").exists()
+
+
+def test_metrics_directory_is_refused_after_prometheus_client_was_imported(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import prometheus_client  # noqa: F401  (as a library imported by something earlier would)
+
+    monkeypatch.delenv(launch.MULTIPROC_ENV, raising=False)
+    two = ServePlan("granian", "processes", 2, 4, "")
+    with pytest.raises(LaunchError, match="prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR"):
+        launch.share_metrics_between_workers(two, ServeOptions("c", "h", 1), tmp_path / "m")
+    assert launch.MULTIPROC_ENV not in os.environ and not (tmp_path / "m").exists()
+
+
+def test_launcher_names_prometheus_clients_variable() -> None:
+    from ftproxy.observe import metrics
+
+    assert launch.MULTIPROC_ENV == metrics.MULTIPROC_ENV
 
 
 # ---- what ops see: banner, dry run, info ----

@@ -18,7 +18,6 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftproxy import __version__
-from ftproxy.models import Family
 from ftproxy.observe import metrics
 from ftproxy.runtime import RuntimeFacts
 
@@ -88,21 +87,6 @@ def test_endpoint_label(path: str, label: str) -> None:
 )
 def test_status_label(code: int, label: str) -> None:
     assert metrics.status_label(code) == label
-
-
-@pytest.mark.parametrize(
-    ("family", "label"),
-    [
-        (Family.GPT, "gpt"),
-        (Family.CLAUDE, "claude"),
-        (Family.GEMINI, "gemini"),
-        ("gpt", "gpt"),
-        (None, "none"),
-        ("llama", "other"),
-    ],
-)
-def test_family_label(family: Family | str | None, label: str) -> None:
-    assert metrics.family_label(family) == label
 
 
 @pytest.fixture
@@ -315,7 +299,7 @@ SCRAPE_TIME_SAMPLES = {
 
 
 def update_every_metric() -> None:
-    endpoint, family = metrics.endpoint_label("/v1/messages"), metrics.family_label(Family.CLAUDE)
+    endpoint, family = metrics.endpoint_label("/v1/messages"), "claude"
     metrics.REQUESTS.labels(endpoint, metrics.status_label(200)).inc()
     metrics.REQUESTS_IN_FLIGHT.labels(endpoint).inc()
     metrics.REQUESTS_IN_FLIGHT.labels(endpoint).dec()
@@ -462,20 +446,22 @@ def test_multiprocess_mode_sums_the_workers(tmp_path: Path) -> None:
 
 FORKED = """
 import json, os, sys
-import ftproxy.observe.metrics as m
+from pathlib import Path
+
+from ftproxy.serve.launch import share_metrics_between_workers
+from ftproxy.serve.plan import ServeOptions, ServePlan
+
+directory = Path(sys.argv[1])
+workers = ServePlan("granian", "processes", 2, 4, "test")
+assert share_metrics_between_workers(workers, ServeOptions("c", "h", 1), directory) == str(directory)
+assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(directory)
+assert not (directory / "counter_999999.db").exists(), "stale file kept"
+assert "prometheus_client" not in sys.modules
+
+import ftproxy.observe.metrics as m  # after the launcher's choice, as `ftproxy serve` imports the app
 from prometheus_client.parser import text_string_to_metric_families
 
-directory = sys.argv[1]
-m.prepare_multiprocess(directory)  # after the import, as a launcher that imported the app does
-m.prepare_multiprocess(directory)  # idempotent
-assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == directory
-assert not os.path.exists(os.path.join(directory, "counter_999999.db")), "stale file kept"
-try:
-    m.prepare_multiprocess(directory + "-elsewhere")
-except RuntimeError:
-    pass
-else:
-    raise AssertionError("a second directory was accepted")
+assert m.multiprocess_directory() == str(directory)
 pid = os.fork()  # Granian's process workers on Linux before 3.14
 m.CLIENT_DISCONNECTS.inc()
 m.ERRORS.labels("upstream_timeout").inc()
@@ -491,24 +477,47 @@ print(json.dumps(samples))
 """
 
 
+def without_multiproc_dir() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_prepare_multiprocess_switches_an_imported_module_and_forked_workers(tmp_path: Path) -> None:
+def test_the_launchers_directory_set_before_the_import_sums_forked_workers(tmp_path: Path) -> None:
     (tmp_path / "counter_999999.db").write_bytes(b"left over from the previous run")
-    samples = json.loads(run_python(FORKED, str(tmp_path)))
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=without_multiproc_dir(),
+    )
+    assert done.returncode == 0, done.stderr
+    samples = json.loads(done.stdout)
     assert samples["ftproxy_client_disconnects_total{}"] == 2
     assert samples['ftproxy_errors_total{"kind": "upstream_timeout"}'] == 2
 
 
-def test_prepare_multiprocess_refuses_after_values_were_counted_in_memory(tmp_path: Path) -> None:
+def test_the_launcher_refuses_when_prometheus_client_was_imported_first(tmp_path: Path) -> None:
     code = (
-        "import sys, ftproxy.observe.metrics as m\n"
-        "m.ERRORS.labels('x').inc()\nm.prepare_multiprocess(sys.argv[1])"
+        "import sys\nfrom pathlib import Path\nimport prometheus_client\n"
+        "from ftproxy.serve.launch import share_metrics_between_workers\n"
+        "from ftproxy.serve.plan import ServeOptions, ServePlan\n"
+        "workers = ServePlan('granian', 'processes', 2, 4, 'test')\n"
+        "share_metrics_between_workers(workers, ServeOptions('c', 'h', 1), Path(sys.argv[1]))"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, cwd=REPO
+        [sys.executable, "-c", code, str(tmp_path / "metrics")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env=without_multiproc_dir(),
     )
     assert done.returncode != 0
-    assert "before any metric is updated" in done.stderr
+    assert "LaunchError" in done.stderr
+    assert "prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set" in done.stderr
+    assert not (tmp_path / "metrics").exists()  # nothing exported, nothing created
 
 
 def test_multiproc_dir_that_does_not_exist_fails_at_import(tmp_path: Path) -> None:
