@@ -45,11 +45,14 @@ def test_thread_workers_count_earlier_restarts_once(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv(lifecycle.RESTARTS_ENV, "3")
     gateway = object()
     monkeypatch.setattr(app, "from_environment", lambda: gateway)
-    crash = metrics.WORKER_RESTARTS.labels("crash")
+
+    def crash() -> float:
+        return metrics.REGISTRY.get_sample_value("ftproxy_worker_restarts_total", {"reason": "crash"}) or 0.0
+
     for _ in range(5):  # five fresh processes' worth of thread workers
         monkeypatch.setattr(lifecycle, "_counted_restarts", False)
-        before = crash._value.get()
+        before = crash()
         with preempting(lifecycle):
             gateways = run_together(lambda i: lifecycle.worker_app(), 8)
-        assert crash._value.get() - before == 3
+        assert crash() - before == 3
         assert all(g is gateway for g in gateways)

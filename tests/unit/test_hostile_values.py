@@ -162,7 +162,10 @@ def with_value(route: str, steps: tuple[Any, ...], value: Any) -> Any:
 
 
 def in_flight(route: str) -> float:
-    return metrics.REQUESTS_IN_FLIGHT.labels(metrics.endpoint_label(route))._value.get()
+    value = metrics.REGISTRY.get_sample_value(
+        "ftproxy_requests_in_flight", {"endpoint": metrics.endpoint_label(route)}
+    )
+    return value or 0.0
 
 
 def assert_refused_naming(route: str, status: int, data: bytes, field: str) -> None:
