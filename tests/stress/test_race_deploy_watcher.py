@@ -15,7 +15,7 @@ from contention import run_together
 from preempt import preempting
 
 from ftproxy.deploy import metrics as deploy_metrics
-from ftproxy.deploy import model, watcher
+from ftproxy.deploy import model, reading, watcher
 from ftproxy.observe import metrics
 
 pytestmark = pytest.mark.stress
@@ -36,7 +36,7 @@ def deployment(tmp_path: Path) -> model.Deployment:
             "control": {"backend": "process", "pid_file": str(tmp_path / f"{name}.pid")},
         }
 
-    return model.parse(
+    return reading.parse(
         {
             "instances": [inst("std-1", "standard", 3001), inst("canary", "canary", 3002)],
             "router": {
