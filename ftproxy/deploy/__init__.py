@@ -8,13 +8,13 @@
     python -m ftproxy.deploy watch     [--window-seconds S] [--max-windows N] [--dry-run]
     python -m ftproxy.deploy start     (process backend: start every instance that is not running)
 
-Modules: `model` (the YAML: loading and validation, errors naming file, key and fix),
-`nginx` (rendering the upstream with weights and applying it: atomic write, `nginx -t`, reload,
-then wait until the old workers stopped accepting), `backends` (how an instance is restarted:
-`process` = pid file + start command, `systemd` = unit + environment drop-in), `state` (the
-state/log file), `operations` (rollback, promote, status), `promparse` + `analysis` (the canary
-watcher), `cli`.
+Modules: `model` (the YAML's value types), `reading` (loading and validating the YAML, errors
+naming file, key and fix), `nginx` (rendering the upstream with weights and applying it: atomic
+write, `nginx -t`, reload, then wait until the old workers stopped accepting), `backends` (how an
+instance is restarted: `process` = pid file + start command, `systemd` = unit + environment
+drop-in), `state` (the state/log file), `operations` (rollback, promote, status), `metrics` +
+`watcher` (the canary watcher), `cli`.
 
-PyYAML is imported only here (by `model`), never on the server's import path: its C extension
+PyYAML is imported only here (by `reading`), never on the server's import path: its C extension
 could re-enable the GIL on a free-threaded build (SPEC §2).
 """

@@ -81,10 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ftproxy.deploy import model
+    from ftproxy.deploy import reading
 
     try:
-        deployment = model.load(args.config)
+        deployment = reading.load(args.config)
     except ConfigError as exc:
         print(f"ftproxy.deploy: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -1,8 +1,10 @@
-"""`deploy/traffic_routing.yaml`: the instances, the router, the canary analysis and the rollback.
+"""`deploy/traffic_routing.yaml` as values: the instances, the router, the canary analysis and
+the rollback.
 
-Loaded once and validated completely: a mistake raises `RoutingConfigError` (a
-`ftproxy.config.ConfigError`) naming the file, the key (e.g. `instances[2].weight`) and the fix.
-Relative paths are relative to the YAML file's folder. The result is immutable.
+Plain immutable types; `reading.py` builds them from the YAML (and is the only module that
+imports PyYAML), so the dependency runs one way: reading -> model. A mistake in the file raises
+`RoutingConfigError` (an `ftproxy.errors.ConfigError`) naming the file, the key (e.g.
+`instances[2].weight`) and the fix. Relative paths are relative to the YAML file's folder.
 
 Start commands are lists of words; these placeholders are replaced in each word:
 `{interpreter}`, `{host}`, `{port}`, `{name}` and `{gil}` (the `--gil` value for the mode the
@@ -18,8 +20,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
+from ftproxy import paths
 from ftproxy.errors import ConfigError
 
 Role = Literal["standard", "canary"]
@@ -28,7 +31,8 @@ MONITORING = ("standard", "enhanced")
 GIL_VALUES = ("auto", "on", "off")
 BACKENDS = ("process", "systemd")
 PLACEHOLDERS = ("{interpreter}", "{host}", "{port}", "{name}", "{gil}")
-DEFAULT_ENDPOINTS = ("/v1/chat/completions", "/v1/messages", "/v1/responses", "/v1/embeddings")
+# The canary analysis compares the paths that reach a model; paths.py names them once.
+DEFAULT_ENDPOINTS: tuple[str, ...] = paths.MODEL_PATHS
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -160,17 +164,3 @@ class Deployment:
             if i.name == name:
                 return i
         raise KeyError(name)
-
-
-def load(path: str | Path) -> Deployment:
-    """Reads and validates a routing YAML file (`reading.py`)."""
-    from ftproxy.deploy import reading
-
-    return reading.load(path)
-
-
-def parse(raw: Any, *, source: str = "<memory>", base: Path = Path(".")) -> Deployment:
-    """Validates an already-parsed YAML document (`reading.py`)."""
-    from ftproxy.deploy import reading
-
-    return reading.parse(raw, source=source, base=base)

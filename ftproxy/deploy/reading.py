@@ -1,7 +1,9 @@
 """Reading `deploy/traffic_routing.yaml` into the `model` dataclasses, validating every key.
 
-A mistake raises `RoutingConfigError` naming the file, the key (e.g. `instances[2].weight`) and
-the fix. PyYAML is imported here only, never on the server's import path.
+`load(path)` reads a file, `parse(raw)` an already-parsed document; both validate completely. A
+mistake raises `RoutingConfigError` naming the file, the key (e.g. `instances[2].weight`) and
+the fix. PyYAML is imported here only, never on the server's import path. This module imports
+`model`, never the other way.
 """
 
 from __future__ import annotations
@@ -55,16 +57,15 @@ def load(path: str | Path) -> Deployment:
 
 def parse(raw: Any, *, source: str = "<memory>", base: Path = Path(".")) -> Deployment:
     r = _Reader(source, base)
-    top = r.mapping(raw, "(top level)")
-    r.known(top, "(top level)", {"instances", "router", "analysis", "rollback"})
+    top = r.section(raw, "(top level)", {"instances", "router", "analysis", "rollback"})
     instances_raw = r.required(top, "instances", "(top level)")
     if not isinstance(instances_raw, list) or not instances_raw:
         raise r.error("instances", "must be a non-empty list", "declare at least one standard instance")
     instances = tuple(_instance(r, item, f"instances[{n}]") for n, item in enumerate(instances_raw))
     _check_instances(r, instances)
-    router = _router(r, r.mapping(r.required(top, "router", "(top level)"), "router"))
-    analysis = _analysis(r, r.mapping(top.get("analysis", {}), "analysis"))
-    rollback = _rollback(r, r.mapping(r.required(top, "rollback", "(top level)"), "rollback"))
+    router = _router(r, r.required(top, "router", "(top level)"))
+    analysis = _analysis(r, top.get("analysis", {}))
+    rollback = _rollback(r, r.required(top, "rollback", "(top level)"))
     return Deployment(source, instances, router, analysis, rollback)
 
 
@@ -82,6 +83,12 @@ class _Reader:
                 key, f"must be a mapping, not {_kind(value)}", "write `key: value` lines under it"
             )
         return value
+
+    def section(self, value: Any, key: str, allowed: set[str]) -> dict[str, Any]:
+        """A mapping whose keys are all in `allowed`: how every part of the file starts."""
+        obj = self.mapping(value, key)
+        self.known(obj, key, allowed)
+        return obj
 
     def known(self, obj: Mapping[str, Any], key: str, allowed: set[str]) -> None:
         unknown = sorted(set(obj) - allowed)
@@ -216,8 +223,7 @@ _CONTROL_KEYS = {"backend", "pid_file", "log_file", "stop_timeout_seconds", "uni
 
 
 def _instance(r: _Reader, raw: Any, key: str) -> Instance:
-    obj = r.mapping(raw, key)
-    r.known(obj, key, _INSTANCE_KEYS)
+    obj = r.section(raw, key, _INSTANCE_KEYS)
     name = r.string(obj, "name", key)
     if not _NAME.match(name):
         raise r.error(f"{key}.name", f"{name!r} is not a valid name", "use letters, digits, '-', '_' or '.'")
@@ -256,9 +262,7 @@ def _instance(r: _Reader, raw: Any, key: str) -> Instance:
             f"uses ${{{missing[0]}}}, which the instance's env does not define",
             f"add {missing[0]} to {key}.env (its value in normal mode)",
         )
-    control = _control(
-        r, r.mapping(r.required(obj, "control", key), f"{key}.control"), f"{key}.control", name
-    )
+    control = _control(r, r.required(obj, "control", key), f"{key}.control", name)
     return Instance(
         name,
         role,
@@ -276,8 +280,8 @@ def _instance(r: _Reader, raw: Any, key: str) -> Instance:
     )
 
 
-def _control(r: _Reader, obj: dict[str, Any], key: str, name: str) -> Control:
-    r.known(obj, key, _CONTROL_KEYS)
+def _control(r: _Reader, raw: Any, key: str, name: str) -> Control:
+    obj = r.section(raw, key, _CONTROL_KEYS)
     backend = r.string(obj, "backend", key)
     if backend not in BACKENDS:
         raise r.error(f"{key}.backend", f"{backend!r} is not a backend", "use process or systemd")
@@ -353,9 +357,9 @@ _ROUTER_KEYS = {
 }
 
 
-def _router(r: _Reader, obj: dict[str, Any]) -> Router:
+def _router(r: _Reader, raw: Any) -> Router:
     key = "router"
-    r.known(obj, key, _ROUTER_KEYS)
+    obj = r.section(raw, key, _ROUTER_KEYS)
     kind = r.string(obj, "kind", key, "nginx")
     if kind != "nginx":
         raise r.error("router.kind", f"{kind!r} is not supported", "use nginx")
@@ -417,9 +421,9 @@ _ANALYSIS_KEYS = {
 }
 
 
-def _analysis(r: _Reader, obj: dict[str, Any]) -> Analysis:
+def _analysis(r: _Reader, raw: Any) -> Analysis:
     key = "analysis"
-    r.known(obj, key, _ANALYSIS_KEYS)
+    obj = r.section(raw, key, _ANALYSIS_KEYS)
     d = Analysis()
     endpoints = r.words(obj, "endpoints", key, required=False) or d.endpoints
     for e in endpoints:
@@ -442,20 +446,19 @@ def _analysis(r: _Reader, obj: dict[str, Any]) -> Analysis:
     )
 
 
-def _rollback(r: _Reader, obj: dict[str, Any]) -> RollbackSettings:
+_ROLLBACK_KEYS = {
+    "state_file",
+    "log_file",
+    "webhook_url",
+    "webhook_timeout_seconds",
+    "health_timeout_seconds",
+    "gil_env",
+}
+
+
+def _rollback(r: _Reader, raw: Any) -> RollbackSettings:
     key = "rollback"
-    r.known(
-        obj,
-        key,
-        {
-            "state_file",
-            "log_file",
-            "webhook_url",
-            "webhook_timeout_seconds",
-            "health_timeout_seconds",
-            "gil_env",
-        },
-    )
+    obj = r.section(raw, key, _ROLLBACK_KEYS)
     webhook = r.optional_string(obj, "webhook_url", key)
     if webhook is not None:
         _url(r, webhook, "rollback.webhook_url")

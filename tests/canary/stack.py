@@ -27,7 +27,7 @@ import psutil
 import yaml
 
 from ftproxy.demo import DEMO_KEY, write_demo_config
-from ftproxy.deploy import model, nginx
+from ftproxy.deploy import model, nginx, reading
 from ftproxy.deploy.backends import Backends
 from ftproxy.deploy.operations import wait_ready
 from ftproxy.deploy.state import State
@@ -212,7 +212,7 @@ def running_stack(folder: Path) -> Iterator[Stack]:
             (folder / role).mkdir(parents=True, exist_ok=True)
             configs[role] = write_demo_config(folder / role, url, host="127.0.0.1", port=3001)
         yaml_path = routing_yaml(folder, configs, hook.url)
-        deployment = model.load(yaml_path)
+        deployment = reading.load(yaml_path)
         result = Stack(folder, yaml_path, deployment, sims, hook)
         backends = Backends(deployment.rollback.gil_env)
 

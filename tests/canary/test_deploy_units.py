@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ftproxy.deploy import metrics, model, nginx
+from ftproxy.deploy import metrics, model, nginx, reading
 from ftproxy.deploy.backends import DROPIN_NAME, ProcessBackend, SystemdBackend
 from ftproxy.deploy.state import State
 from ftproxy.deploy.watcher import judge, watch
@@ -49,7 +49,7 @@ def valid() -> dict[str, Any]:
 
 
 def test_the_production_example_is_valid_and_splits_80_20() -> None:
-    d = model.load(REPO / "deploy" / "traffic_routing.yaml")
+    d = reading.load(REPO / "deploy" / "traffic_routing.yaml")
     std = sum(i.weight for i in d.standard)
     can = sum(i.weight for i in d.canaries)
     assert (std, can) == (80, 20)
@@ -111,7 +111,7 @@ def test_invalid_routing_files_name_the_key_and_the_fix(path: str, value: Any, k
         doc["instances"][1]["weight"] = 0 if value == 0 else doc["instances"][1]["weight"]
     _set(doc, path, value)
     with pytest.raises(model.RoutingConfigError) as err:
-        model.parse(doc, source="routing.yaml")
+        reading.parse(doc, source="routing.yaml")
     message = str(err.value)
     assert message.startswith(f"routing.yaml: {key}: "), message
     assert words in message and "Fix:" in message
@@ -123,16 +123,16 @@ def test_env_references_in_the_command_must_be_defined() -> None:
     with pytest.raises(
         model.RoutingConfigError, match=r"instances\[2\]\.command: uses \$\{FTPROXY_WORKERS\}"
     ):
-        model.parse(doc)
+        reading.parse(doc)
     doc["instances"][2]["env"] = {"FTPROXY_WORKERS": "1"}
-    canary = model.parse(doc).instance("canary")
+    canary = reading.parse(doc).instance("canary")
     assert canary.argv()[-2:] == ["--workers", "1"]
     backend = ProcessBackend({"PYTHON_GIL": "1", "FTPROXY_WORKERS": "4"})
     assert canary.argv("on", backend.environment(canary, gil=True))[-4:] == ["--gil", "on", "--workers", "4"]
 
 
 def test_production_canary_is_resized_for_gil_mode() -> None:
-    d = model.load(REPO / "deploy" / "traffic_routing.yaml")
+    d = reading.load(REPO / "deploy" / "traffic_routing.yaml")
     canary = d.canaries[0]
     normal = canary.argv(None, canary.env)
     gil = canary.argv("on", {**canary.env, **d.rollback.gil_env})
@@ -144,13 +144,13 @@ def test_yaml_syntax_errors_name_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "r.yaml"
     bad.write_text("instances: [\n")
     with pytest.raises(model.RoutingConfigError, match=r"r\.yaml: \(syntax\)"):
-        model.load(bad)
+        reading.load(bad)
 
 
 def test_placeholders_and_relative_paths(tmp_path: Path) -> None:
     doc = valid()
     doc["instances"][2]["control"]["pid_file"] = "run/canary.pid"
-    d = model.parse(doc, source="x.yaml", base=tmp_path)
+    d = reading.parse(doc, source="x.yaml", base=tmp_path)
     canary = d.instance("canary")
     assert canary.control.pid_file == tmp_path / "run" / "canary.pid"
     assert canary.argv() == ["/usr/bin/python3", "-m", "ftproxy", "serve", "--port", "3003", "--gil", "auto"]
@@ -183,7 +183,7 @@ RENDER = [
 def test_rendering_weights_and_a_rolled_back_canary(
     tmp_path: Path, rolled_back: bool, servers: list[str]
 ) -> None:
-    d = model.parse(valid())
+    d = reading.parse(valid())
     state = State(tmp_path / "state.json")
     if rolled_back:
         state.update_instance("canary", routed=False)
@@ -208,9 +208,9 @@ def test_rendering_weights_and_a_rolled_back_canary(
 def test_include_mode_renders_only_the_http_part() -> None:
     doc = valid()
     doc["router"].update(mode="include", main_config="/etc/nginx/nginx.conf")
-    text = nginx.render(model.parse(doc), State(Path("/nonexistent/state.json")))
+    text = nginx.render(reading.parse(doc), State(Path("/nonexistent/state.json")))
     assert "upstream ftproxy {" in text and "\nworker_processes" not in text and "\nhttp {" not in text
-    assert nginx.check_command(model.parse(doc).router)[-2:] == ["-c", "/etc/nginx/nginx.conf"]
+    assert nginx.check_command(reading.parse(doc).router)[-2:] == ["-c", "/etc/nginx/nginx.conf"]
 
 
 def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
         access_log=str(tmp_path / "a.log"),
     )
     (tmp_path / "temp").mkdir()
-    d = model.parse(doc)
+    d = reading.parse(doc)
     (tmp_path / "nginx.conf").write_text(nginx.render(d, State(tmp_path / "s.json")))
     done = nginx.run_command(nginx.check_command(d.router))
     assert done.returncode == 0, done.stderr
@@ -235,7 +235,7 @@ def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
 def test_apply_puts_the_old_file_back_when_nginx_t_refuses(tmp_path: Path) -> None:
     doc = valid()
     doc["router"]["config_path"] = str(tmp_path / "nginx.conf")
-    d = model.parse(doc)
+    d = reading.parse(doc)
     (tmp_path / "nginx.conf").write_text("old\n")
 
     def refuse(argv: Any) -> subprocess.CompletedProcess[str]:
@@ -305,7 +305,7 @@ def test_watcher_rolls_back_after_n_bad_windows_in_a_row(
 ) -> None:
     doc = valid()
     doc["rollback"]["state_file"] = str(tmp_path / "state.json")
-    d = model.parse(doc)
+    d = reading.parse(doc)
     scrapes = {"std-1": 0, "std-2": 0, "canary": 0}
 
     def fake_scrape(inst: model.Instance) -> metrics.Snapshot:
@@ -341,7 +341,7 @@ def test_systemd_backend_writes_a_dropin_and_restarts_the_unit(tmp_path: Path) -
         "dropin_dir": str(tmp_path),
         "systemctl": ["sudo", "-n", "systemctl"],
     }
-    canary = model.parse(doc).instance("canary")
+    canary = reading.parse(doc).instance("canary")
     calls: list[list[str]] = []
 
     def runner(argv: Any) -> subprocess.CompletedProcess[str]:
@@ -368,7 +368,7 @@ def test_systemd_backend_writes_a_dropin_and_restarts_the_unit(tmp_path: Path) -
 
 
 def test_process_backend_environment_in_each_mode() -> None:
-    canary = model.parse(valid()).instance("canary")
+    canary = reading.parse(valid()).instance("canary")
     backend = ProcessBackend({"PYTHON_GIL": "1"})
     assert backend.environment(canary, gil=True)["PYTHON_GIL"] == "1"
     assert "PYTHON_GIL" not in backend.environment(canary, gil=False)
