@@ -24,7 +24,7 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import httpx
 
@@ -155,6 +155,36 @@ def notify(deployment: Deployment, record: dict[str, Any], out: TextIO) -> str:
     return f"logged to {settings.log_file}; webhook answered {reply.status_code}"
 
 
+class _Start(NamedTuple):
+    backends: Backends
+    state: State
+    canaries: tuple[Instance, ...]
+    steps: Steps
+
+
+def _start(
+    deployment: Deployment,
+    action: str,
+    verb: str,
+    backends: Backends | None,
+    runner: nginx.Runner,
+    out: TextIO,
+) -> _Start | None:
+    """What rollback and promote both begin with: the backends, the state and the four-step
+    printer; None (after saying so) when no canary is declared, so there is nothing to `verb`."""
+    backends = backends or Backends(deployment.rollback.gil_env, runner)
+    state = State(deployment.rollback.state_file)
+    steps = Steps(action, 4, out)
+    if not deployment.canaries:
+        steps.say(f"no canary instance is declared: nothing to {verb}")
+        return None
+    return _Start(backends, state, deployment.canaries, steps)
+
+
+def _dry(dry_run: bool) -> str:
+    return " — DRY RUN, nothing is changed" if dry_run else ""
+
+
 # ---- rollback ----
 
 
@@ -167,17 +197,11 @@ def rollback(
     runner: nginx.Runner = nginx.run_command,
     out: TextIO = sys.stdout,
 ) -> int:
-    backends = backends or Backends(deployment.rollback.gil_env, runner)
-    state = State(deployment.rollback.state_file)
-    canaries = deployment.canaries
-    steps = Steps("rollback", 4, out)
-    if not canaries:
-        steps.say("no canary instance is declared: nothing to roll back")
+    """Traffic off the canary, restart it with the GIL on, verify, record (module docstring)."""
+    if not (started := _start(deployment, "rollback", "roll back", backends, runner, out)):
         return 0
-    names = ", ".join(c.name for c in canaries)
-    steps.say(
-        f"emergency rollback of {names} ({reason}){' — DRY RUN, nothing is changed' if dry_run else ''}"
-    )
+    backends, state, canaries, steps = started
+    steps.say(f"emergency rollback of {', '.join(c.name for c in canaries)} ({reason}){_dry(dry_run)}")
     if dry_run:
         return _rollback_plan(deployment, state, backends, steps)
 
@@ -292,16 +316,12 @@ def promote(
     runner: nginx.Runner = nginx.run_command,
     out: TextIO = sys.stdout,
 ) -> int:
-    backends = backends or Backends(deployment.rollback.gil_env, runner)
-    state = State(deployment.rollback.state_file)
-    canaries = deployment.canaries
-    steps = Steps("promote", 4, out)
-    if not canaries:
-        steps.say("no canary instance is declared: nothing to promote")
+    """Restart the canary in normal mode out of rotation, verify, route it back, record."""
+    if not (started := _start(deployment, "promote", "promote", backends, runner, out)):
         return 0
+    backends, state, canaries, steps = started
     steps.say(
-        f"promote {', '.join(c.name for c in canaries)} back to its weight, GIL as configured"
-        f"{' — DRY RUN, nothing is changed' if dry_run else ''}"
+        f"promote {', '.join(c.name for c in canaries)} back to its weight, GIL as configured{_dry(dry_run)}"
     )
     if dry_run:
         for c in canaries:
