@@ -236,19 +236,12 @@ def rollback(
             notes.append(f"{c.name} GIL on ({'free-threaded' if ft else 'GIL'} build)")
         return "all ready (" + ", ".join(f"{n}: {s}" for n, s in seen.items()) + "); " + "; ".join(notes)
 
-    return _run(
-        deployment,
-        state,
-        steps,
-        reason,
-        [
-            (1, "traffic off the canary (nginx reload)", route_away),
-            (2, "restart the canary with the GIL on (drain, PYTHON_GIL=1, --gil on)", restart_with_gil),
-            (3, "verify the health of every instance", verify),
-        ],
-        "last_rollback",
-        out,
-    )
+    plan = [
+        (1, "traffic off the canary (nginx reload)", route_away),
+        (2, "restart the canary with the GIL on (drain, PYTHON_GIL=1, --gil on)", restart_with_gil),
+        (3, "verify the health of every instance", verify),
+    ]
+    return _run(deployment, state, steps, reason, plan)
 
 
 def _run(
@@ -257,9 +250,9 @@ def _run(
     steps: Steps,
     reason: str,
     plan: list[tuple[int, str, Callable[[], str]]],
-    key: str,
-    out: TextIO,
 ) -> int:
+    """Runs the steps, then records (`last_rollback` / `last_promote` in the state file) and notifies."""
+    key, out = f"last_{steps.action}", steps.out
     error = None
     try:
         for number, title, action in plan:
@@ -369,19 +362,12 @@ def promote(
         state.save()
         return result.detail
 
-    return _run(
-        deployment,
-        state,
-        steps,
-        reason,
-        [
-            (1, "restart the canary in normal mode, out of rotation", restart_normal),
-            (2, "verify the canary", verify),
-            (3, "traffic back to the canary (nginx reload)", route_back),
-        ],
-        "last_promote",
-        out,
-    )
+    plan = [
+        (1, "restart the canary in normal mode, out of rotation", restart_normal),
+        (2, "verify the canary", verify),
+        (3, "traffic back to the canary (nginx reload)", route_back),
+    ]
+    return _run(deployment, state, steps, reason, plan)
 
 
 # ---- status ----
