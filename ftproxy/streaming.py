@@ -2,7 +2,7 @@
 
 A streamed answer is relayed by the thread that serves the request (Granian's blocking thread)
 and by no other: it reads the upstream's bytes, decodes and translates them (the producer
-iterator that `forward.py` builds) and hands client bytes straight to the server as the WSGI
+iterator that `proxy.py` builds) and hands client bytes straight to the server as the WSGI
 response iterable. Nothing crosses a thread or waits in a queue, so a chunk leaves as soon as it
 is translated, and a slow client slows the upstream through TCP flow control instead of filling
 memory. The same thread also keeps the stream healthy, because the upstream read never blocks

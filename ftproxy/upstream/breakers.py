@@ -1,7 +1,7 @@
 """Retries, failover and per-deployment circuit breakers, for the moment before the first byte.
 
 Once a byte of the answer has reached the client nothing can be retried (a stream that breaks
-ends with an error event instead, see `forward._relay`). Before that, an upstream failure is
+ends with an error event instead, see `proxy._relay`). Before that, an upstream failure is
 retried on the model's next deployment (another URL, or another subaccount serving the same
 model) at once, and on the same deployment after a backoff with full jitter or the upstream's
 `Retry-After`, all bounded by `max_attempts` and `max_total_s`. When nothing succeeds the

@@ -1,6 +1,6 @@
 """The WSGI application: route → authenticate → handler → respond.
 
-Every request gets an `Exchange` (its id, timings and outcome; `exchange.py`), an
+Every request gets an `Exchange` (its id, timings and outcome; `observe/exchange.py`), an
 `x-request-id` and an `x-ftproxy-overhead-ms` header; its metrics and its one log line are
 written when it finishes (JSON answers here, streams when their last byte is sent).
 
