@@ -37,6 +37,7 @@ from ftproxy.convert.base import ClientRequestError, StreamFormat, UpstreamReque
 from ftproxy.convert.canonical import (
     ChatRequest,
     claude_tool_id,
+    each_tool,
     merge_turns,
     opt_int,
     opt_number,
@@ -418,11 +419,8 @@ def _blocks(content: Any, param: str, *, nested: bool = False) -> list[dict[str,
 
 
 def _tools(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
     tools = []
-    for i, tool in enumerate(want_list(value, "tools")):
-        tool = want_object(tool, f"tools[{i}]")
+    for i, tool in each_tool(value):
         if tool.get("type") not in (None, "custom"):
             continue  # server tools (web search, bash…) only run on Anthropic's own platform
         schema = tool.get("input_schema")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,15 @@ def want_str(value: Any, param: str) -> str:
     if not isinstance(value, str):
         raise ClientRequestError(f"'{param}' must be a string", param)
     return value
+
+
+def each_tool(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The client's `tools` array, checked alike for the three client APIs: absent is none, else
+    an array of objects. Each API then reads its own fields (and skips its own hosted tools)."""
+    if value is None:
+        return
+    for i, tool in enumerate(want_list(value, "tools")):
+        yield i, want_object(tool, f"tools[{i}]")
 
 
 def opt_str(body: dict[str, Any], key: str, param: str | None = None) -> str | None:

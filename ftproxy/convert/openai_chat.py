@@ -20,6 +20,7 @@ from ftproxy.convert import openai_passthrough
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest
 from ftproxy.convert.canonical import (
     ChatRequest,
+    each_tool,
     media_source,
     merge_turns,
     opt_bool,
@@ -182,11 +183,8 @@ def _tool_calls(value: Any, param: str) -> list[dict[str, Any]]:
 
 
 def _tools(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
     tools = []
-    for i, tool in enumerate(want_list(value, "tools")):
-        tool = want_object(tool, f"tools[{i}]")
+    for i, tool in each_tool(value):
         if tool.get("type", "function") != "function":
             raise ClientRequestError(
                 f"tool type '{tool.get('type')}' is not supported for this model; use function tools",

@@ -27,7 +27,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.convert.base import ClientRequestError
-from ftproxy.convert.canonical import opt_int, want_list, want_object, want_str
+from ftproxy.convert.canonical import each_tool, opt_int, want_list, want_object, want_str
 
 _DROPPED_ITEMS = frozenset({"reasoning", "web_search_call", "file_search_call", "image_generation_call"})
 
@@ -161,11 +161,8 @@ def _content(value: Any, param: str, *, assistant: bool) -> Any:
 
 
 def _tools(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
     tools = []
-    for i, tool in enumerate(want_list(value, "tools")):
-        tool = want_object(tool, f"tools[{i}]")
+    for i, tool in each_tool(value):
         if tool.get("type") != "function":
             continue  # built-in tools (web_search, local_shell, custom grammars…) run only at OpenAI
         function: dict[str, Any] = {"name": want_str(tool.get("name"), f"tools[{i}].name")}
