@@ -10,7 +10,7 @@ Pairs (client → upstream):
   `anthropic_events.AnthropicPassthroughTranslator`).
 - every other pair goes through the hub: the client body is parsed into a `canonical.ChatRequest`
   (`openai_chat`, `anthropic_messages`, Responses via `responses_request.to_chat` → chat), the
-  upstream body is built from it (`converse`, `anthropic_messages.build_invoke_request`, `gemini`,
+  upstream body is built from it (`converse`, `claude_invoke.build_invoke_request`, `gemini`,
   `openai_chat.build_azure_request`), and the answer is decoded into canonical events
   (`events`) and encoded for the client (`openai_events`, `anthropic_events`, `responses_events`)
   by one `hub.HubTranslator`, for streams and whole answers alike. Responses → GPT sends the
@@ -34,7 +34,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from ftproxy.convert import anthropic_messages, converse, gemini, openai_chat, openai_passthrough
+from ftproxy.convert import (
+    anthropic_messages,
+    claude_invoke,
+    converse,
+    gemini,
+    openai_chat,
+    openai_passthrough,
+)
 from ftproxy.convert.anthropic_events import (
     AnthropicDecoder,
     AnthropicEncoder,
@@ -80,7 +87,7 @@ __all__ = [
 _BUILDERS: dict[UpstreamApi, Callable[..., UpstreamRequest]] = {
     UpstreamApi.AZURE_OPENAI_CHAT: openai_chat.build_azure_request,
     UpstreamApi.BEDROCK_CONVERSE: converse.build_request,
-    UpstreamApi.BEDROCK_INVOKE: anthropic_messages.build_invoke_request,
+    UpstreamApi.BEDROCK_INVOKE: claude_invoke.build_invoke_request,
     UpstreamApi.VERTEX_GEMINI: gemini.build_request,
 }
 _DECODERS: dict[UpstreamApi, Callable[[], Decoder]] = {

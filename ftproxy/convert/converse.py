@@ -23,7 +23,6 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_int, as_obj
-from ftproxy.convert.anthropic_messages import claude_messages, claude_sampling, claude_thinking
 from ftproxy.convert.base import (
     ClientRequestError,
     StreamFormat,
@@ -32,6 +31,7 @@ from ftproxy.convert.base import (
     Usage,
 )
 from ftproxy.convert.canonical import ChatRequest
+from ftproxy.convert.claude_invoke import claude_messages, claude_sampling, claude_thinking
 from ftproxy.convert.events import (
     JSON,
     REDACTED_THINKING,
