@@ -15,6 +15,7 @@ max tokens, when the request is converted for another family:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ftproxy.wire.apis import ClientApi
@@ -76,20 +77,18 @@ def claude_thinks(model: str) -> bool:
     return not match or (int(match.group(2)), int(match.group(3) or 0)) >= (3, 7)
 
 
-def gpt_cap(model: str) -> int:
+def _table_cap(model: str, caps: Iterable[tuple[re.Pattern[str], int]], default: int) -> int:
+    """The cap of the first pattern that matches the model's name; `default` for names not listed."""
     name = _base_name(model)
-    for pattern, cap in _GPT_CAPS:
-        if pattern.search(name):
-            return cap
-    return GPT_MAX
+    return next((cap for pattern, cap in caps if pattern.search(name)), default)
+
+
+def gpt_cap(model: str) -> int:
+    return _table_cap(model, _GPT_CAPS, GPT_MAX)
 
 
 def gemini_cap(model: str) -> int:
-    name = _base_name(model)
-    for pattern, cap in _GEMINI_CAPS:
-        if pattern.search(name):
-            return cap
-    return GEMINI_MAX
+    return _table_cap(model, _GEMINI_CAPS, GEMINI_MAX)
 
 
 def capped(requested: int | None, cap: int) -> int | None:
