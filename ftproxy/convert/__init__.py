@@ -174,6 +174,10 @@ def _hub_translator(
     return HubTranslator(_DECODERS[upstream](), encoder)
 
 
+# Every pair's entry, made once: a request looks its pair up with one dict read.
+_PAIRS = {(client, upstream): _pair(client, upstream) for client in ClientApi for upstream in UpstreamApi}
+
+
 def build_request(
     client: ClientApi,
     upstream: UpstreamApi,
@@ -185,7 +189,7 @@ def build_request(
 ) -> UpstreamRequest:
     if not isinstance(body, dict):
         raise ClientRequestError("the request body must be a JSON object")
-    return _pair(client, upstream).build(body, model=model, stream=stream, headers=headers)
+    return _PAIRS[client, upstream].build(body, model=model, stream=stream, headers=headers)
 
 
 def translator(
@@ -195,4 +199,4 @@ def translator(
     client_model = body.get("model") if isinstance(body.get("model"), str) else model
     options = body.get("stream_options")
     wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return _pair(client, upstream).translate(body, client_model=client_model, wants_usage=wants_usage)
+    return _PAIRS[client, upstream].translate(body, client_model=client_model, wants_usage=wants_usage)
