@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftproxy.convert import build_request
-from ftproxy.convert.base import ClientApi, UpstreamApi
 from ftproxy.demo import DEMO_KEY
 from ftproxy.simulator.catalog import deployment_id
+from ftproxy.wire.apis import ClientApi, UpstreamApi
 
 GPT = "gpt-4.1"
 CLAUDE = "anthropic--claude-4.5-sonnet"  # Bedrock Converse upstream

@@ -47,16 +47,7 @@ from ftproxy.convert.anthropic_events import (
     AnthropicEncoder,
     AnthropicPassthroughTranslator,
 )
-from ftproxy.convert.base import (
-    ClientApi,
-    ClientRequestError,
-    StreamFormat,
-    Translator,
-    UpstreamApi,
-    UpstreamProtocolError,
-    UpstreamRequest,
-    Usage,
-)
+from ftproxy.convert.base import ClientRequestError, Translator, UpstreamRequest, Usage
 from ftproxy.convert.canonical import ChatRequest
 from ftproxy.convert.converse import ConverseDecoder
 from ftproxy.convert.count_tokens import count_tokens
@@ -66,6 +57,7 @@ from ftproxy.convert.hub import Decoder, Encoder, HubTranslator
 from ftproxy.convert.openai_events import OpenAIChatDecoder, OpenAIChatEncoder
 from ftproxy.convert.responses_events import ResponsesEncoder
 from ftproxy.convert.responses_request import to_chat
+from ftproxy.wire.apis import ClientApi, StreamFormat, UpstreamApi, UpstreamProtocolError
 
 __all__ = [
     "DROPPED_FIELDS",

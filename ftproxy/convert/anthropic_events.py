@@ -19,7 +19,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_int, as_obj, as_str
-from ftproxy.convert.base import UpstreamProtocolError, Usage
+from ftproxy.convert.base import Usage
 from ftproxy.convert.events import (
     ANTHROPIC_STOP_REASONS,
     END_TURN,
@@ -42,6 +42,7 @@ from ftproxy.convert.events import (
     new_id,
     parse_arguments,
 )
+from ftproxy.wire.apis import UpstreamProtocolError
 from ftproxy.wire.sse import encode_event
 
 _ERROR_TYPES = {

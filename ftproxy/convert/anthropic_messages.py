@@ -34,7 +34,7 @@ import hashlib
 import logging
 from typing import Any
 
-from ftproxy.convert.base import ClientRequestError, StreamFormat, UpstreamRequest
+from ftproxy.convert.base import ClientRequestError, UpstreamRequest
 from ftproxy.convert.canonical import (
     ChatRequest,
     each_tool,
@@ -54,6 +54,7 @@ from ftproxy.convert.limits import (
     claude_cap,
     claude_thinks,
 )
+from ftproxy.wire.apis import StreamFormat
 
 log = logging.getLogger("ftproxy.convert")
 

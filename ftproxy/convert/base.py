@@ -14,18 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ftproxy.wire.apis import ClientApi, StreamFormat, UpstreamApi, UpstreamProtocolError
-
-__all__ = [
-    "ClientApi",
-    "ClientRequestError",
-    "StreamFormat",
-    "Translator",
-    "UpstreamApi",
-    "UpstreamProtocolError",
-    "UpstreamRequest",
-    "Usage",
-]
+from ftproxy.wire.apis import StreamFormat
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,13 +23,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_int, as_obj
-from ftproxy.convert.base import (
-    ClientRequestError,
-    StreamFormat,
-    UpstreamProtocolError,
-    UpstreamRequest,
-    Usage,
-)
+from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
 from ftproxy.convert.canonical import ChatRequest
 from ftproxy.convert.claude_invoke import claude_messages, claude_sampling, claude_thinking
 from ftproxy.convert.events import (
@@ -49,6 +43,7 @@ from ftproxy.convert.events import (
     MessageStop,
     StreamError,
 )
+from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 
 _IMAGE_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/jpg": "jpeg", "image/gif": "gif"}
 _IMAGE_FORMATS["image/webp"] = "webp"

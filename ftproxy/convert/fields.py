@@ -7,7 +7,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ftproxy.convert.base import ClientApi, ClientRequestError
+from ftproxy.convert.base import ClientRequestError
+from ftproxy.wire.apis import ClientApi
 
 log = logging.getLogger("ftproxy.convert")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_int, as_obj
-from ftproxy.convert.base import StreamFormat, UpstreamProtocolError, UpstreamRequest, Usage
+from ftproxy.convert.base import UpstreamRequest, Usage
 from ftproxy.convert.canonical import ChatRequest, result_text, tool_names_by_id
 from ftproxy.convert.events import (
     END_TURN,
@@ -44,6 +44,7 @@ from ftproxy.convert.events import (
     new_id,
 )
 from ftproxy.convert.limits import EFFORT_BUDGETS, capped, gemini_cap, gemini_model_name
+from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 
 _SCHEMA_KEYS = frozenset(
     {

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ftproxy.convert._lenient import as_obj
-from ftproxy.convert.base import UpstreamProtocolError, Usage
+from ftproxy.convert.base import Usage
 from ftproxy.convert.events import (
     JSON,
     TEXT,
@@ -39,6 +39,7 @@ from ftproxy.convert.events import (
     to_openai_finish,
 )
 from ftproxy.convert.openai_passthrough import openai_error_chunk, openai_usage
+from ftproxy.wire.apis import UpstreamProtocolError
 from ftproxy.wire.sse import DONE, encode_data
 
 

@@ -17,13 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ftproxy.convert._lenient import as_int, as_obj
-from ftproxy.convert.base import (
-    ClientRequestError,
-    StreamFormat,
-    UpstreamProtocolError,
-    UpstreamRequest,
-    Usage,
-)
+from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
+from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 from ftproxy.wire.sse import DONE, encode_data
 
 API_VERSION = "2024-12-01-preview"

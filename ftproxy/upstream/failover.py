@@ -2,8 +2,8 @@
 
 Before the first byte of an answer reaches the client, a failed call is tried again: on the
 model's next deployment at once, on the same deployment after a backoff or a short Retry-After
-(`breakers.py` has the breakers; the policy is `settings.RetryPolicy`). The caller gets an answer with status < 400
-and its body unread, or the last upstream error as the client should see it.
+(`breakers.py` has the breakers, `settings.RetryPolicy` the policy). The caller gets an answer
+with status < 400 and its body unread, or the last upstream error as the client should see it.
 """
 
 from __future__ import annotations

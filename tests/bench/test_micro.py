@@ -12,10 +12,10 @@ import pytest
 
 from bench.payloads import CLAUDE, GEMINI, large_conversation
 from ftproxy.convert import build_request, translator
-from ftproxy.convert.base import ClientApi, UpstreamApi
 from ftproxy.web.auth import ClientAuth
 from ftproxy.web.wsgi import Request
 from ftproxy.wire import sse
+from ftproxy.wire.apis import ClientApi, UpstreamApi
 
 pytestmark = pytest.mark.bench
 pytest.importorskip("pytest_benchmark")
