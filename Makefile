@@ -13,6 +13,7 @@ lint:
 	scripts/bootstrap.sh --test
 	.venv/bin/ruff check ftproxy bench tests
 	.venv/bin/ruff format --check ftproxy bench tests
+	.venv/bin/lint-imports --no-cache
 
 format:
 	.venv/bin/ruff format ftproxy bench tests
