@@ -29,13 +29,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from ftproxy import config_sections as sections
 from ftproxy._json import loads
-from ftproxy.errors import ConfigError
+from ftproxy.errors import ConfigError, ConfigErrors
 from ftproxy.settings import DEFAULT_HOST, DEFAULT_PORT, Config, ServiceKey, Subaccount
 
 __all__ = ["load_config", "parse_config"]
@@ -59,6 +60,7 @@ _KNOWN_TOP_KEYS = {
     "deployment_models",
 }
 _KNOWN_SUBACCOUNT_KEYS = {"resource_group", "service_key_json", "service_key", "deployment_models"}
+_T = TypeVar("_T")
 
 
 def load_config(path: str | Path) -> Config:
@@ -83,64 +85,67 @@ def load_config(path: str | Path) -> Config:
 
 
 def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None = None) -> Config:
+    """Validates everything and raises one ConfigError for each mistake found (`ConfigErrors`
+    when there are several): each part that does not depend on another is checked on its own."""
     base_dir = base_dir or Path.cwd()
     if not isinstance(data, dict):
         raise ConfigError(source, "(top level)", "must be a JSON object", "wrap the settings in { … }")
-    for key in data:
-        if key not in _KNOWN_TOP_KEYS:
-            print(f"ftproxy: warning: {source}: unknown key '{key}' is ignored", file=sys.stderr)
-
-    if "subAccounts" in data:
-        subs_raw = data["subAccounts"]
-        if not isinstance(subs_raw, dict) or not subs_raw:
-            raise ConfigError(
-                source, "subAccounts", "must be a non-empty object of named subaccounts", 'use {"sub1": {…}}'
-            )
-        if "deployment_models" in data:
-            raise ConfigError(
-                source,
-                "deployment_models",
-                "is given both at the top level and in subAccounts",
-                "move the top-level deployment_models into a subaccount",
-            )
-        subaccounts = tuple(
-            _parse_subaccount(name, raw, source=source, base_dir=base_dir, key=f"subAccounts.{name}")
-            for name, raw in subs_raw.items()
+    found = _Mistakes()
+    found.extend(unknown_keys(data, _KNOWN_TOP_KEYS, source=source, prefix=""))
+    subaccounts = found.check(lambda: _subaccounts(data, source=source, base_dir=base_dir))
+    limits = found.check(lambda: sections.parse_limits(data.get("limits", {}), source=source))
+    clients = found.check(
+        lambda: sections.parse_clients(
+            data.get("secret_authentication_tokens", []),
+            limits.rate if limits else None,
+            source=source,
         )
-    elif "deployment_models" in data:
-        subaccounts = (_parse_subaccount("default", data, source=source, base_dir=base_dir, key=""),)
-    else:
-        raise ConfigError(
-            source,
-            "subAccounts",
-            "is missing",
-            'add "subAccounts": {"name": {"service_key_json": …, "deployment_models": …}}',
-        )
-
-    limits = sections.parse_limits(data.get("limits", {}), source=source)
-    clients = sections.parse_clients(data.get("secret_authentication_tokens", []), limits.rate, source=source)
+    )
     allow_unauthenticated = data.get("allow_unauthenticated", False)
     if not isinstance(allow_unauthenticated, bool):
-        raise ConfigError(
-            source, "allow_unauthenticated", "must be true or false", "write true or false without quotes"
+        found.add(
+            ConfigError(
+                source, "allow_unauthenticated", "must be true or false", "write true or false without quotes"
+            )
         )
-    if not clients and not allow_unauthenticated:
-        raise ConfigError(
-            source,
-            "secret_authentication_tokens",
-            "is empty, so no client could call the proxy",
-            'add a client key, or set "allow_unauthenticated": true to run without client authentication',
+    elif clients == () and not allow_unauthenticated:
+        found.add(
+            ConfigError(
+                source,
+                "secret_authentication_tokens",
+                "is empty, so no client could call the proxy",
+                'add a client key, or set "allow_unauthenticated": true to run without client authentication',
+            )
         )
 
     host = data.get("host", DEFAULT_HOST)
     if not isinstance(host, str) or not host:
-        raise ConfigError(source, "host", "must be a non-empty string", 'use e.g. "127.0.0.1" or "0.0.0.0"')
+        found.add(
+            ConfigError(source, "host", "must be a non-empty string", 'use e.g. "127.0.0.1" or "0.0.0.0"')
+        )
     port = data.get("port", DEFAULT_PORT)
     if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise ConfigError(
-            source, "port", f"must be an integer from 1 to 65535, not {port!r}", "use e.g. 3001"
+        found.add(
+            ConfigError(source, "port", f"must be an integer from 1 to 65535, not {port!r}", "use e.g. 3001")
         )
-
+    streaming = found.check(lambda: sections.parse_streaming(data.get("streaming", {}), source=source))
+    retries = found.check(lambda: sections.parse_retries(data.get("retries", {}), source=source))
+    upstream = found.check(
+        lambda: sections.parse_upstream(data.get("upstream", {}), source=source, base_dir=base_dir)
+    )
+    # Aliases are checked against the configured models: only once every subaccount was read.
+    aliases = (
+        found.check(
+            lambda: sections.parse_model_aliases(
+                data.get("model_aliases", {}), {m for s in subaccounts for m in s.deployments}, source=source
+            )
+        )
+        if subaccounts is not None
+        else None
+    )
+    found.raise_if_any()
+    assert subaccounts is not None and clients is not None and limits is not None  # for the type checker
+    assert streaming is not None and retries is not None and upstream is not None and aliases is not None
     return Config(
         subaccounts=subaccounts,
         clients=clients,
@@ -148,14 +153,134 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         host=host,
         port=port,
         source=source,
-        streaming=sections.parse_streaming(data.get("streaming", {}), source=source),
-        retries=sections.parse_retries(data.get("retries", {}), source=source),
+        streaming=streaming,
+        retries=retries,
         limits=limits,
-        upstream=sections.parse_upstream(data.get("upstream", {}), source=source, base_dir=base_dir),
-        model_aliases=sections.parse_model_aliases(
-            data.get("model_aliases", {}), {m for s in subaccounts for m in s.deployments}, source=source
-        ),
+        upstream=upstream,
+        model_aliases=aliases,
     )
+
+
+class _Mistakes:
+    """The mistakes found so far in one config: collected, then raised together."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+
+    def add(self, mistake: ConfigError) -> None:
+        self.found.append(mistake)
+
+    def extend(self, mistakes: Iterable[ConfigError]) -> None:
+        self.found.extend(mistakes)
+
+    def check(self, read: Callable[[], _T]) -> _T | None:
+        """`read()`, or None with its mistakes recorded."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.found.extend(exc.mistakes)
+            return None
+
+    def raise_if_any(self) -> None:
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise ConfigErrors(self.found)
+
+
+def _subaccounts(data: dict[str, Any], *, source: str, base_dir: Path) -> tuple[Subaccount, ...]:
+    """Every subaccount, each checked on its own; raises every mistake found in any of them."""
+    if "subAccounts" not in data:
+        if "deployment_models" in data:  # the legacy flat form
+            return (_parse_subaccount("default", data, source=source, base_dir=base_dir, key=""),)
+        raise ConfigError(
+            source,
+            "subAccounts",
+            "is missing",
+            'add "subAccounts": {"name": {"service_key_json": …, "deployment_models": …}}',
+        )
+    subs_raw = data["subAccounts"]
+    if not isinstance(subs_raw, dict) or not subs_raw:
+        raise ConfigError(
+            source, "subAccounts", "must be a non-empty object of named subaccounts", 'use {"sub1": {…}}'
+        )
+    found = _Mistakes()
+    if "deployment_models" in data:
+        found.add(
+            ConfigError(
+                source,
+                "deployment_models",
+                "is given both at the top level and in subAccounts",
+                "move the top-level deployment_models into a subaccount",
+            )
+        )
+    read = []
+    for name, raw in subs_raw.items():
+        key = f"subAccounts.{name}"
+        if isinstance(raw, dict):
+            found.extend(unknown_keys(raw, _KNOWN_SUBACCOUNT_KEYS, source=source, prefix=f"{key}."))
+        read.append(
+            found.check(
+                lambda name=name, raw=raw, key=key: _parse_subaccount(
+                    name, raw, source=source, base_dir=base_dir, key=key
+                )
+            )
+        )
+    found.raise_if_any()
+    return tuple(s for s in read if s is not None)
+
+
+def unknown_keys(raw: dict[str, Any], known: set[str], *, source: str, prefix: str) -> list[ConfigError]:
+    """Warns about unknown keys (a newer or another proxy's setting is ignored, not fatal), and
+    returns as mistakes those that are a typo of a known key (`resourcegroup`): ignoring one would
+    silently run with the default the user meant to change."""
+    mistakes = []
+    for key in raw:
+        if key in known:
+            continue
+        meant = near_miss(key, known)
+        if meant is None:
+            print(f"ftproxy: warning: {source}: unknown key '{prefix}{key}' is ignored", file=sys.stderr)
+        else:
+            mistakes.append(
+                ConfigError(
+                    source,
+                    f"{prefix}{key}",
+                    f"is not a setting, and ignoring it would leave {prefix}{meant} at its default",
+                    f'rename it to "{meant}"',
+                )
+            )
+    return mistakes
+
+
+def near_miss(key: str, known: Iterable[str]) -> str | None:
+    """The known key that `key` is a typo of: the same but for case, `_`/`-`, or one edit
+    (a letter added, dropped, changed, or two neighbours swapped)."""
+
+    def folded(k: str) -> str:
+        return k.lower().replace("_", "").replace("-", "")
+
+    for candidate in sorted(known):
+        if folded(candidate) == folded(key) or _one_edit(candidate, key):
+            return candidate
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        swapped = (
+            len(diff) == 2
+            and diff[1] == diff[0] + 1
+            and a[diff[0]] == b[diff[1]]
+            and a[diff[1]] == b[diff[0]]
+        )
+        return len(diff) == 1 or swapped
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((i for i in range(len(short)) if short[i] != long[i]), len(short))
+    return short[i:] == long[i + 1 :]
 
 
 def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: str) -> Subaccount:
@@ -164,11 +289,6 @@ def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: 
         raise ConfigError(
             source, key, "must be an object", "give resource_group, service_key_json and deployment_models"
         )
-    if key:
-        for k in raw:
-            if k not in _KNOWN_SUBACCOUNT_KEYS:
-                print(f"ftproxy: warning: {source}: unknown key '{prefix}{k}' is ignored", file=sys.stderr)
-
     resource_group = raw.get("resource_group", "default")
     if not isinstance(resource_group, str) or not resource_group:
         raise ConfigError(

@@ -7,6 +7,7 @@ Anthropic: {"type": "error", "error": {"type", "message"}}
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,3 +104,24 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         self.fix = fix
+
+    @property
+    def mistakes(self) -> tuple[ConfigError, ...]:
+        """Every mistake this error stands for, each naming file, key and fix."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several configuration mistakes found in one pass, so that a user fixes them all at once.
+
+    Its own fields are the first mistake's (callers that show one error still work)."""
+
+    def __init__(self, mistakes: Sequence[ConfigError]) -> None:
+        first = mistakes[0]
+        super().__init__(first.source, first.key, first.problem, first.fix)
+        self.args = ("\n".join(str(m) for m in mistakes),)
+        self._mistakes = tuple(mistakes)
+
+    @property
+    def mistakes(self) -> tuple[ConfigError, ...]:
+        return self._mistakes

@@ -281,3 +281,79 @@ def test_optional_sections_and_per_key_settings(folder: Path) -> None:
     assert config.limits.max_output_tokens == {"gpt-4.1": 8192} and config.limits.max_body_bytes == 1000
     assert config.upstream.connect_timeout == 3 and config.upstream.verify == str(folder / "ca.pem")
     assert config.retries.max_attempts == 2 and config.streaming.max_streams == 10
+
+
+# (name, config, keys named by the errors, in order): check-config reports every mistake at once
+SEVERAL_MISTAKES = [
+    (
+        "port, host and a section",
+        _sub() | {"port": "3001", "host": "", "streaming": {"keepalive": 1}},
+        ["host", "port", "streaming.keepalive"],
+    ),
+    (
+        "two subaccounts and the client keys",
+        {
+            "subAccounts": {
+                "a": {"service_key_json": "nope.json", "deployment_models": {"m": [URL]}},
+                "b": {"service_key_json": "key.json", "deployment_models": {}},
+            },
+            "secret_authentication_tokens": [1],
+        },
+        [
+            "subAccounts.a.service_key_json",
+            "subAccounts.b.deployment_models",
+            "secret_authentication_tokens[0]",
+        ],
+    ),
+    (
+        "a typo and a bad limit",
+        _sub() | {"prot": 3005, "limits": {"max_body_bytes": 0}},
+        ["prot", "limits.max_body_bytes"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "keys"), SEVERAL_MISTAKES, ids=[c[0] for c in SEVERAL_MISTAKES])
+def test_every_mistake_is_reported_at_once(folder: Path, name: str, data: object, keys: list[str]) -> None:
+    path = write(folder, data)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    mistakes = caught.value.mistakes
+    assert [m.key for m in mistakes] == keys
+    assert all(m.source == str(path) and m.fix for m in mistakes)
+    assert str(caught.value).count("Fix:") == len(keys)
+
+
+# (name, unknown key, where, the known key it is a typo of; None: far from any, only a warning)
+NEAR_MISSES = [
+    ("dropped underscore", "resourcegroup", "subaccount", "resource_group"),
+    ("camel case", "resourceGroup", "subaccount", "resource_group"),
+    ("one letter changed", "servise_key_json", "subaccount", "service_key_json"),
+    ("swapped letters", "deplyoment_models", "subaccount", "deployment_models"),
+    ("top level, case", "subaccounts", "top", "subAccounts"),
+    ("top level, one letter added", "portt", "top", "port"),
+    ("far from any key", "log_level", "top", None),
+    ("far from any key, in a subaccount", "region", "subaccount", None),
+]
+
+
+@pytest.mark.parametrize(("name", "key", "where", "meant"), NEAR_MISSES, ids=[c[0] for c in NEAR_MISSES])
+def test_a_typo_of_a_known_key_is_an_error_naming_it(
+    folder: Path, capsys: pytest.CaptureFixture[str], name: str, key: str, where: str, meant: str | None
+) -> None:
+    data = reference_config()
+    if where == "top":
+        data[key] = 1
+        named = key
+    else:
+        data["subAccounts"]["sub1"][key] = "rg-typo"
+        named = f"subAccounts.sub1.{key}"
+    path = write(folder, data)
+    if meant is None:
+        load_config(path)
+        assert f"unknown key '{named}' is ignored" in capsys.readouterr().err
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    typo = next(m for m in caught.value.mistakes if m.key == named)
+    assert meant in typo.fix and "default" in typo.problem
