@@ -8,20 +8,20 @@ usage errors such as a missing wrk.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from bench import criteria, data_plane, discovery, machine, plots, report, results, runner, settings
-from bench.progress import Progress
-from bench.venvs import default_cache
-
 REPO = Path(__file__).resolve().parent.parent
+PROG_ENV = "FTPROXY_BENCH_PROG"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    # scripts/benchmark_free_threading.sh names itself, so its --help shows the command typed.
+    prog = os.environ.get(PROG_ENV) or "python -m bench"
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     p.add_argument(
         "--quick",
         action="store_true",
@@ -30,7 +30,10 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all-interpreters", action="store_true", help="with --quick: every interpreter found")
     p.add_argument(
-        "--output", type=Path, default=None, help="where results go (default bench-results/<preset>)"
+        "--output",
+        type=Path,
+        default=None,
+        help="where results go (default bench-results/full, or bench-results/quick with --quick)",
     )
     p.add_argument(
         "--python", action="append", default=[], metavar="PATH", help="also benchmark this interpreter"
@@ -52,11 +55,25 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # Only now: --help needs nothing but the standard library, so it answers before any install.
+    from bench import discovery, machine, results, runner, settings
+    from bench.progress import Progress
+    from bench.venvs import default_cache
+
     preset = "quick" if args.quick else "full"
     output: Path = (args.output or REPO / "bench-results" / preset).resolve()
-    output.mkdir(parents=True, exist_ok=True)
     if args.report_only:
-        return _write_outputs(results.read(output / "results.json"), output)
+        try:
+            data = results.read(output / "results.json")
+        except (OSError, ValueError) as exc:
+            print(
+                f"bench: --report-only needs a previous run's results.json in {output} ({exc}); run the "
+                "benchmark first, or pass --output with the folder of a run",
+                file=sys.stderr,
+            )
+            return 2
+        return _write_outputs(data, output)
+    output.mkdir(parents=True, exist_ok=True)
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
@@ -95,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write_outputs(data: dict[str, object], output: Path) -> int:
+    from bench import criteria, data_plane, plots, report, results
+
     criteria.evaluate(data)  # type: ignore[arg-type]
     data["data_plane"] = data_plane.evaluate(data)  # type: ignore[arg-type]
     wrong = results.problems(data)  # type: ignore[arg-type]

@@ -88,6 +88,15 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"ftproxy.deploy: configuration error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:
+        if exc.name != "yaml":
+            raise
+        print(
+            f"ftproxy.deploy: PyYAML is not installed for {sys.executable}, and the routing file is YAML: "
+            f"run {sys.executable} -m pip install 'ftproxy[deploy]' (or pyyaml)",
+            file=sys.stderr,
+        )
+        return 2
     try:
         return int(args.run(deployment, args))
     except (RuntimeError, OSError) as exc:  # router, backend and step errors: one clear line, no traceback

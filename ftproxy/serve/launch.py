@@ -8,6 +8,7 @@ The decision itself is pure and lives in `plan.py`.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -23,6 +24,7 @@ from ftproxy.serve.plan import (
     plan,
     reexec_argv,
     replan_after_imports,
+    with_installed_server,
 )
 
 # prometheus_client's own variable (ftproxy.observe.metrics names it too, but importing that
@@ -57,19 +59,48 @@ def switch_gil_if_asked(options: ServeOptions) -> None:
     os.execv(sys.executable, argv)
 
 
+SERVERS = ("granian", "gunicorn")
+
+
+def installed_servers() -> frozenset[str]:
+    """The servers this interpreter can import, found without importing them (Granian's import
+    must come after the guard's "before" facts, and prometheus_client's choice)."""
+    found = set()
+    for name in SERVERS:
+        try:
+            if importlib.util.find_spec(name) is not None:
+                found.add(name)
+        except (ImportError, ValueError):  # ValueError: blocked (sys.modules[name] is None)
+            pass
+    return frozenset(found)
+
+
+def decide(options: ServeOptions) -> ServePlan:
+    """The plan for this interpreter, with a server it has installed (`with_installed_server`)."""
+    return with_installed_server(
+        plan(runtime.current(), options), options, installed_servers(), sys.executable
+    )
+
+
 def prepare(options: ServeOptions, *, check_config: bool = True) -> ServePlan:
     """Decides, loads the config once, imports what workers import, and applies the guard."""
     from ftproxy.config import load_config
 
     before = runtime.current()
-    chosen = plan(before, options)
+    chosen = decide(options)
     if check_config:  # fail here, once, with a clear message, not in every worker
         load_config(options.config_path)
     # Import everything the workers will before the guard, the server included.
     import ftproxy.web.app  # noqa: F401
 
     if chosen.server == "granian":
-        import granian.server  # noqa: F401
+        try:
+            import granian.server  # noqa: F401
+        except ImportError as exc:  # installed, but broken for this interpreter
+            raise LaunchError(
+                f"Granian is installed but cannot be imported ({exc}): run {sys.executable} -m pip "
+                "install --force-reinstall granian, or serve with --server gunicorn"
+            ) from None
     # Gunicorn is pure Python: importing it cannot switch the GIL on, before or after the guard.
     return replan_after_imports(before, runtime.current(), chosen, options)
 
@@ -87,9 +118,7 @@ def serve(options: ServeOptions) -> int:
     with lifecycle.private_drain_file() as drain_file:
         # Before `prepare` imports the app, and with it prometheus_client, which reads the choice
         # once at import. The folder goes with the drain file's when serving ends.
-        share_metrics_between_workers(
-            plan(runtime.current(), options), options, drain_file.parent / "metrics"
-        )
+        share_metrics_between_workers(decide(options), options, drain_file.parent / "metrics")
         chosen = prepare(options)
         if not options.reuse_port:
             try:

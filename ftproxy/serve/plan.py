@@ -25,7 +25,7 @@ in `granian.py` and `gunicorn.py`, side by side; the drain sequence in `lifecycl
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -192,6 +192,29 @@ def replan_after_imports(
             "refuses to). Use --server auto to fall back to Gunicorn."
         )
     return _gunicorn(options, f"{found}; --on-gil-reenabled fallback: Gunicorn gthread workers", None)
+
+
+def with_installed_server(
+    chosen: ServePlan, options: ServeOptions, installed: Collection[str], executable: str
+) -> ServePlan:
+    """The plan when its server is installed for this interpreter; Gunicorn's, saying why, when
+    Granian is missing under --server auto (e.g. an interpreter Granian has no wheel for); else a
+    LaunchError naming the fix. `installed`: the server modules this interpreter can import."""
+    if chosen.server in installed:
+        return chosen
+    install = f"{executable} -m pip install {chosen.server}"
+    if chosen.server == "granian" and options.server == "auto" and "gunicorn" in installed:
+        return _gunicorn(
+            replace(options, workers=chosen.workers, threads=chosen.threads),
+            f"{chosen.reason.split(':')[0]}; Granian is not installed for this interpreter ({install} "
+            "to serve with it): Gunicorn gthread workers serve the same WSGI app instead",
+            chosen.reexec_gil,
+        )
+    instead = ", or --server auto to serve with Gunicorn" if "gunicorn" in installed else ""
+    raise LaunchError(
+        f"{SERVER_LABELS[chosen.server]} is not installed for this interpreter ({executable}): "
+        f"run {install}{instead if chosen.server == 'granian' else ''}"
+    )
 
 
 def check_imports_kept_gil_off(before: RuntimeFacts) -> None:
