@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ftproxy import __version__, runtime
 from ftproxy.config import load_config
@@ -20,11 +22,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return deploy_main(arguments[1:])
     parser = _parser()
-    args = parser.parse_args(arguments)
+    args, extra = parser.parse_known_args(arguments)
+    if extra:  # the command's own usage, not the top level's, and the option probably meant
+        _unrecognized(parser, args.command, extra)
     try:
         return args.run(args)
     except ConfigError as exc:
-        print(f"ftproxy: configuration error: {exc}", file=sys.stderr)
+        for mistake in exc.mistakes:
+            print(f"ftproxy: configuration error: {mistake}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
@@ -36,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="ftproxy", description="LLM gateway for SAP AI Core")
     parser.add_argument("--version", action="version", version=f"ftproxy {__version__}")
-    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND", dest="command")
 
     serve = commands.add_parser("serve", help="run the proxy")
     source = serve.add_mutually_exclusive_group()
@@ -133,8 +138,28 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str, extra: Sequence[str]) -> NoReturn:
+    """Exits with the command's usage, naming the arguments it does not know and the options
+    that are a near miss of them (`--prot` → `--port`)."""
+    chosen = _subcommands(parser)[command]
+    options = [o for action in chosen._actions for o in action.option_strings]
+    message = f"unrecognized arguments: {' '.join(extra)}"
+    for word in extra:
+        meant = difflib.get_close_matches(word.split("=", 1)[0], options, n=1) if word.startswith("-") else []
+        if meant:
+            message += f"; did you mean {meant[0]} (instead of {word})?"
+    chosen.error(message)
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from ftproxy.serve.launch import dry_run, serve, switch_gil_if_asked
+    from ftproxy.serve.launch import dry_run, installed_servers, serve, switch_gil_if_asked
     from ftproxy.serve.plan import LaunchError, ServeOptions
 
     def options(path: str, host: str, port: int) -> ServeOptions:
@@ -162,6 +187,12 @@ def _serve(args: argparse.Namespace) -> int:
             if args.dry_run:  # no simulator: only the decision is wanted
                 return dry_run(options("(demo: generated at start-up)", host, port), check_config=False)
             switch_gil_if_asked(options("(demo)", host, port))  # before the simulator starts
+            if "granian" not in installed_servers():  # the simulator is an RSGI app: Granian only
+                raise LaunchError(
+                    f"the demo's simulator runs on Granian, which is not installed for this interpreter: "
+                    f"run {sys.executable} -m pip install granian, or serve a real config (--config), "
+                    "which Gunicorn can serve"
+                )
             if not args.reuse_port:  # refuse a busy port before starting the demo's simulator
                 from ftproxy.serve import ports
 

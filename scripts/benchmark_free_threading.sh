@@ -12,6 +12,16 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 say() { printf '[benchmark] %s\n' "$*" >&2; }
+export FTPROXY_BENCH_PROG="scripts/benchmark_free_threading.sh"
+
+# --help answers at once: nothing is installed for it (the harness's parser needs only the stdlib).
+for arg in "$@"; do
+  if [ "$arg" = "-h" ] || [ "$arg" = "--help" ]; then
+    help_python="$root/.venv/bin/python"
+    [ -x "$help_python" ] || help_python="$(command -v python3)"
+    exec "$help_python" -m bench --help
+  fi
+done
 
 "$root/scripts/bootstrap.sh"
 python="$root/.venv/bin/python"
