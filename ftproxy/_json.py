@@ -6,14 +6,14 @@ the whole process, and Granian's free-threaded build then refuses to serve (SPEC
 The stdlib fallback produces the same compact output.
 
 `parse_request` is the one parser of client bodies. Whatever the backend, a body whose text is
-not valid Unicode (a lone UTF-16 surrogate escape such as "\\ud800") or that holds a number that
-is not finite (NaN, Infinity, 1e400) is refused with `UnsafeValue`, naming the field: such
-values cannot be re-encoded for SAP AI Core or for the error reply itself. orjson refuses both
-already (we only re-parse a body it refused, to name the field); the stdlib parser accepts both,
-so its results are walked, but only when a C-level regex scan of the raw bytes finds a candidate
-(a surrogate escape, NaN/Infinity, a 3-digit exponent or a 309-digit run): normal bodies pay one
-scan and no walk. Surrogate *pairs* (emoji escaped by `ensure_ascii` encoders) are one code point
-once parsed and pass.
+not valid Unicode (a lone UTF-16 surrogate, escaped as "\\ud800" or raw as the bytes ED A0 80)
+or that holds a number that is not finite (NaN, Infinity, 1e400) is refused with `UnsafeValue`,
+naming the field: such values cannot be re-encoded for SAP AI Core or for the error reply
+itself. orjson refuses both already (we only re-parse a body it refused, to name the field); the
+stdlib parser accepts both, so its results are walked, but only when a C-level regex scan of the
+raw bytes finds a candidate (a surrogate escape or raw surrogate bytes, NaN/Infinity, a 3-digit
+exponent or a 309-digit run): normal bodies pay one scan and no walk. Surrogate *pairs* (emoji
+escaped by `ensure_ascii` encoders) are one code point once parsed and pass.
 """
 
 from __future__ import annotations
@@ -70,9 +70,11 @@ class UnsafeValue(ValueError):
 
 
 # Anything that may parse into a lone surrogate or a non-finite float. Case-insensitive \u escapes
-# of D800-DFFF; NaN/Infinity literals (stdlib only); exponents of 3+ digits (1e308 overflows from
-# 1.8e308); 309+ digit runs (a mantissa that big overflows without an exponent).
-_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}")
+# of D800-DFFF; raw surrogate bytes ED A0-BF xx (not UTF-8: orjson refuses them, the stdlib parser
+# decodes bytes with "surrogatepass" and accepts them); NaN/Infinity literals (stdlib only);
+# exponents of 3+ digits (1e308 overflows from 1.8e308); 309+ digit runs (a mantissa that big
+# overflows without an exponent).
+_SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}")
 
 
 def parse_request(raw: bytes) -> Any:

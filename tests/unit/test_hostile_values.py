@@ -240,3 +240,20 @@ def test_slots_are_released_after_many_refusals(app: Gateway, backend: str) -> N
     status, _ = call(app, "/v1/chat/completions", json.dumps(BODIES["/v1/chat/completions"]).encode())
     assert status in (502, 503) and app.concurrency._semaphore._value == SLOTS  # type: ignore[union-attr]
     assert in_flight("/v1/chat/completions") == 0
+
+
+@SETTINGS
+@given(position=st.sampled_from(POSITIONS), text=st.sampled_from(SURROGATES))
+def test_raw_surrogate_bytes_in_any_field_are_a_400_naming_it(
+    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], text: str
+) -> None:
+    """The same, unescaped: the surrogate's UTF-8-style bytes (ED A0 80) in the body. Not UTF-8, so
+    orjson refuses them; the stdlib parser decodes bytes with `surrogatepass` and accepts them
+    (found by issue 21 as 500s in count_tokens, responses and messages → GPT)."""
+    route, shown, steps = position
+    raw = json.dumps(with_value(route, steps, text), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    assert b"\xed" in raw
+    before = access_lines.count
+    status, data = call(app, route, raw)
+    assert_refused_naming(route, status, data, shown)
+    assert_finished(app, route, access_lines, before)
