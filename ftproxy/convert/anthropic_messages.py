@@ -54,6 +54,7 @@ from ftproxy.convert.limits import (
     claude_cap,
     claude_thinks,
 )
+from ftproxy.convert.tool_schema import want_schema
 from ftproxy.wire.apis import StreamFormat
 
 log = logging.getLogger("ftproxy.convert")
@@ -430,7 +431,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
                 "name": want_str(tool.get("name"), f"tools[{i}].name"),
                 "description": tool["description"] if isinstance(tool.get("description"), str) else "",
                 "input_schema": (
-                    {"type": "object"} if schema is None else want_object(schema, f"tools[{i}].input_schema")
+                    {"type": "object"} if schema is None else want_schema(schema, f"tools[{i}].input_schema")
                 ),
                 **({"cache_control": tool["cache_control"]} if tool.get("cache_control") else {}),
             }

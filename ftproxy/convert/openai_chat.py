@@ -35,6 +35,7 @@ from ftproxy.convert.canonical import (
 )
 from ftproxy.convert.events import parse_arguments
 from ftproxy.convert.limits import capped, effort_for_budget, gpt_cap
+from ftproxy.convert.tool_schema import want_schema
 
 _UNSUPPORTED = {
     "functions": "the legacy 'functions' API is not supported for this model; use 'tools'",
@@ -195,7 +196,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
         schema = (
             {"type": "object", "properties": {}}
             if parameters is None
-            else want_object(parameters, f"tools[{i}].function.parameters")
+            else want_schema(parameters, f"tools[{i}].function.parameters")
         )
         tools.append(
             {

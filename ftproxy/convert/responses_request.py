@@ -28,6 +28,7 @@ from typing import Any
 from ftproxy._json import dumps
 from ftproxy.convert.base import ClientRequestError
 from ftproxy.convert.canonical import each_tool, opt_int, want_list, want_object, want_str
+from ftproxy.convert.tool_schema import want_schema
 
 _DROPPED_ITEMS = frozenset({"reasoning", "web_search_call", "file_search_call", "image_generation_call"})
 
@@ -170,7 +171,7 @@ def _tools(value: Any) -> list[dict[str, Any]]:
             function["description"] = tool["description"]
         parameters = tool.get("parameters")
         function["parameters"] = (
-            want_object(parameters, f"tools[{i}].parameters")
+            want_schema(parameters, f"tools[{i}].parameters")
             if parameters is not None
             else {"type": "object", "properties": {}}
         )
