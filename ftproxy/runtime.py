@@ -3,15 +3,19 @@
 Every decision that differs between a free-threaded build and a GIL build reads a
 `RuntimeFacts`; tests inject their own facts instead of needing a python3.14t. `draining()` says
 whether this instance is shutting down (the drain file of `serve/lifecycle.py`), which GET /ready
-reports.
+reports, and
+`drain_deadline_at` when the streams still open must end (with their error event) during a stop.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import sys
 import sysconfig
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -94,3 +98,59 @@ def draining() -> bool:
     """
     path = os.environ.get(DRAIN_FILE_ENV)
     return os.path.exists(path) if path else False
+
+
+# ---- the drain deadline: when the streams still open must end, so that they end with an event ----
+#
+# The main process writes the deadline (wall-clock seconds since the epoch) into the drain file
+# when a stop begins (`serve/lifecycle.py`): every worker, thread or process, reads it from there.
+# In each process the deadline is held here, as `time.perf_counter()` seconds (the clock the
+# streams use), and read by every stream on every chunk: one global read, no lock, no call.
+# Only `publish_drain_deadline` writes it.
+drain_deadline_at = math.inf
+_drain_deadline_lock = threading.Lock()
+_watcher_started = False
+WATCH_INTERVAL_S = 0.2  # how soon a worker learns the deadline; a stop is seconds long
+
+
+def publish_drain_deadline(deadline: float) -> float:
+    """Sets the drain deadline (perf_counter seconds) unless an earlier one is set; returns the
+    one in force. Under a lock: two publishers (the watcher, a server's own stop) must not let a
+    later deadline overwrite an earlier one between the compare and the store."""
+    global drain_deadline_at
+    with _drain_deadline_lock:
+        if deadline < drain_deadline_at:
+            drain_deadline_at = deadline
+        return drain_deadline_at
+
+
+def read_drain_deadline(path: str) -> float | None:
+    """The deadline written into the drain file, as perf_counter seconds; None while there is
+    none (no file, or an operator's empty file: a drain without a stop has no deadline)."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read(64).strip()
+        epoch = float(text)
+    except (OSError, ValueError):
+        return None
+    return time.perf_counter() + (epoch - time.time())
+
+
+def watch_drain_deadline() -> None:
+    """Starts, once per process, the thread that learns the drain deadline from the drain file
+    (the workers of a GIL build are separate processes, and the stop is decided in the main one).
+    Off the serving path: streams only read the value it publishes."""
+    global _watcher_started
+    path = os.environ.get(DRAIN_FILE_ENV)
+    with _drain_deadline_lock:
+        if _watcher_started or not path:
+            return
+        _watcher_started = True
+    threading.Thread(target=_watch, args=(path,), name="ftproxy-drain-watch", daemon=True).start()
+
+
+def _watch(path: str) -> None:
+    pause = threading.Event()
+    while (deadline := read_drain_deadline(path)) is None:
+        pause.wait(WATCH_INTERVAL_S)
+    publish_drain_deadline(deadline)

@@ -12,7 +12,9 @@ longer than the next thing it has to do (`wait()`, handed to the producer):
       balancers cut idle streams, and a write is also how a hung-up client is noticed;
   (b) when the first token, the next chunk or the whole answer takes longer than its timeout, the
       stream ends with an error event in the client's protocol;
-  (c) when the client goes away the server closes the iterable: the producer is closed with it,
+  (c) when a stop's drain deadline comes (`runtime.drain_deadline_at`), the stream ends with an
+      error event (503, retry) a moment before the server would cut it;
+  (d) when the client goes away the server closes the iterable: the producer is closed with it,
       which closes the upstream connection, and the slot is freed.
 
 Streams beyond `max_streams` are refused up front with 503 and `Retry-After` (`acquire`), so
@@ -26,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ftproxy import runtime
 from ftproxy.errors import ApiError
 from ftproxy.observe import metrics
 from ftproxy.settings import StreamSettings
@@ -54,6 +57,7 @@ class StreamOutcome:
 
     first_chunk_at: float | None = None  # time.perf_counter() when CONTENT_STARTS came through
     # complete | client_disconnected | timeout_first_token | timeout_idle | timeout_total
+    # | drain_deadline
     ended: str = "complete"
     pings: int = 0
 
@@ -175,8 +179,8 @@ class Stream:
                     # applies from here (a role chunk or message_start before it does not count).
                     outcome.first_chunk_at = now
                     continue
-                if now >= total_deadline:
-                    yield from self._time_out("timeout_total")
+                if now >= total_deadline or now >= runtime.drain_deadline_at:
+                    yield from self._time_out("timeout_total" if now >= total_deadline else "drain_deadline")
                     return
                 self._last_sent = now
                 yield item  # type: ignore[misc]
@@ -189,7 +193,7 @@ class Stream:
     def _time_out(self, reason: str) -> Iterator[bytes]:
         self.outcome.ended = reason
         self._producer.close()  # releases the upstream call before the client hears of it
-        yield self._error_event(504, _TIMEOUT_MESSAGES[reason])
+        yield self._error_event(503 if reason == "drain_deadline" else 504, _TIMEOUT_MESSAGES[reason])
 
     def _finish(self) -> None:
         if self._finished:
@@ -209,11 +213,15 @@ class Stream:
             step, reason = self._last_activity + s.idle_timeout_s, "timeout_idle"
         else:
             step, reason = self._started + s.first_token_timeout_s, "timeout_first_token"
-        return (total, "timeout_total") if total <= step else (step, reason)
+        if total <= step:
+            step, reason = total, "timeout_total"
+        drain = runtime.drain_deadline_at
+        return (drain, "drain_deadline") if drain <= step else (step, reason)
 
 
 _TIMEOUT_MESSAGES = {
     "timeout_first_token": "SAP AI Core sent no answer before the first-token timeout",
     "timeout_idle": "SAP AI Core stopped sending in the middle of the answer (idle timeout)",
     "timeout_total": "the answer took longer than the total stream timeout",
+    "drain_deadline": "ftproxy is shutting down and ended this stream at its drain timeout; retry",
 }

@@ -131,7 +131,7 @@ def serve(options: ServeOptions) -> int:
         os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
         text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
         print(text, file=sys.stderr, flush=True)
-        drain = lifecycle.Drain(drain_file, options.drain_delay_s)
+        drain = lifecycle.Drain(drain_file, options.drain_delay_s, options.drain_timeout_s)
         if chosen.server == "gunicorn":
             from ftproxy.serve.gunicorn import serve_with_gunicorn
 

@@ -6,7 +6,9 @@ process) inherits it. The file does not exist while ftproxy serves normally. On 
 SIGTERM/SIGINT the main process creates it, and from then on `draining()` is true in every worker,
 so GET /ready answers 503 and load balancers stop sending new requests. After `--drain-delay`
 seconds the server itself is told to stop: it stops accepting and lets in-flight requests and
-streams finish, for at most `--drain-timeout` seconds. A second signal stops at once.
+streams finish, for at most `--drain-timeout` seconds. Streams still open then are ended by
+ftproxy a moment before the server's cut, with the error event of their client's API (the file
+carries that deadline; see `runtime.drain_deadline_at`). A second signal stops at once.
 
 A file, not a flag in memory, because the workers of a GIL build are separate processes and the
 main process must be able to tell all of them with one cheap, atomic, inheritable act. Operators
@@ -24,11 +26,12 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ftproxy.runtime import DRAIN_FILE_ENV
+from ftproxy.runtime import DRAIN_FILE_ENV, watch_drain_deadline
 
 # Worker respawns so far, handed by the supervisor to the workers it starts afterwards: with one
 # process worker its metrics live in memory, and the supervisor's count would be unseen.
@@ -43,10 +46,19 @@ def say(message: str) -> None:
         os.write(2, f"ftproxy: {message}\n".encode())
 
 
-def mark_draining(path: str | os.PathLike[str]) -> None:
-    """Creates the drain file (idempotent): every worker's `draining()` turns true."""
-    with open(path, "a"):
-        pass
+def mark_draining(path: str | os.PathLike[str], streams_end_at: float | None = None) -> None:
+    """Creates the drain file (idempotent): every worker's `draining()` turns true. With
+    `streams_end_at` (wall-clock epoch seconds), writes it in: the drain deadline every worker's
+    open streams end by, with their error event (`runtime.watch_drain_deadline`)."""
+    with open(path, "a") as file:
+        if streams_end_at is not None:
+            file.write(f"{streams_end_at:.3f}\n")
+
+
+def drain_margin(timeout_s: float) -> float:
+    """How long before the server's own cut the streams end: time for their error event, the
+    last chunk and the server's graceful stop to finish before the process is ended."""
+    return min(1.0, timeout_s / 4)
 
 
 @contextmanager
@@ -85,9 +97,12 @@ class Drain:
     and `wait_delay()` returns early if it is still waiting.
     """
 
-    def __init__(self, drain_file: Path, delay_s: float) -> None:
+    def __init__(self, drain_file: Path, delay_s: float, timeout_s: float | None = None) -> None:
         self.drain_file = drain_file
         self.delay_s = delay_s
+        # The server cuts what is left `delay_s + timeout_s` after the first signal: streams end
+        # with their error event a margin before (None: no deadline, streams are simply cut).
+        self.timeout_s = timeout_s
         self.started = False
         self.forced = False
         self._cut_short = threading.Event()
@@ -99,8 +114,11 @@ class Drain:
             say("second stop signal: stopping now; in-flight requests and streams are cut")
             return False
         self.started = True
+        streams_end_at = None
+        if self.timeout_s is not None:
+            streams_end_at = time.time() + self.delay_s + self.timeout_s - drain_margin(self.timeout_s)
         try:
-            mark_draining(self.drain_file)
+            mark_draining(self.drain_file, streams_end_at)
         except OSError as exc:  # e.g. the folder was removed: still stop, just without the 503 phase
             say(f"cannot create the drain file {self.drain_file} ({exc}); /ready will not answer 503")
         say(
@@ -157,4 +175,5 @@ def worker_app() -> object:
             restarts = int(os.environ.get(RESTARTS_ENV) or 0)
             if restarts and metrics.multiprocess_directory() is None:
                 metrics.WORKER_RESTARTS.labels("crash").inc(restarts)
+    watch_drain_deadline()  # once per process: the streams learn when a stop must end them
     return from_environment()

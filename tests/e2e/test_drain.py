@@ -12,6 +12,7 @@ Nothing here waits on a fixed sleep: every wait polls against a deadline.
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -150,3 +151,73 @@ def test_drain_delay_keeps_serving_with_ready_503_and_a_second_sigterm_stops_at_
                     assert line != "data: [DONE]"
         assert exit_status(process) == 1  # stopped without draining
         assert not marker.parent.exists()
+
+
+@pytest.fixture(scope="module")
+def quick_keepalive_config(config: Path) -> Path:
+    """The demo config with a short keep-alive: a stalled stream wakes (to ping) well within the
+    short drain timeouts these tests use, as it does with the defaults (10 s vs 30 s)."""
+    data = json.loads(config.read_text())
+    data["streaming"] = {"keepalive_seconds": 0.2}
+    path = config.parent / "config-quick-keepalive.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+STALLED = "Hi [[sim:stall_after=2]]"  # never ends by itself
+STREAMS = {
+    "chat": (
+        "/v1/chat/completions",
+        {"Authorization": f"Bearer {DEMO_KEY}"},
+        {
+            "model": "gpt-4.1",
+            "stream": True,
+            "messages": [{"role": "user", "content": STALLED}],
+        },
+    ),
+    "messages": (
+        "/v1/messages",
+        {"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"},
+        {
+            "model": "sonnet",
+            "max_tokens": 100,
+            "stream": True,
+            "messages": [{"role": "user", "content": STALLED}],
+        },
+    ),
+}
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """(event name or "", data) of each SSE event with data; comments (pings) are skipped."""
+    events = []
+    for block in text.split("\n\n"):
+        fields = [line.partition(":") for line in block.splitlines() if line and not line.startswith(":")]
+        data = "\n".join(value.strip() for name, _, value in fields if name == "data")
+        if data:
+            events.append((next((v.strip() for n, _, v in fields if n == "event"), ""), data))
+    return events
+
+
+@pytest.mark.parametrize("api", sorted(STREAMS))
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_stream_outliving_the_drain_timeout_ends_with_its_error_event(
+    quick_keepalive_config: Path, server: str, api: str
+) -> None:
+    path, headers, body = STREAMS[api]
+    with proxy(quick_keepalive_config, "--server", server, "--drain-timeout", "2") as (process, root, _):
+        with httpx.stream("POST", root + path, json=body, headers=headers, timeout=DEADLINE_S) as r:
+            assert r.status_code == 200
+            chunks = r.iter_text()
+            received = next(chunks)
+            process.send_signal(signal.SIGTERM)
+            # The whole body: httpx raises if the chunked body ends without its zero-length chunk.
+            received += "".join(chunks)
+        assert exit_status(process) == 0
+    name, data = sse_events(received)[-1]
+    error = json.loads(data)
+    if api == "chat":
+        assert name == "" and "shutting down" in error["error"]["message"], received
+    else:
+        assert name == "error" and error["type"] == "error", received
+        assert "shutting down" in error["error"]["message"]
