@@ -7,8 +7,10 @@ own timeouts are set small so that the timeout paths run quickly; nothing sleeps
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -142,6 +144,44 @@ def test_the_total_timeout_also_ends_a_stream_that_never_pauses() -> None:
     finished.set()
     assert chunks[-1].startswith(b"error 504:") and set(chunks[:-1]) <= {b"x"}
     assert outcomes[0].ended == "timeout_total"
+
+
+@pytest.mark.parametrize("sending", [False, True], ids=["idle", "sending"])
+def test_the_drain_deadline_ends_the_stream_with_a_503_event(
+    monkeypatch: pytest.MonkeyPatch, sending: bool
+) -> None:
+    """A stop's deadline (published by the drain watcher) ends a stalled stream at its next wake-up
+    and a busy one at its next chunk, with the client's error event, before the server cuts it."""
+    from ftproxy import runtime
+
+    monkeypatch.setattr(runtime, "drain_deadline_at", math.inf)
+    processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=0.01, total_timeout_s=WAIT))
+    upstream = Upstream(CONTENT_STARTS, b"a")
+    body, outcomes = open_stream(processor, upstream.produce)
+    chunks = iter(body)
+    assert next(chunks) == b"a"
+    runtime.publish_drain_deadline(time.perf_counter())
+    if sending:
+        upstream.items.put(b"b")
+    rest = [c for c in chunks if c != KEEPALIVE_COMMENT]
+    assert len(rest) == 1 and rest[0].startswith(b"error 503: ftproxy is shutting down")
+    assert upstream.closed.is_set()
+    assert outcomes[0].ended == "drain_deadline"
+
+
+def test_a_known_drain_deadline_bounds_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the deadline is known, a stalled stream waits for it, not for its next keep-alive."""
+    from ftproxy import runtime
+
+    monkeypatch.setattr(runtime, "drain_deadline_at", math.inf)
+    processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=WAIT * 10, total_timeout_s=WAIT))
+    runtime.publish_drain_deadline(time.perf_counter() + 0.05)
+    upstream = Upstream(CONTENT_STARTS, b"a")
+    body, outcomes = open_stream(processor, upstream.produce)
+    chunks = list(body)
+    assert chunks[0] == b"a" and chunks[-1].startswith(b"error 503:")
+    assert max(upstream.waits) <= 0.05
+    assert outcomes[0].ended == "drain_deadline"
 
 
 def test_client_disconnect_mid_stream_closes_the_upstream_and_frees_the_slot() -> None:
