@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Creates (or refreshes) .venv at the repository root with the best interpreter available and
-# installs ftproxy into it. Used by both quick-start commands; safe to run again (it only
-# reinstalls when the interpreter, pyproject.toml or the requested extras change).
+# installs ftproxy into it. Used by both quick-start commands; safe to run again: the stamp
+# records what is installed, and it reinstalls only when the interpreter or pyproject.toml
+# changed or an extra it needs is missing, then installs the union (so scripts/run after
+# scripts/test, or the reverse, installs nothing).
 #
 #   scripts/bootstrap.sh            runtime only
 #   scripts/bootstrap.sh --test     runtime + test tools (+ SAP's SDK for the contract tests)
@@ -15,8 +17,6 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
-want_test=0
-[ "${1:-}" = "--test" ] && want_test=1
 
 say() { printf '[bootstrap] %s\n' "$*" >&2; }
 
@@ -64,37 +64,66 @@ choose_python() {
   echo "$best"
 }
 
-python="$(choose_python)"
-read -r version free_threaded <<<"$(probe "$python")"
-if [ "$free_threaded" = 1 ]; then kind="free-threaded build"; else kind="GIL build"; fi
-say "interpreter: $python (CPython $version, $kind)"
-
-extras="fast,deploy"
-# orjson has no free-threaded wheel and would re-enable the GIL (SPEC §2): never on such a build.
-[ "$free_threaded" = 1 ] && extras="deploy"
-[ "$want_test" = 1 ] && extras="${extras:+$extras,}test"
-
-real_python="$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
-stamp="$real_python|$extras|$(cksum < "$root/pyproject.toml")"
-if [ -x "$venv/bin/python" ] && [ -f "$venv/.ftproxy-stamp" ] && [ "$(cat "$venv/.ftproxy-stamp")" = "$stamp" ]; then
-  say "using existing .venv"
-  exit 0
-fi
-
-if [ -x "$venv/bin/python" ] && ! grep -qF "$real_python|" "$venv/.ftproxy-stamp" 2>/dev/null; then
-  say "interpreter changed: recreating .venv"
-  rm -rf "$venv"
-fi
-[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-say "installing ftproxy${extras:+[$extras]} into .venv"
-"$venv/bin/python" -m pip install --quiet -e "$root${extras:+[$extras]}"
-if [ "$want_test" = 1 ]; then
-  # SAP's SDK only serves the contract tests; on interpreters it cannot be installed on (it pulls
-  # in many compiled packages) those tests skip and say why, everything else still runs.
-  if ! "$venv/bin/python" -m pip install --quiet -e "$root[sdk]"; then
-    say "warning: sap-ai-sdk-gen could not be installed; sdk_contract tests will be skipped"
+# What the venv needs, from its stamp ("<interpreter>|<extras>|<pyproject cksum>", one line):
+# prints "ok", "install EXTRAS" (the union of those installed and those wanted) or
+# "recreate EXTRAS" (another interpreter). Pure: tests call it (source this file, then call it).
+install_plan() {
+  local stamp_file="$1" real_python="$2" pyproject_sum="$3" wanted="$4"
+  local had_python="" had_extras="" had_sum="" union extra
+  if [ -f "$stamp_file" ]; then IFS='|' read -r had_python had_extras had_sum < "$stamp_file" || true; fi
+  if [ -z "$had_python" ] || [ "$had_python" != "$real_python" ]; then
+    echo "recreate $wanted"; return
   fi
-fi
-echo "$stamp" > "$venv/.ftproxy-stamp"
-say "ready: $venv/bin/ftproxy"
+  union="$had_extras"
+  for extra in ${wanted//,/ }; do
+    case ",$union," in *",$extra,"*) ;; *) union="${union:+$union,}$extra" ;; esac
+  done
+  if [ "$union" = "$had_extras" ] && [ "$had_sum" = "$pyproject_sum" ]; then echo "ok"; else echo "install $union"; fi
+}
+
+main() {
+  local want_test=0
+  [ "${1:-}" = "--test" ] && want_test=1
+  python="$(choose_python)"
+  read -r version free_threaded <<<"$(probe "$python")"
+  if [ "$free_threaded" = 1 ]; then kind="free-threaded build"; else kind="GIL build"; fi
+  say "interpreter: $python (CPython $version, $kind)"
+
+  local wanted="fast,deploy"
+  # orjson has no free-threaded wheel and would re-enable the GIL (SPEC §2): never on such a build.
+  [ "$free_threaded" = 1 ] && wanted="deploy"
+  [ "$want_test" = 1 ] && wanted="${wanted:+$wanted,}test"
+
+  local real_python pyproject_sum action extras
+  real_python="$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
+  pyproject_sum="$(cksum < "$root/pyproject.toml")"
+  [ -x "$venv/bin/python" ] || rm -f "$venv/.ftproxy-stamp"
+  read -r action extras <<<"$(install_plan "$venv/.ftproxy-stamp" "$real_python" "$pyproject_sum" "$wanted")"
+  if [ "$action" = ok ]; then
+    say "using existing .venv"
+    return 0
+  fi
+  if [ "$action" = recreate ] && [ -e "$venv" ]; then
+    say "interpreter changed: recreating .venv"
+    rm -rf "$venv"
+  fi
+  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
+  say "installing ftproxy${extras:+[$extras]} into .venv"
+  # setuptools warns on every editable install (a note about same-named folders, not a problem):
+  # silence that one message only; real errors still show.
+  export PYTHONWARNINGS="ignore:Editable installation${PYTHONWARNINGS:+,$PYTHONWARNINGS}"
+  "$venv/bin/python" -m pip install --quiet -e "$root${extras:+[$extras]}"
+  case ",$extras," in *,test,*)
+    # SAP's SDK only serves the contract tests; on interpreters it cannot be installed on (it pulls
+    # in many compiled packages) those tests skip and say why, everything else still runs.
+    if ! "$venv/bin/python" -m pip install --quiet -e "$root[sdk]"; then
+      say "warning: sap-ai-sdk-gen could not be installed; sdk_contract tests will be skipped"
+    fi
+    ;;
+  esac
+  echo "$real_python|$extras|$pyproject_sum" > "$venv/.ftproxy-stamp"
+  say "ready: $venv/bin/ftproxy"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi
