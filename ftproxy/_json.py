@@ -36,6 +36,22 @@ def _stdlib_dumps(obj: Any) -> bytes:
     return _stdlib_encoder.encode(obj).encode()
 
 
+def _stdlib_loads(data: bytes | str) -> Any:
+    """json.loads refusing what orjson refuses (NaN/Infinity, numbers past the double range, lone
+    surrogates) with a `ValueError`, so an upstream's non-finite number is an invalid answer
+    (502) with either backend instead of a `NaN` relayed to strict clients. NaN/Infinity stop the
+    parser (`parse_constant`); the rest is checked only when the one C-level scan finds a
+    candidate, so normal answers pay that scan and nothing else."""
+    value = json.loads(data, parse_constant=_refuse_constant)
+    if (_SUSPECT if isinstance(data, bytes) else _SUSPECT_TEXT).search(data):
+        check_values(value)
+    return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (JSON numbers must be finite)")
+
+
 def _load_backend() -> tuple[str, Callable[[Any], bytes], Callable[[bytes | str], Any]]:
     if not is_free_threaded_build():
         try:
@@ -44,7 +60,7 @@ def _load_backend() -> tuple[str, Callable[[Any], bytes], Callable[[bytes | str]
             pass
         else:
             return "orjson", orjson.dumps, orjson.loads
-    return "json", _stdlib_dumps, json.loads
+    return "json", _stdlib_dumps, _stdlib_loads
 
 
 BACKEND, dumps, loads = _load_backend()
@@ -75,24 +91,27 @@ class UnsafeValue(ValueError):
 # exponents of 3+ digits (1e308 overflows from 1.8e308); 309+ digit runs (a mantissa that big
 # overflows without an exponent).
 _SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}")
+# The same for text (upstream SSE data is decoded): a parsed lone surrogate is the character.
+_SUSPECT_TEXT = re.compile(
+    "\\\\u[dD][89a-fA-F]|[\ud800-\udfff]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}"
+)
 
 
 def parse_request(raw: bytes) -> Any:
     """Parses a client body; raises `UnsafeValue` (see the module doc) or `ValueError`."""
     try:
-        data = loads(raw)
+        return loads(raw)
+    except UnsafeValue:
+        raise  # the stdlib backend named the field already
     except ValueError as refused:
-        if BACKEND == "json" or not _SUSPECT.search(raw):
+        if not _SUSPECT.search(raw):
             raise
-        try:  # orjson refused it: the stdlib parser may accept it and tell which field it was
+        try:  # refused: the plain stdlib parser may accept it and tell which field it was
             lenient = json.loads(raw)
         except (ValueError, RecursionError):
             raise refused from None
         check_values(lenient)
         raise
-    if BACKEND == "json" and _SUSPECT.search(raw):
-        check_values(data)
-    return data
 
 
 def check_values(data: Any) -> None:

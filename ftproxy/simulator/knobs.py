@@ -25,6 +25,7 @@ Keys (aliases in parentheses):
     args=<json object>  with tool: the call's arguments (must be the last key; may hold commas),
                         e.g. [[sim:tool=Read,args={"file_path": "/tmp/x/notes.txt"}]]
     malformed=1         invalid JSON reply, or one garbage line/frame in a stream
+    nan=1               (OpenAI chat) NaN literals in the answer's usage and in each stream chunk
     literal=1           (python_literal) Converse stream lines as Python dict literals
 Headers: x-sim-latency-ms, x-sim-ttft-ms, x-sim-tokens-per-second, x-sim-response-tokens, and
 `x-sim: key=value,...` with any of the keys above.
@@ -61,6 +62,7 @@ _ALIASES = {
     "tool": "tool",
     "args": "args",
     "malformed": "malformed",
+    "nan": "nan",
     "python_literal": "python_literal",
     "literal": "python_literal",
 }
@@ -96,6 +98,8 @@ class Knobs:
     # The tool call's arguments (a JSON object); None: generated from the tool's schema.
     args: dict[str, Any] | None = None
     malformed: bool = False
+    # NaN where an answer has numbers (not JSON; what a misbehaving upstream may send).
+    nan: bool = False
     # Converse stream lines as Python dict literals (settings.python_literal_lines per request).
     python_literal: bool = False
 
@@ -131,7 +135,7 @@ class Knobs:
             if number < 0 or (key == "status" and not 100 <= number <= 599):
                 raise ValueError("out of range")
             setattr(self, key, number)
-        elif key in ("malformed", "python_literal"):
+        elif key in ("malformed", "nan", "python_literal"):
             setattr(self, key, str(value).lower() not in ("0", "false", "no", ""))
         elif key == "cut":
             if value not in ("abrupt", "clean"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -88,10 +89,23 @@ def chat(call: Call) -> Reply | StreamReply:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
         stream = _stream(answer, spec.response_model, include_usage)
+        if call.knobs.nan:
+            stream.prelude, stream.content, stream.epilogue = (
+                [_with_nan(c) for c in part] for part in (stream.prelude, stream.content, stream.epilogue)
+            )
         return StreamReply(lambda proto: send_stream(proto, call.state, call.knobs, stream))
     if call.knobs.malformed:
         return Reply(200, [("content-type", "application/json")], b'{"id": "chatcmpl-broken", "choices": [')
-    return json_reply(200, _completion(answer, spec.response_model))
+    reply = json_reply(200, _completion(answer, spec.response_model))
+    return Reply(200, reply.headers, _with_nan(reply.body)) if call.knobs.nan else reply
+
+
+_NUMBERS = re.compile(rb'("(?:total_tokens|index)":)[0-9]+')
+
+
+def _with_nan(data: bytes) -> bytes:
+    """The `nan` directive: token counts and choice indexes become NaN (not JSON)."""
+    return _NUMBERS.sub(rb"\1NaN", data)
 
 
 def _reasoning_rejects(body: dict[str, Any]) -> Reply | None:

@@ -13,7 +13,6 @@ that passes parsing gets a quick 502/503, never a network wait.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +20,11 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wsgi_call import post
 
 from ftproxy import _json
 from ftproxy.config import load_config
-from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.demo import write_demo_config
 from ftproxy.observe import metrics
 from ftproxy.observe.logs import ACCESS_LOG
 from ftproxy.web.app import Gateway, create_app
@@ -89,7 +89,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The parser of the running interpreter (orjson here), then the stdlib one of 3.14t."""
     if request.param == "stdlib":
         saved = _json.BACKEND, _json.loads
-        _json.BACKEND, _json.loads = "json", json.loads
+        _json.BACKEND, _json.loads = "json", _json._stdlib_loads
         yield "json"
         _json.BACKEND, _json.loads = saved
     else:
@@ -107,30 +107,8 @@ def access_lines() -> Iterator[Lines]:
 
 
 def call(app: Gateway, path: str, body: bytes) -> tuple[int, bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "3001",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
-    }
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
-        seen["status"] = int(status.split()[0])
-
-    chunks = app(environ, start_response)
-    data = b"".join(chunks)
-    close = getattr(chunks, "close", None)
-    if close is not None:
-        close()
-    return seen["status"], data
+    status, _, data = post(app, path, body)
+    return status, data
 
 
 def fields(value: Any, path: str = "") -> Iterator[tuple[str, tuple[Any, ...]]]:

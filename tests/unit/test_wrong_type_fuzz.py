@@ -11,7 +11,6 @@ so the default run stays bounded (a few hundred requests a backend). Issue 21's 
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -19,13 +18,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wsgi_call import gateway_on_simulator, post
 
 from ftproxy import _json
-from ftproxy.config import load_config
-from ftproxy.demo import DEMO_KEY, write_demo_config
-from ftproxy.observe.logs import ACCESS_LOG
-from ftproxy.simulator.testing import running_simulator
-from ftproxy.web.app import Gateway, create_app
+from ftproxy.web.app import Gateway
 
 FAMILIES = ["gpt-4.1", "anthropic--claude-4.5-sonnet", "gemini-2.5-pro"]
 SCHEMA = {
@@ -126,18 +122,8 @@ def strict_json(data: bytes) -> Any:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    saved = ACCESS_LOG.enabled
-    ACCESS_LOG.enabled = False  # no access-log lines in pytest's output
-    with running_simulator(response_tokens=8) as base_url:
-        folder = tmp_path_factory.mktemp("fuzz")
-        path = write_demo_config(folder, base_url, host="127.0.0.1", port=3001)
-        data = json.loads(path.read_text())
-        data["retries"] = {"max_attempts": 1}
-        path.write_text(json.dumps(data))
-        gateway = create_app(load_config(path))
+    with gateway_on_simulator(tmp_path_factory.mktemp("fuzz"), response_tokens=8) as gateway:
         yield gateway
-        gateway.close()
-    ACCESS_LOG.enabled = saved
 
 
 @pytest.fixture(scope="module", params=["fast", "stdlib"])
@@ -145,7 +131,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
     """The parser of the running interpreter (orjson here), then the stdlib one of 3.14t."""
     if request.param == "stdlib":
         saved = _json.BACKEND, _json.loads
-        _json.BACKEND, _json.loads = "json", json.loads
+        _json.BACKEND, _json.loads = "json", _json._stdlib_loads
         yield "json"
         _json.BACKEND, _json.loads = saved
     else:
@@ -153,32 +139,7 @@ def backend(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 def call(app: Gateway, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "3001",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
-    }
-    seen: dict[str, Any] = {}
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
-        seen["status"], seen["headers"] = int(status.split()[0]), {k.lower(): v for k, v in headers}
-
-    chunks = app(environ, start_response)
-    try:
-        data = b"".join(chunks)
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            close()
-    return seen["status"], seen["headers"], data
+    return post(app, path, body)
 
 
 def check_answer(route: str, model: str, steps: tuple[Any, ...], value: Any, answer: tuple) -> None:

@@ -1,0 +1,68 @@
+"""Calling the gateway's WSGI callable in process, as a server would (PEP 3333 environ)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ftproxy.config import load_config
+from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.observe.logs import ACCESS_LOG
+from ftproxy.simulator.testing import running_simulator
+from ftproxy.web.app import Gateway, create_app
+
+
+def post(app: Any, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """POSTs `body` (JSON) to `path` with the demo key; the status, headers (lower-case) and the
+    whole answer, read to its end."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "3001",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
+    }
+    seen: dict[str, Any] = {}
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
+        seen["status"], seen["headers"] = int(status.split()[0]), {k.lower(): v for k, v in headers}
+
+    chunks = app(environ, start_response)
+    try:
+        data = b"".join(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
+    return seen["status"], seen["headers"], data
+
+
+@contextmanager
+def gateway_on_simulator(folder: Path, **simulator: object) -> Iterator[Gateway]:
+    """The demo configuration's gateway (one upstream attempt) against a fresh simulator, with
+    the access log off so that no JSON lines reach pytest's output."""
+    saved = ACCESS_LOG.enabled
+    ACCESS_LOG.enabled = False
+    try:
+        with running_simulator(**simulator) as base_url:
+            path = write_demo_config(folder, base_url, host="127.0.0.1", port=3001)
+            data = json.loads(path.read_text())
+            data["retries"] = {"max_attempts": 1}
+            path.write_text(json.dumps(data))
+            gateway = create_app(load_config(path))
+            try:
+                yield gateway
+            finally:
+                gateway.close()
+    finally:
+        ACCESS_LOG.enabled = saved
