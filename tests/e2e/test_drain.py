@@ -3,7 +3,9 @@
 What is proven, for Granian and for Gunicorn:
 - the open stream still completes with `data: [DONE]`, new connections are answered 503 (/ready)
   or refused once the drain started, and the process exits 0;
-- a stream that outlives --drain-timeout is cut and the process still exits;
+- a stream that outlives --drain-timeout is cut and the process still exits; before the cut it
+  gets its API's error event (chat, messages, responses) in a complete chunked body;
+- a stream whose worker is killed (kill -9) is reset at once, never left hanging;
 - during --drain-delay the server still serves, /ready answers 503 and the drain file exists;
   a second SIGTERM then stops at once (exit 1), and the private drain folder is removed.
 
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from processes import free_port, stop, wait_for_health
 
@@ -185,6 +188,11 @@ STREAMS = {
             "messages": [{"role": "user", "content": STALLED}],
         },
     ),
+    "responses": (
+        "/v1/responses",
+        {"Authorization": f"Bearer {DEMO_KEY}"},
+        {"model": "gpt-4.1", "stream": True, "input": STALLED},
+    ),
 }
 
 
@@ -218,6 +226,38 @@ def test_a_stream_outliving_the_drain_timeout_ends_with_its_error_event(
     error = json.loads(data)
     if api == "chat":
         assert name == "" and "shutting down" in error["error"]["message"], received
+    elif api == "responses":
+        assert name == "response.failed" and error["response"]["status"] == "failed", received
+        assert "shutting down" in error["response"]["error"]["message"]
     else:
         assert name == "error" and error["type"] == "error", received
         assert "shutting down" in error["error"]["message"]
+
+
+def holder_of(local_port: int, server_port: int) -> psutil.Process:
+    """The process holding the server side of our connection (a worker, or the only process)."""
+    pids = {
+        c.pid
+        for c in psutil.net_connections("tcp")
+        if c.pid and c.laddr and c.laddr.port == server_port and c.raddr and c.raddr.port == local_port
+    }
+    assert len(pids) == 1, pids
+    return psutil.Process(pids.pop())
+
+
+@pytest.mark.parametrize("server", SERVERS)
+def test_a_stream_of_a_killed_worker_is_reset_not_left_hanging(config: Path, server: str) -> None:
+    """kill -9 leaves the worker no moment to send anything: the kernel closes its sockets, so the
+    client learns at once that the body is incomplete (an error, not a read timeout)."""
+    path, headers, body = STREAMS["chat"]
+    with (
+        proxy(config, "--server", server) as (_, root, _),
+        httpx.stream("POST", root + path, json=body, headers=headers, timeout=DEADLINE_S) as r,
+    ):
+        chunks = r.iter_text()
+        assert next(chunks)
+        local_port = r.extensions["network_stream"].get_extra_info("socket").getsockname()[1]
+        holder_of(local_port, int(root.rsplit(":", 1)[1])).send_signal(signal.SIGKILL)
+        with pytest.raises(httpx.TransportError) as cut:
+            "".join(chunks)
+        assert not isinstance(cut.value, httpx.TimeoutException), cut.value
