@@ -3,17 +3,20 @@
 orjson is used when it is installed *and* the interpreter is a GIL build: on a free-threaded
 build importing orjson (which declares it needs the GIL) would silently re-enable the GIL for
 the whole process, and Granian's free-threaded build then refuses to serve (SPEC §2).
-The stdlib fallback produces the same compact output.
+The stdlib fallback produces the same compact output, and its `loads` refuses what orjson refuses
+(NaN/Infinity, floats past the double range, lone surrogates), so an upstream answer holding them
+is invalid (a 502 or a stream error) with either backend, never re-encoded as `NaN` for a client.
 
 `parse_request` is the one parser of client bodies. Whatever the backend, a body whose text is
 not valid Unicode (a lone UTF-16 surrogate, escaped as "\\ud800" or raw as the bytes ED A0 80)
 or that holds a number that is not finite (NaN, Infinity, 1e400) is refused with `UnsafeValue`,
 naming the field: such values cannot be re-encoded for SAP AI Core or for the error reply
-itself. orjson refuses both already (we only re-parse a body it refused, to name the field); the
-stdlib parser accepts both, so its results are walked, but only when a C-level regex scan of the
-raw bytes finds a candidate (a surrogate escape or raw surrogate bytes, NaN/Infinity, a 3-digit
-exponent or a 309-digit run): normal bodies pay one scan and no walk. Surrogate *pairs* (emoji
-escaped by `ensure_ascii` encoders) are one code point once parsed and pass.
+itself. A body the backend refused is re-parsed with the plain stdlib parser (which accepts
+all of these) to name the field, but only when a C-level regex scan of the raw bytes finds a
+candidate (a surrogate escape or raw surrogate bytes, NaN/Infinity, a 3-digit exponent or a
+309-digit run); the stdlib backend accepts lone surrogates, so its result is walked when its own
+scan finds one. Normal bodies pay one scan and no walk. Surrogate *pairs* (emoji escaped by
+`ensure_ascii` encoders) are one code point once parsed and pass.
 """
 
 from __future__ import annotations
@@ -39,17 +42,36 @@ def _stdlib_dumps(obj: Any) -> bytes:
 def _stdlib_loads(data: bytes | str) -> Any:
     """json.loads refusing what orjson refuses (NaN/Infinity, numbers past the double range, lone
     surrogates) with a `ValueError`, so an upstream's non-finite number is an invalid answer
-    (502) with either backend instead of a `NaN` relayed to strict clients. NaN/Infinity stop the
-    parser (`parse_constant`); the rest is checked only when the one C-level scan finds a
-    candidate, so normal answers pay that scan and nothing else."""
-    value = json.loads(data, parse_constant=_refuse_constant)
-    if (_SUSPECT if isinstance(data, bytes) else _SUSPECT_TEXT).search(data):
+    (502) with either backend instead of a `NaN` relayed to strict clients. The decoder's hooks
+    stop at NaN/Infinity and at a float that overflows (called for float literals only); the
+    parsed value is walked for lone surrogates only when a scan for a surrogate escape finds
+    one, so normal answers pay one short scan."""
+    if isinstance(data, bytes):  # what json.loads does for UTF-8, without its per-call decoder
+        value = _strict_decoder.decode(data.decode("utf-8", "surrogatepass"))
+        suspect = _SURROGATE_BYTES.search(data)
+    else:
+        value = _strict_decoder.decode(data)
+        suspect = "\\u" in data and _SURROGATE_ESCAPE.search(data)  # decoded text has no raw ones
+    if suspect:
         check_values(value)
     return value
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (JSON numbers must be finite)")
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if value - value != 0.0:  # inf - inf is nan
+        raise ValueError(f"{literal[:40]} is out of the double range (JSON numbers must be finite)")
+    return value
+
+
+# One decoder: json.loads with any keyword builds a new one per call (5x the parse itself).
+_strict_decoder = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _load_backend() -> tuple[str, Callable[[Any], bytes], Callable[[bytes | str], Any]]:
@@ -91,10 +113,6 @@ class UnsafeValue(ValueError):
 # exponents of 3+ digits (1e308 overflows from 1.8e308); 309+ digit runs (a mantissa that big
 # overflows without an exponent).
 _SUSPECT = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}")
-# The same for text (upstream SSE data is decoded): a parsed lone surrogate is the character.
-_SUSPECT_TEXT = re.compile(
-    "\\\\u[dD][89a-fA-F]|[\ud800-\udfff]|NaN|Infinity|[0-9.][eE][+-]?[0-9]{3}|[0-9]{309}"
-)
 
 
 def parse_request(raw: bytes) -> Any:
