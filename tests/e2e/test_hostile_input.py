@@ -363,3 +363,46 @@ def test_odd_auth_headers(proxy: tuple[str, Path], path: str, headers: list[tupl
             presented = b" ".join(v for _, v in headers)
             assert DEMO_KEY.encode() in presented
     assert httpx.get(root + "/health").status_code == 200
+
+
+TOOL_USE = {"type": "tool_use", "id": "t", "name": "f", "input": {"a": "\ud800"}}
+RAW_SURROGATE_CASES = [
+    (
+        "/v1/messages/count_tokens",
+        {"model": CLAUDE, "messages": [{"role": "user", "content": "hi"}], "tools": [
+            {"name": "f", "description": "x\ud800", "input_schema": {"type": "object"}}
+        ]},
+        "tools[0].description",
+    ),
+    ("/v1/responses", {"model": GPT, "input": "hi", "tool_choice": "\ud800"}, "tool_choice"),
+    ("/v1/responses", {"model": GPT, "input": "hi", "stream": True, "tool_choice": "\ud800"}, "tool_choice"),
+    (
+        "/v1/messages",
+        {"model": GPT, "max_tokens": 5, "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": [TOOL_USE]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "ok"}]},
+        ]},
+        "messages[1].content[0].input.a",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "body", "field"), RAW_SURROGATE_CASES)
+def test_raw_surrogate_bytes_are_a_400_naming_the_field_before_the_upstream(
+    proxy: tuple[str, Path], simulator: SimClient, path: str, body: dict, field: str
+) -> None:
+    """Issue 21 item 2: the bytes ED A0 80 (a surrogate, unescaped; not UTF-8) were 500s, or an
+    upstream call billed and then a 500, or a stream cut before its first event."""
+    root, _ = proxy
+    raw_body = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    assert b"\xed\xa0\x80" in raw_body
+    before = simulator.stats()["requests_total"]
+    answer = raw(
+        root, request_bytes("POST", path, [(b"Authorization", AUTH["Authorization"].encode())], raw_body)
+    )
+    error = assert_error_shape(path, answer)
+    assert answer[0] == 400 and f"'{field}'" in error["error"]["message"], error
+    if not path.startswith("/v1/messages"):
+        assert error["error"]["param"] == field, error
+    assert simulator.stats()["requests_total"] == before  # nothing reached SAP AI Core
