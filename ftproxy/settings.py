@@ -46,7 +46,7 @@ class RetryPolicy:
     max_retry_after_s: float = 2.0
     max_total_s: float = 30.0  # no retry starts after this much time spent on the request
     breaker_failures: int = 5  # consecutive failures that open a deployment's breaker
-    breaker_cooldown_s: float = 30.0
+    breaker_cooldown_s: float = 10.0  # then ONE probe: a short pause costs one request, not a flood
 
     def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
         """Full jitter: uniform in [0, min(max, base * 2^retry)] (retry counts from 0)."""

@@ -83,11 +83,22 @@ class CircuitBreaker:
                 self._opened_at = self._clock()  # (re-)open; a failed probe restarts the cooldown
             self._probing = False
 
+    def release(self) -> None:
+        """The allowed call never reached the deployment (no OAuth token): it says nothing about
+        the deployment's health, so count nothing, but let the next request be the probe."""
+        with self._lock:
+            self._probing = False
+
     def seconds_until_probe(self) -> float:
         with self._lock:
             if self._opened_at is None:
                 return 0.0
             return max(0.0, self._cooldown_s - (self._clock() - self._opened_at))
+
+    @property
+    def is_open(self) -> bool:
+        with self._lock:
+            return self._opened_at is not None
 
 
 class Breakers:
@@ -100,6 +111,10 @@ class Breakers:
 
     def __getitem__(self, url: str) -> CircuitBreaker:
         return self._by_url[url]
+
+    def open_urls(self) -> list[str]:
+        """Deployments whose breaker is open or half-open now (for /ready's degraded info)."""
+        return [url for url, breaker in self._by_url.items() if breaker.is_open]
 
 
 def attempt_order(candidates: Sequence[T], attempts: int) -> list[T]:

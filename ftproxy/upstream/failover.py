@@ -82,7 +82,10 @@ class Upstreams:
             try:
                 response = client.open(deployment.url + path, body, headers, exchange)
             except ApiError as exc:  # no HTTP answer: connection refused, reset, timeout, no token
-                breaker.failure()
+                if exc.code == "upstream_auth_failed":
+                    breaker.release()  # the token endpoint failed, not this deployment
+                else:
+                    breaker.failure()
                 last = exc
                 continue
             status = response.status

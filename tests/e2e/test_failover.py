@@ -118,3 +118,45 @@ def test_a_dead_deployment_fails_over_and_its_breaker_opens(sim: str, tmp_path: 
             assert answer.choices[0].message.content
         # 3 failures open the dead deployment's breaker; afterwards it is skipped, not retried.
         assert retries(root) == 3
+
+
+def test_token_endpoint_failures_do_not_open_the_inference_breaker(sim: str, tmp_path: Path) -> None:
+    """A token-endpoint 500 says nothing about the deployments: more token failures than
+    `breaker_failures` must give `upstream_auth_failed`, never `circuit_open`, and the first
+    request after the token endpoint recovers is answered."""
+    with running_proxy(proxy_config(tmp_path, sim, retries=FAST_RETRIES), tmp_path) as (root, _):
+        client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+        failures = 2 * FAST_RETRIES["breaker_failures"]
+        with httpx.Client(base_url=sim) as control:
+            control.post("/_sim/token-faults", json={"status": 500, "count": failures * 3})
+            try:
+                codes = []
+                for _ in range(failures):
+                    with pytest.raises(openai.APIStatusError) as caught:
+                        client.chat.completions.create(
+                            model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}]
+                        )
+                    codes.append(caught.value.body.get("code"))  # type: ignore[union-attr]
+            finally:
+                control.delete("/_sim/token-faults")
+        assert set(codes) == {"upstream_auth_failed"}
+        ready = httpx.get(root + "/ready").json()
+        assert "open_breakers" not in ready
+        answer = client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}])
+        assert answer.choices[0].message.content
+
+
+def test_ready_lists_open_breakers_and_stays_200(sim: str, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}/v2/inference/deployments/{deployment_id('gpt-4.1')}"
+    config = proxy_config(tmp_path, sim, retries=FAST_RETRIES)
+    data = json.loads(config.read_text())
+    models = data["subAccounts"]["demo"]["deployment_models"]
+    models["gpt-4.1"] = [dead, *models["gpt-4.1"]]
+    config.write_text(json.dumps(data))
+    with running_proxy(config, tmp_path) as (root, _):
+        client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+        for _ in range(6):
+            client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}])
+        ready = httpx.get(root + "/ready")
+        assert ready.status_code == 200
+        assert ready.json()["open_breakers"] == [dead]

@@ -42,3 +42,33 @@ def test_breakers_by_url_count_each_deployment_separately() -> None:
     with preempting(breakers):
         run_together(lambda i: [by_url[urls[i % 2]].failure() for _ in range(per_thread)], THREADS)
     assert [by_url[u].state for u in urls] == ["open", "open"]
+
+
+def test_half_open_trials_never_overlap_when_released_and_retaken() -> None:
+    """Probes that end without a verdict (`release`, a token failure) hand the trial on: under
+    forced switches at most one thread at a time holds it, and it is always handed on."""
+    import threading
+
+    breaker = CircuitBreaker(threshold=1, cooldown_s=0.0, clock=lambda: 1.0)
+    breaker.failure()
+    guard = threading.Lock()
+    holding = [0]
+    overlaps = [0]
+    taken = [0]
+
+    def worker(i: int) -> None:
+        for _ in range(20):
+            if breaker.allow():
+                with guard:
+                    holding[0] += 1
+                    taken[0] += 1
+                    overlaps[0] += holding[0] > 1
+                assert breaker.state == "half-open"  # a call into breakers: a forced switch point
+                with guard:
+                    holding[0] -= 1
+                breaker.release()
+
+    with preempting(breakers):
+        run_together(worker, THREADS)
+    assert overlaps[0] == 0 and taken[0] > 0
+    assert breaker.allow()  # the last holder released: not stuck in "probing"

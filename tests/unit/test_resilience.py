@@ -69,3 +69,27 @@ def test_half_open_lets_one_probe_through_and_its_outcome_decides() -> None:
     assert breaker.allow()
     breaker.success()
     assert breaker.state == "closed" and breaker.allow() and breaker.allow()
+
+
+def test_a_probe_that_never_reached_the_deployment_is_released_not_counted() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=1, cooldown_s=10, clock=clock)
+    breaker.failure()
+    clock.now = 10.0
+    assert breaker.allow()  # the probe, but its OAuth token could not be had
+    breaker.release()
+    assert breaker.state == "half-open" and breaker.is_open  # no fresh cooldown, no close
+    assert breaker.allow() and not breaker.allow()  # the next request is the probe, alone again
+    breaker.success()
+    assert breaker.state == "closed" and not breaker.is_open
+
+
+def test_release_of_a_closed_breaker_counts_nothing() -> None:
+    breaker = CircuitBreaker(threshold=2, cooldown_s=10, clock=Clock())
+    breaker.failure()
+    for _ in range(5):
+        assert breaker.allow()
+        breaker.release()
+    assert breaker.state == "closed"
+    breaker.failure()
+    assert breaker.state == "open"  # release kept the earlier failure's count

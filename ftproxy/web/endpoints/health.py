@@ -16,7 +16,9 @@ def health(services: Services, request: Request) -> Response:
 
 def ready(services: Services, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
-    `not_ready` (a subaccount cannot get an OAuth token, so its models would fail)."""
+    `not_ready` (a subaccount cannot get an OAuth token, so its models would fail). Open circuit
+    breakers keep it 200 (the instance is fine; other deployments or the half-open probe serve)
+    and are listed under `open_breakers` so an operator sees the degradation."""
     if runtime.draining():
         request.exchange.error_code = "draining"  # logged as what it is, not as an overload
         return Response.json({"status": "draining", **_runtime()}, status=503)
@@ -29,7 +31,11 @@ def ready(services: Services, request: Request) -> Response:
     if problems:
         request.exchange.error_code = "not_ready"
         return Response.json({"status": "not_ready", "subaccounts": problems, **_runtime()}, status=503)
-    return Response.json({"status": "ready", "version": __version__, **_runtime()})
+    body: dict[str, object] = {"status": "ready", "version": __version__, **_runtime()}
+    open_breakers = services.upstreams.breakers.open_urls()
+    if open_breakers:
+        body["open_breakers"] = open_breakers
+    return Response.json(body)
 
 
 def metrics_endpoint(services: Services, request: Request) -> Response:
