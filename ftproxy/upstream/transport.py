@@ -13,7 +13,7 @@ What it provides (the seam `ftproxy.upstream` is built on):
 - a connection pool per origin, shared by every thread: idle connections wait in a `deque`
   (append/pop are atomic, on free-threaded builds too), so taking and returning a connection
   takes no lock of ours; a connection idle longer than `idle_expiry_s` or closed by the server is
-  dropped; a request that fails on a reused connection before any answer byte is sent once more
+  dropped, when taken and, for the oldest idle ones, by a sweep on return at most once a second; a request that fails on a reused connection before any answer byte is sent once more
   on a fresh connection (the server closed it while idle);
 - connect and read timeouts; TLS verified by default, with a configurable CA bundle;
 - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (CONNECT tunnels for https);
@@ -52,6 +52,9 @@ _RECV = 65536
 # An idle connection reused within this many seconds is not probed first: servers keep idle
 # connections open far longer, and the rare one closed meanwhile is sent to once more anyway.
 _PROBE_AFTER_S = 1.0
+# Returning a connection sweeps the pool's oldest idle ones at most this often: one poll() a
+# second per origin at most, not one per request.
+_SWEEP_EVERY_S = 1.0
 # On Linux, plain-TCP sockets stay in blocking mode with the timeouts set in the kernel
 # (SO_RCVTIMEO/SO_SNDTIMEO): Python's own timeout mode polls before every recv and send, which
 # is a second system call and a second release and re-take of the GIL per read. TLS sockets keep
@@ -185,6 +188,7 @@ class _OriginPool:
         # send them once, when the tunnel is opened.
         self.proxy_authorization = proxy.authorization if proxy and origin.scheme == "http" else None
         self._idle: deque[_Connection] = deque()
+        self._swept_at = 0.0
 
     def checkout(self) -> _Connection | None:
         """A live idle connection, newest first, or None."""
@@ -194,17 +198,38 @@ class _OriginPool:
                 connection = self._idle.pop()
             except IndexError:
                 return None
-            idle = now - connection.idle_since
-            if idle < self.transport.idle_expiry_s and (idle < _PROBE_AFTER_S or connection.looks_alive()):
+            if self._reusable(connection, now):
                 return connection
             connection.close()
 
     def checkin(self, connection: _Connection) -> None:
+        now = time.monotonic()
         if len(self._idle) < self.transport.max_idle_per_origin:
-            connection.idle_since = time.monotonic()
+            connection.idle_since = now
             self._idle.append(connection)
         else:
             connection.close()
+        if now - self._swept_at >= _SWEEP_EVERY_S:  # a racy float: at worst two threads sweep
+            self._swept_at = now
+            self._sweep(now)
+
+    def _sweep(self, now: float) -> None:
+        """Close the oldest idle connections that expired or that the server closed (they sit in
+        CLOSE-WAIT otherwise: checkout takes the newest, so the oldest are never looked at),
+        stopping at the first live one: servers close idle connections oldest first."""
+        for _ in range(len(self._idle)):
+            try:
+                connection = self._idle.popleft()
+            except IndexError:
+                return
+            if self._reusable(connection, now):
+                self._idle.appendleft(connection)
+                return
+            connection.close()
+
+    def _reusable(self, connection: _Connection, now: float) -> bool:
+        idle = now - connection.idle_since
+        return idle < self.transport.idle_expiry_s and (idle < _PROBE_AFTER_S or connection.looks_alive())
 
     def connect(self) -> _Connection:
         transport, origin, proxy = self.transport, self.origin, self.proxy

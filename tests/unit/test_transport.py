@@ -393,6 +393,49 @@ def test_connections_on_descriptors_above_1024_are_reused(make_transport: Callab
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+def close_wait_sockets() -> int:
+    import psutil
+
+    return sum(1 for c in psutil.Process().net_connections("tcp") if c.status == psutil.CONN_CLOSE_WAIT)
+
+
+@pytest.mark.usefixtures("probe_every_reuse")
+def test_idle_connections_the_server_closed_are_reaped_when_another_returns(
+    make_transport: Callable[..., Transport], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst leaves N idle connections; the server closes all but the newest (its keep-alive
+    timeout closes the oldest first). Reuse takes only the newest, so without a sweep the others
+    sit in CLOSE-WAIT until the pool fills; the next request's return must close them."""
+    monkeypatch.setattr(transport_module, "_SWEEP_EVERY_S", 0.0)
+    burst = 12
+    release = threading.Event()
+
+    def handler(peer: Peer) -> None:
+        peer.read_request()
+        peer.send(response(200, b"ok"))
+        if peer.number < burst:
+            assert release.wait(10)
+            return  # RawServer closes the socket: a FIN to the pooled connection
+        keep_answering(response(200, b"ok"))(peer)
+
+    transport = make_transport()
+    with RawServer(handler) as server:
+        held = [get(transport, server.url()) for _ in range(burst)]  # N connections at once
+        for answer in held:
+            assert answer.read() == b"ok"
+        assert idle(transport) == burst
+        baseline = close_wait_sockets()
+        release.set()
+        pooled = [connection for pool in transport._pools.values() for connection in pool._idle]
+        for connection in pooled[:-1]:
+            assert select.select([connection.sock], [], [], 10)[0]  # the server's FIN arrived
+        assert close_wait_sockets() - baseline == burst - 1
+        assert get(transport, server.url()).read() == b"ok"  # reuses the newest, live one
+        assert idle(transport) == 1
+        assert close_wait_sockets() <= baseline
+    assert server.accepts == burst
+
+
 @pytest.mark.parametrize(("expiry_s", "accepts"), [(0.0, 2), (60.0, 1)])
 def test_idle_expiry(make_transport: Callable[..., Transport], expiry_s: float, accepts: int) -> None:
     closed_by_client: list[bool] = []
