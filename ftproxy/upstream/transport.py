@@ -13,8 +13,9 @@ What it provides (the seam `ftproxy.upstream` is built on):
 - a connection pool per origin, shared by every thread: idle connections wait in a `deque`
   (append/pop are atomic, on free-threaded builds too), so taking and returning a connection
   takes no lock of ours; a connection idle longer than `idle_expiry_s` or closed by the server is
-  dropped, when taken and, for the oldest idle ones, by a sweep on return at most once a second; a request that fails on a reused connection before any answer byte is sent once more
-  on a fresh connection (the server closed it while idle);
+  dropped, when taken and, for the oldest idle ones, by a sweep on return at most once a
+  second; a request that fails on a reused connection before any answer byte is sent once
+  more on a fresh connection (the server closed it while idle);
 - connect and read timeouts; TLS verified by default, with a configurable CA bundle;
 - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (CONNECT tunnels for https);
 - incremental bodies: `Response.iter_chunks()` yields bytes as they arrive, and with a `wait`
