@@ -6,7 +6,9 @@ upstream calls fail; the retry counter in /metrics says how many times ftproxy t
 
 from __future__ import annotations
 
+import functools
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +162,36 @@ def test_ready_lists_open_breakers_and_stays_200(sim: str, tmp_path: Path) -> No
         ready = httpx.get(root + "/ready")
         assert ready.status_code == 200
         assert ready.json()["open_breakers"] == [dead]
+
+
+def test_after_recovery_the_half_open_probe_closes_the_breaker(sim: str, tmp_path: Path) -> None:
+    """Every deployment fails until its breaker opens (503 circuit_open); once the upstream is
+    healthy again, the first request after the cooldown is the probe, succeeds, and closes it."""
+    retries_cfg = {**FAST_RETRIES, "breaker_cooldown_seconds": 0.5, "max_attempts": 1}
+    with running_proxy(proxy_config(tmp_path, sim, retries=retries_cfg), tmp_path) as (root, _):
+        client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+        ask = functools.partial(
+            client.chat.completions.create, model="gpt-4.1", messages=[{"role": "user", "content": "Hi"}]
+        )
+        with httpx.Client(base_url=sim) as control:
+            control.post("/_sim/faults", json={"deployment": "gpt-4.1", "status": 500, "count": 100})
+            try:
+                codes = []
+                for _ in range(6):
+                    with pytest.raises(openai.APIStatusError) as caught:
+                        ask()
+                    codes.append(caught.value.body.get("code"))  # type: ignore[union-attr]
+            finally:
+                control.delete("/_sim/faults")
+        assert codes[-1] == "circuit_open"
+        assert httpx.get(root + "/ready").json()["open_breakers"]
+        deadline = time.monotonic() + 10
+        while True:  # circuit_open until the cooldown ends; then the probe goes through
+            try:
+                assert ask().choices[0].message.content
+                break
+            except openai.APIStatusError as exc:
+                assert exc.body.get("code") == "circuit_open"  # type: ignore[union-attr]
+                assert time.monotonic() < deadline
+        assert ask().choices[0].message.content  # closed: no further pause
+        assert "open_breakers" not in httpx.get(root + "/ready").json()
