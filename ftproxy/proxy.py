@@ -127,7 +127,7 @@ def forward(
         )
         translator = convert.translator(client_api, deployment.api, model=model, body=body, stream=stream)
     except ClientRequestError as exc:
-        raise ApiError(400, exc.message, param=exc.param) from None
+        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
 
     upstreams = services.upstreams
     call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)

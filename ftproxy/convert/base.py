@@ -49,10 +49,11 @@ class Usage:
 class ClientRequestError(ValueError):
     """The client's body cannot be served; the message says what to fix (HTTP 400)."""
 
-    def __init__(self, message: str, param: str | None = None) -> None:
+    def __init__(self, message: str, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
+        self.code = code
 
 
 class Translator(Protocol):

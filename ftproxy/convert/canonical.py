@@ -99,14 +99,25 @@ def opt_number(
     if value is None:
         return None
     name = param or key
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # An int is exact at any size (math.isfinite overflows on a 400-digit one): the range check
+    # below compares it exactly.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or (isinstance(value, float) and not math.isfinite(value))
+    ):
         raise ClientRequestError(f"'{name}' must be a number", name)
     if not low <= value <= high:
         raise ClientRequestError(f"'{name}' must be between {low:g} and {high:g}", name)
     return value
 
 
-def opt_int(body: dict[str, Any], key: str, low: int = 0, param: str | None = None) -> int | None:
+INT64_MAX = 2**63 - 1  # the widest integer any upstream takes; above it is never meant
+
+
+def opt_int(
+    body: dict[str, Any], key: str, low: int = 0, param: str | None = None, high: int = INT64_MAX
+) -> int | None:
     value = body.get(key)
     if value is None:
         return None
@@ -117,6 +128,8 @@ def opt_int(body: dict[str, Any], key: str, low: int = 0, param: str | None = No
         raise ClientRequestError(f"'{name}' must be an integer", name)
     if value < low:
         raise ClientRequestError(f"'{name}' must be at least {low}", name)
+    if value > high:
+        raise ClientRequestError(f"'{name}' must be at most {high}", name)
     return value
 
 
@@ -214,3 +227,110 @@ def claude_tool_id(tool_id: str) -> str:
         return tool_id
     cleaned = _TOOL_ID_BAD.sub("_", tool_id)[:64]
     return cleaned or "tool"
+
+
+# --- the common Chat Completions fields, checked alike for every family -------------------------
+# One table for the GPT passthrough and the converted pairs, in OpenAI's wording, so that a
+# malformed field is the same 400 whichever model it is sent to. Cheap on purpose (type and range
+# checks, no copies): the passthrough runs it on every request.
+
+# name → (kind, low, high); "decimal" takes ints and floats, "integer" ints only.
+CHAT_NUMBERS: dict[str, tuple[str, float, float]] = {
+    "temperature": ("decimal", 0, 2),
+    "top_p": ("decimal", 0, 1),
+    "presence_penalty": ("decimal", -2, 2),
+    "frequency_penalty": ("decimal", -2, 2),
+    "max_tokens": ("integer", 1, INT64_MAX),
+    "max_completion_tokens": ("integer", 1, INT64_MAX),
+    "seed": ("integer", -(2**63), INT64_MAX),
+    "n": ("integer", 1, 128),
+    "top_logprobs": ("integer", 0, 20),
+}
+CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+_JSON_TYPES = {str: "a string", bool: "a boolean", int: "an integer", float: "a decimal", list: "an array",
+               dict: "an object", type(None): "null"}  # fmt: skip
+
+
+def _got(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "an unknown type")
+
+
+def _check_number(name: str, value: Any, kind: str, low: float, high: float) -> None:
+    ok = isinstance(value, int) or (kind == "decimal" and isinstance(value, float) and math.isfinite(value))
+    if isinstance(value, float) and kind == "integer" and value.is_integer():
+        ok = True
+    if isinstance(value, bool) or not ok:
+        raise ClientRequestError(
+            f"Invalid type for '{name}': expected {'a decimal' if kind == 'decimal' else 'an integer'}, "
+            f"but got {_got(value) if not isinstance(value, float) else 'a non-finite decimal'} instead.",
+            name,
+            "invalid_type",
+        )
+    # Exact comparison at any size; a 400-digit value is not echoed back.
+    if value < low:
+        raise ClientRequestError(
+            f"Invalid '{name}': {kind} below minimum value. Expected a value >= {low:g}.",
+            name,
+            f"{kind}_below_min_value",
+        )
+    if value > high:
+        raise ClientRequestError(
+            f"Invalid '{name}': {kind} above maximum value. Expected a value <= {high:g}.",
+            name,
+            f"{kind}_above_max_value",
+        )
+
+
+def check_chat_common(body: dict[str, Any]) -> None:
+    """The common Chat Completions fields of `body`, in OpenAI's shape and wording."""
+    for name, (kind, low, high) in CHAT_NUMBERS.items():
+        value = body.get(name)
+        if value is not None:
+            _check_number(name, value, kind, low, high)
+    messages = body.get("messages")
+    if messages is None:
+        raise ClientRequestError(
+            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+        )
+    if not isinstance(messages, list):
+        raise ClientRequestError(
+            f"Invalid type for 'messages': expected an array, but got {_got(messages)} instead.",
+            "messages",
+            "invalid_type",
+        )
+    if not messages:
+        raise ClientRequestError(
+            "Invalid 'messages': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            "messages",
+            "empty_array",
+        )
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict):
+            raise ClientRequestError(
+                f"Invalid type for 'messages[{i}]': expected an object, but got {_got(message)} instead.",
+                f"messages[{i}]",
+                "invalid_type",
+            )
+        role = message.get("role")
+        if role not in CHAT_ROLES:
+            if role is None:
+                raise ClientRequestError(
+                    f"Missing required parameter: 'messages[{i}].role'.",
+                    f"messages[{i}].role",
+                    "missing_required_parameter",
+                )
+            raise ClientRequestError(
+                f"Invalid value: {role!r}. Supported values are: 'system', 'assistant', 'user', "
+                "'function', 'tool', and 'developer'.",
+                f"messages[{i}].role",
+                "invalid_value",
+            )
+        content = message.get("content")
+        if content is not None and not isinstance(content, str | list):
+            raise ClientRequestError(
+                f"Invalid type for 'messages[{i}].content': expected one of a string or array of "
+                f"objects, but got {_got(content)} instead.",
+                f"messages[{i}].content",
+                "invalid_type",
+            )

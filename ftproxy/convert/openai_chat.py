@@ -20,6 +20,7 @@ from ftproxy.convert import openai_passthrough
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest
 from ftproxy.convert.canonical import (
     ChatRequest,
+    check_chat_common,
     each_tool,
     media_source,
     merge_turns,
@@ -46,6 +47,7 @@ _UNSUPPORTED = {
 
 def parse_request(body: Any) -> ChatRequest:
     body = want_object(body, "body")
+    check_chat_common(body)  # the common fields, as the GPT passthrough checks them
     for key, message in _UNSUPPORTED.items():
         if body.get(key) is not None:
             raise ClientRequestError(message, key)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
+from ftproxy.convert.canonical import check_chat_common
 from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 from ftproxy.wire.sse import DONE, encode_data
 
@@ -33,6 +34,7 @@ def is_reasoning_model(model: str) -> bool:
 
 
 def build_request(body: dict[str, Any], *, model: str, stream: bool) -> UpstreamRequest:
+    check_chat_common(body)  # the same 400s as the converted pairs, before the upstream call
     upstream = dict(body)
     upstream["stream"] = stream
     if stream:

@@ -32,7 +32,7 @@ def count_tokens(services: Services, request: Request) -> Response:
     try:
         tokens = convert.count_tokens(body)
     except ClientRequestError as exc:
-        raise ApiError(400, exc.message, param=exc.param) from None
+        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
     response = Response.json({"input_tokens": tokens})
     response.headers.append(("x-ftproxy-token-count", "estimate"))
     return response
