@@ -406,3 +406,27 @@ def test_raw_surrogate_bytes_are_a_400_naming_the_field_before_the_upstream(
     if not path.startswith("/v1/messages"):
         assert error["error"]["param"] == field, error
     assert simulator.stats()["requests_total"] == before  # nothing reached SAP AI Core
+
+
+COMMON_FIELD_CASES = [
+    ({"temperature": "hot"}, "temperature"),
+    ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content"),
+    ({"messages": [{"role": "wizard", "content": "hi"}]}, "messages[0].role"),
+    ({"messages": []}, "messages"),
+    ({"seed": 2**63}, "seed"),
+]
+
+
+@pytest.mark.parametrize("model", ["gpt-4.1", "anthropic--claude-4.5-sonnet", "gemini-2.5-pro"])
+@pytest.mark.parametrize(("change", "field"), COMMON_FIELD_CASES)
+def test_malformed_common_fields_are_a_400_on_every_family_before_the_upstream(
+    proxy: tuple[str, Path], simulator: SimClient, model: str, change: dict, field: str
+) -> None:
+    """Issue 21 item 15: to gpt-4.1 these were forwarded (200s, or the upstream's own 400)."""
+    root, _ = proxy
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **change}
+    before = simulator.stats()["requests_total"]
+    answer = httpx.post(f"{root}/v1/chat/completions", json=body, headers=AUTH, timeout=30)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"] == field, answer.text
+    assert simulator.stats()["requests_total"] == before  # nothing reached SAP AI Core
