@@ -59,7 +59,7 @@ def raise_fd_limit(wanted: int) -> int:
 
 
 def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -> int:
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
     from granian.http import HTTP1Settings
 
     threads_mode = chosen.mode == "threads"
@@ -70,6 +70,9 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
         address=options.host,
         port=options.port,
         interface=Interfaces.WSGI,
+        # HTTP/1.1 only: Granian's HTTP/2 has no header timeout and an abandoned h2 body held a
+        # thread and an in-flight slot for good.
+        http=HTTPModes.http1,
         workers=chosen.workers,
         blocking_threads=chosen.threads,
         backpressure=granian_backpressure(chosen.threads, options.max_connections, fd_limit),

@@ -54,6 +54,12 @@ class Request:
                 if length > limit:
                     raise ApiError(413, f"request body is {length} bytes; the limit is {limit}")
                 self._body = stream.read(length) if length else b""
+                if len(self._body) < length:
+                    # The client closed before sending all it announced: never forward a truncated body.
+                    self._body = None
+                    raise ApiError(
+                        400, f"request body ended after fewer bytes than its Content-Length ({length})"
+                    )
             else:
                 data = stream.read(limit + 1)
                 if len(data) > limit:
