@@ -43,5 +43,23 @@ _ANTHROPIC_PREFIXES = (paths.MESSAGES, paths.MESSAGES.removeprefix("/v1"))
 
 
 def speaks_anthropic(request: Request) -> bool:
-    """For a path or method with no route: whether the client reads Anthropic's error shape."""
-    return request.path.startswith(_ANTHROPIC_PREFIXES) or bool(request.header("anthropic-version"))
+    """For a path or method with no route: whether the client reads Anthropic's error shape.
+
+    The path decides where it can: an OpenAI path (a GET on /v1/chat/completions, say) is
+    answered in OpenAI's shape even when the client sends `anthropic-version`; only a path both
+    APIs share (/v1/models) or an unknown one goes by the header."""
+    if request.path.startswith(_ANTHROPIC_PREFIXES):
+        return True
+    if request.path in _OPENAI_ONLY:
+        return False
+    return bool(request.header("anthropic-version"))
+
+
+# Paths with a route that only OpenAI clients call (every method there answers in OpenAI's shape).
+_OPENAI_ONLY = frozenset(
+    path
+    for path, methods in ROUTES.items()
+    if not path.startswith(_ANTHROPIC_PREFIXES)
+    and path not in (paths.MODELS, paths.MODELS.removeprefix("/v1"))
+    and not any(route.anthropic or route.public for route in methods.values())
+)
