@@ -18,7 +18,8 @@ from typing import Any
 
 from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
-from ftproxy.convert.canonical import check_chat_common
+from ftproxy.convert.canonical import check_chat_common, each_tool, want_object
+from ftproxy.convert.tool_schema import want_schema
 from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 from ftproxy.wire.sse import DONE, encode_data
 
@@ -35,6 +36,7 @@ def is_reasoning_model(model: str) -> bool:
 
 def build_request(body: dict[str, Any], *, model: str, stream: bool) -> UpstreamRequest:
     check_chat_common(body)  # the same 400s as the converted pairs, before the upstream call
+    _check_tools(body.get("tools"))
     upstream = dict(body)
     upstream["stream"] = stream
     if stream:
@@ -51,6 +53,16 @@ def build_request(body: dict[str, Any], *, model: str, stream: bool) -> Upstream
             upstream.setdefault("max_completion_tokens", upstream.pop("max_tokens"))
             upstream.pop("max_tokens", None)
     return UpstreamRequest(path=CHAT_PATH, body=upstream, stream=stream, stream_format=StreamFormat.SSE_JSON)
+
+
+def _check_tools(value: Any) -> None:
+    """The tools' shapes and schemas, as the converted pairs check them; the body itself is
+    forwarded unchanged (Azure judges the rest)."""
+    for i, tool in each_tool(value):
+        if tool.get("type", "function") == "function":
+            function = want_object(tool.get("function"), f"tools[{i}].function")
+            if function.get("parameters") is not None:
+                want_schema(function["parameters"], f"tools[{i}].function.parameters")
 
 
 def openai_usage(value: Any) -> Usage | None:
