@@ -23,6 +23,12 @@ if TYPE_CHECKING:
     from ftproxy.serve.lifecycle import Drain
     from ftproxy.serve.plan import ServeOptions, ServePlan
 
+# The most bytes of a request head (request line and headers) a connection may send: a longer
+# head gets Granian's 431 before the app sees it. Granian's default buffer (408 KiB) let a 400 KB
+# header through and let 800 unfinished heads hold 300 MiB; clients send a few kB (a 12 KB key
+# included), so 64 KiB is generous. Bodies are not bounded by it: they are read in chunks.
+MAX_HEAD_BYTES = 64 * 1024
+
 # File descriptors kept back from connections: upstream connections (one per thread), files, logs.
 FD_RESERVE = 256
 
@@ -76,7 +82,9 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
         workers=chosen.workers,
         blocking_threads=chosen.threads,
         backpressure=granian_backpressure(chosen.threads, options.max_connections, fd_limit),
-        http1_settings=HTTP1Settings(header_read_timeout=int(options.header_timeout_s * 1000)),
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(options.header_timeout_s * 1000), max_buffer_size=MAX_HEAD_BYTES
+        ),
         factory=True,
         log_access=False,
         # A worker that dies (a crash, an OOM kill, kill -9) is replaced; the others serve on.
