@@ -10,6 +10,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ftproxy.deploy.kubernetes import CANARY_IMAGE, STANDARD_IMAGE
 from ftproxy.errors import ConfigError
 
 DEFAULT_CONFIG = "deploy/traffic_routing.yaml"
@@ -42,6 +43,23 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         "--start-if-stopped", action="store_true", help="apply: start nginx if it is not running"
     )
     route.set_defaults(run=_route)
+    render = command("render", help="print the nginx config or the Kubernetes manifests for the YAML")
+    render.add_argument("target", choices=["nginx", "kubernetes"])
+    render.add_argument(
+        "--traffic",
+        choices=["ingress", "gateway"],
+        default="ingress",
+        help="kubernetes: the 80/20 split as ingress-nginx canary annotations or a Gateway API HTTPRoute",
+    )
+    render.add_argument(
+        "--gateway", default="ftproxy-gateway", help="kubernetes: the HTTPRoute's parent Gateway"
+    )
+    render.add_argument("--image-standard", default=STANDARD_IMAGE, help="kubernetes: the GIL image")
+    render.add_argument("--image-canary", default=CANARY_IMAGE, help="kubernetes: the free-threaded image")
+    render.add_argument(
+        "--flagger", action="store_true", help="kubernetes: add the Flagger Canary and MetricTemplates"
+    )
+    render.set_defaults(run=_render)
     rb = command(
         "rollback", help="emergency rollback: traffic off the canary, canary to the GIL, verify, notify"
     )
@@ -125,6 +143,29 @@ def _route(deployment, args) -> int:  # type: ignore[no-untyped-def]
         return 0
     result = nginx.apply(deployment, state, start_if_stopped=args.start_if_stopped)
     print(result.detail)
+    return 0
+
+
+def _render(deployment, args) -> int:  # type: ignore[no-untyped-def]
+    from ftproxy.deploy import manifests, nginx
+    from ftproxy.deploy.state import State
+
+    state = State(deployment.rollback.state_file)
+    if args.target == "nginx":
+        sys.stdout.write(nginx.render(deployment, state))
+        return 0
+    from ftproxy.deploy.kubernetes import Images
+
+    images = Images(standard=args.image_standard, canary=args.image_canary)
+    text = manifests.render(
+        deployment,
+        state,
+        traffic=args.traffic,
+        gateway=args.gateway,
+        images=images,
+        with_flagger=args.flagger,
+    )
+    sys.stdout.write(text)
     return 0
 
 
