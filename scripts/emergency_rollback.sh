@@ -8,6 +8,10 @@
 #
 #   scripts/emergency_rollback.sh [--config deploy/traffic_routing.yaml] [--dry-run] [--reason TEXT]
 #   scripts/emergency_rollback.sh status|promote|watch ...   (the same tooling, other commands)
+#   scripts/emergency_rollback.sh [promote] --target kubernetes [--traffic ingress|gateway]
+#       [--namespace NS] [--dry-run]   (kubectl: canary weight 0 via the ingress-nginx annotation
+#       or the HTTPRoute, `kubectl set env deployment/ftproxy-canary PYTHON_GIL=1 ...` = a rolling
+#       restart that drains through preStop, `kubectl rollout status`, readiness; see docs/canary.md)
 #
 # Environment: FTPROXY_ROUTING (the YAML, default deploy/traffic_routing.yaml),
 # FTPROXY_PYTHON (the interpreter, default the repository's .venv).

@@ -45,12 +45,7 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     route.set_defaults(run=_route)
     render = command("render", help="print the nginx config or the Kubernetes manifests for the YAML")
     render.add_argument("target", choices=["nginx", "kubernetes"])
-    render.add_argument(
-        "--traffic",
-        choices=["ingress", "gateway"],
-        default="ingress",
-        help="kubernetes: the 80/20 split as ingress-nginx canary annotations or a Gateway API HTTPRoute",
-    )
+    _traffic_option(render)
     render.add_argument(
         "--gateway", default="ftproxy-gateway", help="kubernetes: the HTTPRoute's parent Gateway"
     )
@@ -70,12 +65,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         help="why, recorded with the timestamps in the state and log files and sent with the "
         "notification (default: 'manual emergency rollback')",
     )
+    _target_options(rb)
     rb.set_defaults(run=_rollback)
     pr = command("promote", help="reverse a rollback: canary back to its GIL setting and its weight")
     pr.add_argument("--dry-run", action="store_true", help="print what would be done; change nothing")
     pr.add_argument(
         "--reason", default="manual promote", help="why, recorded and notified (default: 'manual promote')"
     )
+    _target_options(pr)
     pr.set_defaults(run=_promote)
     command(
         "status", help="weights, health, GIL state of every instance, and the last rollback"
@@ -88,6 +85,27 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
     w.set_defaults(run=_watch)
     st = command("start", help="start the instances that are not running (process backend), in their mode")
     st.set_defaults(run=_start)
+
+
+def _traffic_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--traffic",
+        choices=["ingress", "gateway"],
+        default="ingress",
+        help="kubernetes: the 80/20 split as ingress-nginx canary annotations or a Gateway API HTTPRoute",
+    )
+
+
+def _target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--target",
+        choices=["nginx", "kubernetes"],
+        default="nginx",
+        help="nginx + the instances' backends (default), or the Kubernetes objects of `render kubernetes`",
+    )
+    _traffic_option(p)
+    p.add_argument("--namespace", help="kubernetes: kubectl -n (default: kubectl's current namespace)")
+    p.add_argument("--kubectl", default="kubectl", help="kubernetes: the kubectl executable")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -169,13 +187,26 @@ def _render(deployment, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+def _on_kubernetes(action: str, deployment, args) -> int:  # type: ignore[no-untyped-def]
+    from ftproxy.deploy import kubectl
+
+    tool = kubectl.Kubectl(args.kubectl, args.namespace)
+    return kubectl.operate(
+        action, deployment, reason=args.reason, dry_run=args.dry_run, traffic=args.traffic, kubectl=tool
+    )
+
+
 def _rollback(deployment, args) -> int:  # type: ignore[no-untyped-def]
+    if args.target == "kubernetes":
+        return _on_kubernetes("rollback", deployment, args)
     from ftproxy.deploy.operations import rollback
 
     return rollback(deployment, reason=args.reason, dry_run=args.dry_run)
 
 
 def _promote(deployment, args) -> int:  # type: ignore[no-untyped-def]
+    if args.target == "kubernetes":
+        return _on_kubernetes("promote", deployment, args)
     from ftproxy.deploy.operations import promote
 
     return promote(deployment, reason=args.reason, dry_run=args.dry_run)

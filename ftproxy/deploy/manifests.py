@@ -118,8 +118,10 @@ def render(deployment: Deployment, state: State, **options: Any) -> str:
         f"# Rendered by `ftproxy deploy render kubernetes` from {deployment.source}: edit that file,\n"
         "# not this output. Needs the Secret ftproxy-config (config.json with the service key).\n"
     )
-    docs = []
-    for comment, obj in objects(deployment, state, **options):
-        lines = [f"# {line}" for line in comment.splitlines()]
-        docs.append("\n".join(["---", *lines, *to_yaml(obj)]))
-    return head + "\n".join(docs) + "\n"
+    return head + documents(objects(deployment, state, **options)) + "\n"
+
+
+def documents(pairs: list[tuple[str, dict[str, Any]]]) -> str:
+    """YAML documents, each with its comment lines."""
+    docs = ["\n".join(["---", *(f"# {line}" for line in c.splitlines()), *to_yaml(o)]) for c, o in pairs]
+    return "\n".join(docs)
