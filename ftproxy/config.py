@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from ftproxy import config_sections as sections
 from ftproxy._json import loads
 from ftproxy.errors import ConfigError, ConfigErrors
-from ftproxy.settings import DEFAULT_HOST, DEFAULT_PORT, Config, ServiceKey, Subaccount
+from ftproxy.settings import DEFAULT_HOST, DEFAULT_PORT, Config, DiscoverySettings, ServiceKey, Subaccount
 
 __all__ = ["load_config", "parse_config"]
 
@@ -53,13 +53,20 @@ _KNOWN_TOP_KEYS = {
     "limits",
     "upstream",
     "model_aliases",
+    "discovery",
     # legacy flat form
     "resource_group",
     "service_key_json",
     "service_key",
     "deployment_models",
 }
-_KNOWN_SUBACCOUNT_KEYS = {"resource_group", "service_key_json", "service_key", "deployment_models"}
+_KNOWN_SUBACCOUNT_KEYS = {
+    "resource_group",
+    "service_key_json",
+    "service_key",
+    "deployment_models",
+    "orchestration_deployment",
+}
 _T = TypeVar("_T")
 
 
@@ -133,11 +140,27 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
     upstream = found.check(
         lambda: sections.parse_upstream(data.get("upstream", {}), source=source, base_dir=base_dir)
     )
+    discovery = found.check(lambda: sections.parse_discovery(data.get("discovery", {}), source=source))
+    discovers = subaccounts is not None and discovery is not None and _discovers(subaccounts, discovery)
+    if subaccounts is not None and discovery is not None and not discovers:
+        found.extend(
+            ConfigError(
+                source,
+                f"subAccounts.{s.name}.deployment_models" if "subAccounts" in data else "deployment_models",
+                "is missing, and discovery is disabled, so this subaccount serves no model",
+                'list its deployments, or remove "discovery": {"enabled": false} to discover them',
+            )
+            for s in subaccounts
+            if not s.deployments
+        )
     # Aliases are checked against the configured models: only once every subaccount was read.
     aliases = (
         found.check(
             lambda: sections.parse_model_aliases(
-                data.get("model_aliases", {}), {m for s in subaccounts for m in s.deployments}, source=source
+                data.get("model_aliases", {}),
+                {m for s in subaccounts for m in s.deployments},
+                source=source,
+                discovers=discovers,
             )
         )
         if subaccounts is not None
@@ -146,6 +169,7 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
     found.raise_if_any()
     assert subaccounts is not None and clients is not None and limits is not None  # for the type checker
     assert streaming is not None and retries is not None and upstream is not None and aliases is not None
+    assert discovery is not None
     return Config(
         subaccounts=subaccounts,
         clients=clients,
@@ -158,7 +182,12 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         limits=limits,
         upstream=upstream,
         model_aliases=aliases,
+        discovery=discovery,
     )
+
+
+def _discovers(subaccounts: tuple[Subaccount, ...], discovery: DiscoverySettings) -> bool:
+    return Config(subaccounts=subaccounts, clients=(), discovery=discovery).discovers
 
 
 class _Mistakes:
@@ -297,8 +326,9 @@ def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: 
 
     service_key = _service_key(raw, source=source, base_dir=base_dir, prefix=prefix)
 
-    models = raw.get("deployment_models")
-    if not isinstance(models, dict) or not models:
+    # Missing: the subaccount's models come from discovery (parse_config checks it is on).
+    models = raw.get("deployment_models", {})
+    if not isinstance(models, dict) or (not models and "deployment_models" in raw):
         raise ConfigError(
             source,
             f"{prefix}deployment_models",
@@ -319,8 +349,17 @@ def _parse_subaccount(name: str, raw: Any, *, source: str, base_dir: Path, key: 
                 source, mkey, "must be a non-empty list of deployment URLs or ids", 'use ["https://…"]'
             )
         deployments[model] = tuple(_deployment_url(t, service_key, source=source, key=mkey) for t in targets)
+    orchestration = raw.get("orchestration_deployment")
+    if orchestration is not None:
+        orchestration = _deployment_url(
+            orchestration, service_key, source=source, key=f"{prefix}orchestration_deployment"
+        )
     return Subaccount(
-        name=name, resource_group=resource_group, service_key=service_key, deployments=deployments
+        name=name,
+        resource_group=resource_group,
+        service_key=service_key,
+        deployments=deployments,
+        orchestration_url=orchestration,
     )
 
 

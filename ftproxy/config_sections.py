@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ftproxy.errors import ConfigError
-from ftproxy.settings import ClientKey, Limits, RateLimit, RetryPolicy, StreamSettings, UpstreamSettings
+from ftproxy.settings import (
+    ClientKey,
+    DiscoverySettings,
+    Limits,
+    RateLimit,
+    RetryPolicy,
+    StreamSettings,
+    UpstreamSettings,
+)
 
 # Optional sections of plain positive numbers: config key → settings field, per section.
 _STREAMING_KEYS = {
@@ -234,7 +242,31 @@ def parse_upstream(raw: Any, *, source: str, base_dir: Path) -> UpstreamSettings
     return UpstreamSettings(**values)
 
 
-def parse_model_aliases(raw: Any, models: set[str], *, source: str) -> dict[str, str]:
+def parse_discovery(raw: Any, *, source: str) -> DiscoverySettings:
+    """`discovery`: {"enabled": true, "interval_seconds": 300, "timeout_seconds": 10}."""
+    example = '{"enabled": true, "interval_seconds": 300}'
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "discovery", "must be an object", f"use e.g. {example}")
+    numbers = {k: v for k, v in raw.items() if k != "enabled"}
+    timing = _numbers(
+        numbers,
+        source=source,
+        section="discovery",
+        keys={"interval_seconds": "interval_s", "timeout_seconds": "timeout_s"},
+        cls=DiscoverySettings,
+        example=example,
+    )
+    enabled = raw.get("enabled")
+    if enabled is not None and not isinstance(enabled, bool):
+        raise ConfigError(
+            source, "discovery.enabled", "must be true or false", "write true or false without quotes"
+        )
+    return DiscoverySettings(enabled=enabled, interval_s=timing.interval_s, timeout_s=timing.timeout_s)
+
+
+def parse_model_aliases(
+    raw: Any, models: set[str], *, source: str, discovers: bool = False
+) -> dict[str, str]:
     """`model_aliases`: {"alias": "configured model"}; an alias may not hide a configured model."""
     example = '{"claude-sonnet-4-5": "anthropic--claude-4.5-sonnet"}'
     if not isinstance(raw, dict):
@@ -250,7 +282,8 @@ def parse_model_aliases(raw: Any, models: set[str], *, source: str) -> dict[str,
             raise ConfigError(
                 source, key, "is a configured model name", "remove the alias: the model answers to its name"
             )
-        if not isinstance(target, str) or target not in models:
+        # With discovery the target may only be known at run time: a name is all we can check.
+        if not isinstance(target, str) or (target not in models and not (discovers and target.strip())):
             known = ", ".join(sorted(models))
             raise ConfigError(
                 source, key, f"points at {target!r}, which is not a configured model", f"use one of: {known}"

@@ -27,6 +27,17 @@ class UpstreamSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoverySettings:
+    """config.json `discovery`: how the model table learns deployments from AI Core's listing."""
+
+    # None: on exactly when some subaccount lists no deployment_models (explicit-only configs
+    # keep their fixed table unless they ask for discovery).
+    enabled: bool | None = None
+    interval_s: float = 300.0
+    timeout_s: float = 10.0  # one listing fetch, at start-up and per refresh
+
+
+@dataclass(frozen=True, slots=True)
 class StreamSettings:
     # per worker; None: derived from Granian's blocking threads (`default_max_streams`)
     max_streams: int | None = None
@@ -100,8 +111,11 @@ class Subaccount:
     name: str
     resource_group: str
     service_key: ServiceKey
-    # model name → deployment URLs, in configured order
-    deployments: Mapping[str, tuple[str, ...]]
+    # model name → deployment URLs, in configured order (empty: the subaccount relies on discovery)
+    deployments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # the Orchestration Service deployment's URL (config.json `orchestration_deployment`): it
+    # serves every model name that has no direct deployment
+    orchestration_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +132,14 @@ class Config:
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     # alias → configured model name (config.json `model_aliases`; built-in Claude ids: aliases.py)
     model_aliases: Mapping[str, str] = field(default_factory=dict)
+    discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the model table is (also) filled from the deployments listing."""
+        if self.discovery.enabled is not None:
+            return self.discovery.enabled
+        return any(not s.deployments for s in self.subaccounts)
 
     @property
     def client_keys(self) -> tuple[str, ...]:
