@@ -87,6 +87,8 @@ def upstream_message(body: bytes) -> str | None:
         return text[:500] or None
     if isinstance(data, dict):
         error = data.get("error")
+        if isinstance(error, list) and error:  # the Orchestration Service may list several
+            error = error[0]
         if isinstance(error, dict) and isinstance(error.get("message"), str):
             return error["message"]
         for key in ("message", "Message", "error_description", "detail"):
@@ -95,6 +97,22 @@ def upstream_message(body: bytes) -> str | None:
         if isinstance(error, str):
             return error
     return None
+
+
+def upstream_filtered(body: bytes) -> bool:
+    """Whether an upstream error is a content filter's block: the Orchestration Service names
+    the module in `location` ("Filtering Module - Input Filter")."""
+    if b"Filter" not in body:  # the common error is not one: no parse
+        return False
+    try:
+        data: Any = loads(body)
+    except ValueError:
+        return False
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, list) and error:
+        error = error[0]
+    location = error.get("location") if isinstance(error, dict) else None
+    return isinstance(location, str) and "filter" in location.lower()
 
 
 class ConfigError(ValueError):

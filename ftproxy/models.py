@@ -38,6 +38,7 @@ class Deployment:
 # through Converse (the reference proxies made the same split).
 _CLAUDE_INVOKE = re.compile(r"claude-3(\.5)?-|claude-3-5-|claude-instant")
 _EMBEDDINGS = re.compile(r"embed", re.IGNORECASE)
+_MAX_ORCHESTRATED = 1024  # model names served through orchestration that keep their balancer
 
 
 def classify(model: str) -> tuple[Family, UpstreamApi, bool]:
@@ -61,6 +62,11 @@ class ModelRegistry:
                 )
         self._balancers = {model: RoundRobin(deps) for model, deps in grouped.items()}
         self._aliases = Aliases(self._balancers, config.model_aliases)
+        # (subaccount, orchestration deployment URL): they serve any other model name
+        self._orchestration: tuple[tuple[str, str], ...] = tuple(
+            (s.name, s.orchestration_url) for s in config.subaccounts if s.orchestration_url
+        )
+        self._orchestrated: dict[str, RoundRobin[Deployment]] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -75,9 +81,29 @@ class ModelRegistry:
         """The configured model that serves `model` (itself, or the one it is an alias of)."""
         return self._aliases.resolve(model) or model
 
+    @property
+    def orchestration_urls(self) -> tuple[str, ...]:
+        return tuple(url for _, url in self._orchestration)
+
     def get(self, model: str) -> RoundRobin[Deployment] | None:
         found = self._balancers.get(model)
         if found is None:
             target = self._aliases.resolve(model)
             found = self._balancers.get(target) if target is not None else None
+        if found is None and self._orchestration:
+            found = self._orchestrated.get(model) or self._orchestrated_model(model)
         return found
+
+    def _orchestrated_model(self, model: str) -> RoundRobin[Deployment]:
+        """A model with no direct deployment, through the subaccounts' orchestration deployments
+        (round robin over them). Made once per name and kept, up to `_MAX_ORCHESTRATED` names, so
+        that made-up names cannot grow the table without bound; a dict write needs no lock."""
+        family, _, embeddings = classify(model)
+        deployments = [
+            Deployment(model, url, sub, family, UpstreamApi.ORCHESTRATION, embeddings)
+            for sub, url in self._orchestration
+        ]
+        balancer = RoundRobin(deployments)
+        if len(self._orchestrated) < _MAX_ORCHESTRATED:
+            balancer = self._orchestrated.setdefault(model, balancer)
+        return balancer

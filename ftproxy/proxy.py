@@ -18,7 +18,15 @@ from typing import Any
 from ftproxy import convert
 from ftproxy._json import dumps
 from ftproxy.balancer import RoundRobin
-from ftproxy.convert import ClientApi, ClientRequestError, StreamFormat, Translator, UpstreamProtocolError
+from ftproxy.convert import (
+    ClientApi,
+    ClientRequestError,
+    StreamFormat,
+    Translator,
+    UpstreamApi,
+    UpstreamProtocolError,
+    orchestration,
+)
 from ftproxy.convert.limits import cap_output_tokens
 from ftproxy.errors import ApiError
 from ftproxy.models import Deployment, ModelRegistry
@@ -55,6 +63,7 @@ class Services:
         """`blocking_threads`: the server's threads per worker, which bound the streams."""
         models = ModelRegistry(config)
         urls = [d.url for name in models.names for d in models.get(name).items]  # type: ignore[union-attr]
+        urls.extend(models.orchestration_urls)
         return cls(
             config,
             models,
@@ -100,6 +109,7 @@ def _route(services: Services, exchange: Exchange, model: str) -> RoundRobin[Dep
     deployments = resolve(services, model)
     deployment = deployments.items[0]  # family and API are the model's: the same on every deployment
     exchange.model, exchange.family = deployment.model, deployment.family.value
+    exchange.route = "orchestration" if deployment.api is UpstreamApi.ORCHESTRATION else "direct"
     if model != deployment.model:
         exchange.alias = model
     return deployments
@@ -125,7 +135,9 @@ def forward(
         upstream_request = convert.build_request(
             client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
         )
-        translator = convert.translator(client_api, deployment.api, model=model, body=body, stream=stream)
+        translator = convert.translator(
+            client_api, deployment.api, model=model, body=body, stream=stream, headers=headers
+        )
     except ClientRequestError as exc:
         raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
 
@@ -133,7 +145,10 @@ def forward(
     call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)
     if not stream:
         response = upstreams.open(exchange, deployments, *call)
-        answer = translator.complete(read_json(response, exchange))
+        try:
+            answer = translator.complete(read_json(response, exchange))
+        except UpstreamProtocolError as exc:
+            raise ApiError(502, f"SAP AI Core sent an answer that cannot be read: {exc}") from None
         _count_usage(exchange, translator)
         return answer
 
@@ -169,15 +184,40 @@ def embed(services: Services, exchange: Exchange, body: dict[str, Any]) -> dict[
     if not (isinstance(text, str) or (isinstance(text, list) and text)):
         raise ApiError(400, "'input' must be a string or a non-empty list", param="input")
     deployments = _route(services, exchange, model)
-    if not deployments.items[0].embeddings:
+    deployment = deployments.items[0]
+    if not deployment.embeddings:
         raise ApiError(400, f"'{model}' is not an embeddings model", param="model")
-    response = services.upstreams.open(exchange, deployments, EMBEDDINGS_PATH, _encode(body))
-    answer: dict[str, Any] = read_json(response, exchange)
+    answer: dict[str, Any]
+    if deployment.api is UpstreamApi.ORCHESTRATION:
+        answer = _embed_orchestrated(services, exchange, deployments, body, deployment.model)
+    else:
+        response = services.upstreams.open(exchange, deployments, EMBEDDINGS_PATH, _encode(body))
+        answer = read_json(response, exchange)
     usage = answer.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
         exchange.input_tokens, exchange.output_tokens = usage["prompt_tokens"], 0
     answer["model"] = model  # the name the client asked for, not the deployment's versioned one
     return answer
+
+
+def _embed_orchestrated(
+    services: Services,
+    exchange: Exchange,
+    deployments: RoundRobin[Deployment],
+    body: dict[str, Any],
+    model: str,
+) -> dict[str, Any]:
+    """Embeddings through the Orchestration Service's `/v2/embeddings`, answered as OpenAI's."""
+    try:
+        request = orchestration.build_embeddings_request(body, model=model)
+    except ClientRequestError as exc:
+        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
+    path = orchestration.EMBEDDINGS_PATH
+    response = services.upstreams.open(exchange, deployments, path, _encode(request))
+    try:
+        return orchestration.embeddings_answer(read_json(response, exchange))
+    except UpstreamProtocolError as exc:
+        raise ApiError(502, f"SAP AI Core sent an answer that cannot be read: {exc}") from None
 
 
 def _encode(body: dict[str, Any]) -> bytes:

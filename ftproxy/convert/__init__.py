@@ -20,7 +20,8 @@ Upstream paths and stream framings: Converse `/converse`, `/converse-stream` (SS
 Python dict literals); Bedrock invoke `/invoke`, `/invoke-with-response-stream` with
 `Accept: application/vnd.amazon.eventstream` (binary AWS event stream); Gemini
 `/models/{model}:generateContent`, `/models/{model}:streamGenerateContent?alt=sse`; GPT
-`/chat/completions?api-version=…`.
+`/chat/completions?api-version=…`; SAP's Orchestration Service `/v2/completion` for any model of
+the generative AI hub (`orchestration`: every client API through the hub, SSE of its envelope).
 
 Fields that are deliberately not forwarded are listed in `DROPPED_FIELDS` (client fields of the
 converted pairs) and `anthropic_messages.INVOKE_FIELDS` (the allow-list of the native Claude pair);
@@ -41,6 +42,7 @@ from ftproxy.convert import (
     gemini,
     openai_chat,
     openai_passthrough,
+    orchestration,
 )
 from ftproxy.convert.anthropic_events import (
     AnthropicDecoder,
@@ -81,12 +83,14 @@ _BUILDERS: dict[UpstreamApi, Callable[..., UpstreamRequest]] = {
     UpstreamApi.BEDROCK_CONVERSE: converse.build_request,
     UpstreamApi.BEDROCK_INVOKE: claude_invoke.build_invoke_request,
     UpstreamApi.VERTEX_GEMINI: gemini.build_request,
+    UpstreamApi.ORCHESTRATION: orchestration.build_request,
 }
 _DECODERS: dict[UpstreamApi, Callable[[], Decoder]] = {
     UpstreamApi.AZURE_OPENAI_CHAT: OpenAIChatDecoder,
     UpstreamApi.BEDROCK_CONVERSE: ConverseDecoder,
     UpstreamApi.BEDROCK_INVOKE: AnthropicDecoder,
     UpstreamApi.VERTEX_GEMINI: GeminiDecoder,
+    UpstreamApi.ORCHESTRATION: orchestration.OrchestrationDecoder,
 }
 
 
@@ -95,7 +99,7 @@ class _Pair:
     """How one (client, upstream) pair builds the upstream request and translates the answer."""
 
     build: Callable[..., UpstreamRequest]  # (body, *, model, stream, headers)
-    translate: Callable[..., Translator]  # (body, *, client_model, wants_usage)
+    translate: Callable[..., Translator]  # (body, *, client_model, wants_usage, headers)
 
 
 def _pair(client: ClientApi, upstream: UpstreamApi) -> _Pair:
@@ -113,7 +117,9 @@ def _build_gpt_passthrough(
     return openai_passthrough.build_request(body, model=model, stream=stream)
 
 
-def _gpt_passthrough_translator(body: dict[str, Any], *, client_model: str, wants_usage: bool) -> Translator:
+def _gpt_passthrough_translator(
+    body: dict[str, Any], *, client_model: str, wants_usage: bool, headers: dict[str, str] | None
+) -> Translator:
     return openai_passthrough.OpenAIPassthroughTranslator(client_wants_usage=wants_usage)
 
 
@@ -123,7 +129,9 @@ def _build_claude_native(
     return anthropic_messages.build_native_request(body, model=model, stream=stream, headers=headers)
 
 
-def _claude_native_translator(body: dict[str, Any], *, client_model: str, wants_usage: bool) -> Translator:
+def _claude_native_translator(
+    body: dict[str, Any], *, client_model: str, wants_usage: bool, headers: dict[str, str] | None
+) -> Translator:
     return AnthropicPassthroughTranslator(model=client_model)
 
 
@@ -154,7 +162,13 @@ def _build_hub(
 
 
 def _hub_translator(
-    client: ClientApi, upstream: UpstreamApi, body: dict[str, Any], *, client_model: str, wants_usage: bool
+    client: ClientApi,
+    upstream: UpstreamApi,
+    body: dict[str, Any],
+    *,
+    client_model: str,
+    wants_usage: bool,
+    headers: dict[str, str] | None,
 ) -> Translator:
     encoder: Encoder
     if client is ClientApi.OPENAI_CHAT:
@@ -163,6 +177,11 @@ def _hub_translator(
         encoder = AnthropicEncoder(model=client_model)
     else:
         encoder = ResponsesEncoder(model=client_model, body=body)
+    if upstream is UpstreamApi.ORCHESTRATION:
+        intermediate = orchestration.wants_intermediate(headers)
+        return orchestration.OrchestrationTranslator(
+            _DECODERS[upstream](), encoder, intermediate=intermediate
+        )
     return HubTranslator(_DECODERS[upstream](), encoder)
 
 
@@ -185,10 +204,18 @@ def build_request(
 
 
 def translator(
-    client: ClientApi, upstream: UpstreamApi, *, model: str, body: dict[str, Any], stream: bool
+    client: ClientApi,
+    upstream: UpstreamApi,
+    *,
+    model: str,
+    body: dict[str, Any],
+    stream: bool,
+    headers: dict[str, str] | None = None,
 ) -> Translator:
     body = body if isinstance(body, dict) else {}
     client_model = body.get("model") if isinstance(body.get("model"), str) else model
     options = body.get("stream_options")
     wants_usage = bool(isinstance(options, dict) and options.get("include_usage"))
-    return _PAIRS[client, upstream].translate(body, client_model=client_model, wants_usage=wants_usage)
+    return _PAIRS[client, upstream].translate(
+        body, client_model=client_model, wants_usage=wants_usage, headers=headers
+    )

@@ -242,17 +242,7 @@ def build_azure_request(request: ChatRequest, *, model: str, stream: bool) -> Up
     if request.stop:
         body["stop"] = request.stop[:4]
     if request.tools:
-        body["tools"] = [
-            {
-                "type": "function",
-                "function": {
-                    "name": t["name"],
-                    **({"description": t["description"]} if t.get("description") else {}),
-                    "parameters": t["input_schema"],
-                },
-            }
-            for t in request.tools
-        ]
+        body["tools"] = openai_tools(request.tools)
         if request.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = request.parallel_tool_calls
     choice = request.tool_choice
@@ -271,6 +261,21 @@ def build_azure_request(request: ChatRequest, *, model: str, stream: bool) -> Up
         if effort is not None:
             body["reasoning_effort"] = effort
     return openai_passthrough.build_request(body, model=model, stream=stream)
+
+
+def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Canonical tools as Chat Completions function tools."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                **({"description": t["description"]} if t.get("description") else {}),
+                "parameters": t["input_schema"],
+            },
+        }
+        for t in tools
+    ]
 
 
 def _effort_for_thinking(thinking: dict[str, Any] | None) -> str | None:

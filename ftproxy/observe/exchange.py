@@ -55,6 +55,7 @@ class Exchange:
     family: str = "none"
     model: str | None = None  # the configured model that served the request
     alias: str | None = None  # the name the client asked for, when it was an alias of `model`
+    route: str = "direct"  # or "orchestration": the deployment kind that served `model`
     stream: bool = False
     upstream_s: float = 0.0  # time spent waiting on SAP AI Core (headers, body, stream reads)
     auth_s: float = 0.0  # time spent getting an OAuth token (a fetch, or waiting for another's)
@@ -95,6 +96,7 @@ class Exchange:
         if self.model is not None:
             child(metrics.REQUEST_LATENCY, self.endpoint, self.family).observe(elapsed)
             child(metrics.PROXY_OVERHEAD, self.endpoint, self.family).observe(overhead)
+            child(metrics.MODEL_REQUESTS, self.family, self.route).inc()
             model = metrics.model_label(self.model)
             if self.input_tokens:
                 child(metrics.TOKENS, model, "in").inc(self.input_tokens)
@@ -131,7 +133,7 @@ class Exchange:
         if self.client is not None:
             fields["client"] = self.client
         if self.model is not None:
-            fields.update(model=self.model[:200], family=self.family, stream=self.stream)
+            fields.update(model=self.model[:200], family=self.family, route=self.route, stream=self.stream)
             if self.alias is not None:
                 fields["alias"] = self.alias[:200]
             fields["upstream_status"] = self.upstream_status

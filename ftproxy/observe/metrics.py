@@ -8,6 +8,7 @@ Updated on the request path (all label values go through the bounded-label helpe
   ftproxy_proxy_overhead_seconds{endpoint,family}         histogram, total minus time waiting upstream
   ftproxy_time_to_first_token_seconds{family}             histogram
   ftproxy_upstream_responses_total{family,status}         counter
+  ftproxy_model_requests_total{family,route}              counter, route "direct" | "orchestration"
   ftproxy_tokens_total{model,direction}                   counter, direction "in" | "out"
   ftproxy_oauth_token_fetches_total{subaccount,outcome}   counter, outcome "ok" | "error"
   ftproxy_errors_total{kind}                              counter, kind: a constant from code
@@ -86,6 +87,11 @@ TIME_TO_FIRST_TOKEN = _histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60),
 )
 UPSTREAM_RESPONSES = _counter("ftproxy_upstream_responses", "Upstream statuses", ["family", "status"])
+MODEL_REQUESTS = _counter(
+    "ftproxy_model_requests",
+    "Requests for a model, by family and route (direct deployment or the Orchestration Service)",
+    ["family", "route"],
+)
 UPSTREAM_RETRIES = _counter(
     "ftproxy_upstream_retries",
     "Upstream calls repeated after a failure (failover or retry)",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ftproxy import __version__
 from ftproxy._json import loads
-from ftproxy.errors import ApiError, upstream_message
+from ftproxy.errors import ApiError, upstream_filtered, upstream_message
 from ftproxy.observe import metrics
 from ftproxy.settings import UpstreamSettings
 from ftproxy.upstream.errors import UpstreamError, UpstreamTimeout
@@ -128,4 +128,5 @@ def error_from_response(response: Response, subaccount: str) -> ApiError:
     retry_after = response.headers.get("retry-after")
     if retry_after and status in (429, 503):
         headers["Retry-After"] = retry_after
-    return ApiError(status, message, code=str(status), headers=headers)
+    code = "content_filter" if status == 400 and upstream_filtered(body) else str(status)
+    return ApiError(status, message, code=code, headers=headers)

@@ -21,6 +21,9 @@ class UpstreamApi(StrEnum):
     BEDROCK_CONVERSE = "bedrock-converse"
     BEDROCK_INVOKE = "bedrock-invoke"
     VERTEX_GEMINI = "vertex-gemini"
+    # SAP's Orchestration Service (`/v2/completion`): any model of the generative AI hub, one
+    # request shape; it streams SSE `data: {json}` events of its own answer envelope (SSE_JSON).
+    ORCHESTRATION = "orchestration"
 
 
 class StreamFormat(StrEnum):

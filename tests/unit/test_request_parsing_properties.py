@@ -393,6 +393,7 @@ UPSTREAM_MODELS = {
     UpstreamApi.BEDROCK_CONVERSE: "anthropic--claude-4.5-sonnet",
     UpstreamApi.BEDROCK_INVOKE: "anthropic--claude-3.5-sonnet",
     UpstreamApi.VERTEX_GEMINI: "gemini-2.5-pro",
+    UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct",
 }
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from ftproxy import convert
 from ftproxy.convert import ClientApi, ClientRequestError
+from ftproxy.convert.orchestration import INTERMEDIATE_HEADER
 from ftproxy.errors import ApiError
 from ftproxy.proxy import Services, forward, requested_model, resolve
 from ftproxy.web.wsgi import Request, Response
 
 # Client headers that reach the converters (an allow-list: nothing else of the client's is sent on).
-_FORWARDED_HEADERS = ("anthropic-beta",)
+_FORWARDED_HEADERS = ("anthropic-beta", INTERMEDIATE_HEADER)
 
 
 def messages(services: Services, request: Request) -> Response:

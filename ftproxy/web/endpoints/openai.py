@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 from ftproxy.convert import ClientApi
+from ftproxy.convert.orchestration import INTERMEDIATE_HEADER
 from ftproxy.proxy import Services, embed, forward
 from ftproxy.web.wsgi import Request, Response
 
 
+def _forwarded_headers(request: Request) -> dict[str, str] | None:
+    """The client headers the converters read (an allow-list): the Orchestration Service's
+    module results are shown only to a client that asks (`convert/orchestration.py`)."""
+    value = request.header(INTERMEDIATE_HEADER)
+    return {INTERMEDIATE_HEADER: value} if value else None
+
+
 def chat_completions(services: Services, request: Request) -> Response:
-    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_CHAT, request.json_object()))
+    body = request.json_object()
+    headers = _forwarded_headers(request)
+    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_CHAT, body, headers))
 
 
 def responses(services: Services, request: Request) -> Response:
     """The Responses API (Codex CLI), mapped onto chat for every family (`convert.responses_*`)."""
     body = request.json_object()
-    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_RESPONSES, body))
+    headers = _forwarded_headers(request)
+    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_RESPONSES, body, headers))
 
 
 def embeddings(services: Services, request: Request) -> Response:

@@ -250,6 +250,40 @@ def openai_whole(spec: Spec) -> dict[str, Any]:
     }
 
 
+# --- SAP Orchestration Service: the OpenAI answer inside its envelope ----------------------------
+
+_MODULES = {"templating": [{"role": "user", "content": "hi"}], "input_masking": {"message": "masked"}}
+
+
+def _orchestration_reasoning(part: dict[str, Any], spec: Spec) -> dict[str, Any]:
+    """Orchestration's reasoning is a list of {content, signature} blocks, not OpenAI's text."""
+    text = part.get("reasoning_content")
+    if not isinstance(text, str):
+        return part
+    signature = next((b[2] for b in spec.blocks if b[0] == "thinking"), "")
+    return {**part, "reasoning_content": [{"content": text, "signature": signature}]}
+
+
+def orchestration_stream(spec: Spec) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = [{"request_id": "req-1", "intermediate_results": _MODULES}]
+    for chunk in openai_stream(spec)[1:]:  # the first is Azure's filter preamble
+        if chunk["choices"]:
+            choice = chunk["choices"][0]
+            chunk = {
+                **chunk,
+                "choices": [{**choice, "delta": _orchestration_reasoning(choice["delta"], spec)}],
+            }
+        events.append({"request_id": "req-1", "intermediate_results": {}, "final_result": chunk})
+    return events
+
+
+def orchestration_whole(spec: Spec) -> dict[str, Any]:
+    final = openai_whole(spec)
+    choice = final["choices"][0]
+    final["choices"] = [{**choice, "message": _orchestration_reasoning(choice["message"], spec)}]
+    return {"request_id": "req-1", "intermediate_results": {**_MODULES, "llm": final}, "final_result": final}
+
+
 UPSTREAM_FAKES: dict[
     UpstreamApi, tuple[Callable[[Spec], list[dict[str, Any]]], Callable[[Spec], dict[str, Any]]]
 ] = {
@@ -257,12 +291,14 @@ UPSTREAM_FAKES: dict[
     UpstreamApi.BEDROCK_INVOKE: (anthropic_stream, anthropic_whole),
     UpstreamApi.VERTEX_GEMINI: (gemini_stream, gemini_whole),
     UpstreamApi.AZURE_OPENAI_CHAT: (openai_stream, openai_whole),
+    UpstreamApi.ORCHESTRATION: (orchestration_stream, orchestration_whole),
 }
 UPSTREAM_MODELS = {
     UpstreamApi.BEDROCK_CONVERSE: "anthropic--claude-4.5-sonnet",
     UpstreamApi.BEDROCK_INVOKE: "anthropic--claude-3.5-sonnet",
     UpstreamApi.VERTEX_GEMINI: "gemini-2.5-pro",
     UpstreamApi.AZURE_OPENAI_CHAT: "gpt-4o",
+    UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct",
 }
 CLIENT_BODIES: dict[ClientApi, dict[str, Any]] = {
     ClientApi.OPENAI_CHAT: {"model": "my-model", "messages": [{"role": "user", "content": "hi"}]},

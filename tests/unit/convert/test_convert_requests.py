@@ -547,7 +547,7 @@ def test_responses_to_chat() -> None:
 @pytest.mark.parametrize("upstream", list(UpstreamApi))
 def test_responses_reaches_every_upstream(upstream: UpstreamApi) -> None:
     model = {AZURE: "gpt-4.1", CONVERSE: "anthropic--claude-4-sonnet", INVOKE: "anthropic--claude-3.5-sonnet",
-             GEMINI: "gemini-2.5-pro"}[upstream]  # fmt: skip
+             GEMINI: "gemini-2.5-pro", UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct"}[upstream]  # fmt: skip
     request = convert.build_request(RESPONSES, upstream, CODEX_BODY, model=model, stream=True)
     assert request.stream
     if upstream is AZURE:
@@ -558,6 +558,10 @@ def test_responses_reaches_every_upstream(upstream: UpstreamApi) -> None:
         assert request.body["messages"][-1]["content"][0]["toolResult"]["toolUseId"] == "call_1"
     elif upstream is GEMINI:
         assert request.body["contents"][-1]["parts"][0]["functionResponse"]["name"] == "shell"
+    elif upstream is UpstreamApi.ORCHESTRATION:
+        template = request.body["config"]["modules"]["prompt_templating"]["prompt"]["template"]
+        assert template[0] == {"role": "system", "content": "You are Codex.\n\nenv context"}
+        assert template[-1]["role"] == "tool" and template[-1]["tool_call_id"] == "call_1"
 
 
 def test_responses_string_input() -> None:

@@ -76,6 +76,9 @@ UPSTREAM_ERRORS = {
     UpstreamApi.AZURE_OPENAI_CHAT: {
         "error": {"message": "server busy", "type": "server_error", "code": "500"}
     },
+    UpstreamApi.ORCHESTRATION: {
+        "error": {"request_id": "r", "code": 500, "message": "LLM Module failed", "location": "LLM Module"}
+    },
 }
 
 
