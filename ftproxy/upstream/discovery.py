@@ -10,12 +10,26 @@ deployment for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from ftproxy import __version__
+from ftproxy._json import loads
+from ftproxy.upstream.errors import UpstreamError
+
+if TYPE_CHECKING:
+    from ftproxy.settings import Subaccount
+    from ftproxy.upstream.transport import Transport
 
 FOUNDATION_MODELS = "foundation-models"
 ORCHESTRATION = "orchestration"
+# A listing of a few hundred deployments is well under this; more is not an AI Core answer.
+LISTING_LIMIT = 4 * 1024 * 1024
+
+
+class DiscoveryError(Exception):
+    """The listing could not be fetched or read; the message says why (for /ready and logs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,4 +77,65 @@ def from_listing(listing: Mapping[str, Any]) -> Discovered:
     return Discovered({name: tuple(urls) for name, urls in models.items()}, tuple(orchestration))
 
 
-__all__ = ["FOUNDATION_MODELS", "ORCHESTRATION", "Discovered", "from_listing"]
+def listing_url(subaccount: Subaccount) -> str:
+    return f"{subaccount.service_key.api_url.rstrip('/')}/v2/lm/deployments?status=RUNNING"
+
+
+def fetch(subaccount: Subaccount, transport: Transport, token: Callable[[], str]) -> Discovered:
+    """One subaccount's running deployments, read from AI Core (bounded); raises DiscoveryError.
+
+    `token` is the subaccount's OAuth token source (its client's TokenManager.get), so discovery
+    shares the token inference uses instead of fetching its own.
+    """
+    headers = {"AI-Resource-Group": subaccount.resource_group, "User-Agent": f"ftproxy/{__version__}"}
+    if subaccount.service_key.tenant_id:
+        headers["AI-Tenant-Id"] = subaccount.service_key.tenant_id
+    try:
+        headers["Authorization"] = f"Bearer {token()}"
+        response = transport.request("GET", listing_url(subaccount), headers=headers)
+        status = response.status
+        body = response.read(limit=LISTING_LIMIT + 1)
+    except UpstreamError as exc:
+        raise DiscoveryError(f"the deployments listing could not be fetched ({exc})") from None
+    except RuntimeError as exc:  # TokenError: the credentials were refused
+        raise DiscoveryError(f"no token for subaccount {subaccount.name} ({exc})") from None
+    if status != 200:
+        raise DiscoveryError(f"the deployments listing answered HTTP {status}")
+    if len(body) > LISTING_LIMIT:
+        raise DiscoveryError(f"the deployments listing is larger than {LISTING_LIMIT} bytes")
+    try:
+        data = loads(body)
+    except ValueError:
+        raise DiscoveryError("the deployments listing is not JSON") from None
+    if not isinstance(data, dict):
+        raise DiscoveryError("the deployments listing is not a JSON object")
+    return from_listing(data)
+
+
+def merged(subaccounts: tuple[Subaccount, ...], found: Mapping[str, Discovered]) -> tuple[Subaccount, ...]:
+    """The subaccounts with their discovered models added (`found`: subaccount name → listing).
+
+    A model a subaccount lists in deployment_models keeps exactly its configured URLs: explicit
+    entries win over discovered ones, so an operator can pin or exclude a deployment.
+    """
+    out = []
+    for sub in subaccounts:
+        discovered = found.get(sub.name)
+        if discovered is None or not discovered.models:
+            out.append(sub)
+            continue
+        out.append(replace(sub, deployments={**discovered.models, **sub.deployments}))
+    return tuple(out)
+
+
+__all__ = [
+    "FOUNDATION_MODELS",
+    "LISTING_LIMIT",
+    "ORCHESTRATION",
+    "Discovered",
+    "DiscoveryError",
+    "fetch",
+    "from_listing",
+    "listing_url",
+    "merged",
+]
