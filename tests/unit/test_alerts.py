@@ -44,3 +44,26 @@ def test_every_alert_has_a_unit_test() -> None:
     tests = yaml.safe_load((RULES / "alerts_test.yaml").read_text())["tests"]
     tested = {t["alertname"] for case in tests for t in case["alert_rule_test"] if t["exp_alerts"]}
     assert alerts == tested
+
+
+def test_the_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """promtool parses each panel query (Grafana's variables replaced by values) as a rule."""
+    import json
+
+    import yaml
+
+    dashboard = json.loads((RULES.parent / "grafana" / "ftproxy.json").read_text())
+    grafana_values = {"$__rate_interval": "5m", "$variant": ".*"}
+    rules = []
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            expr = target["expr"]
+            for variable, value in grafana_values.items():
+                expr = expr.replace(variable, value)
+            rules.append({"record": f"dashboard:panel{panel['id']}:{target['refId']}", "expr": expr})
+    rule_file = tmp_path / "dashboard_rules.yaml"
+    rule_file.write_text(yaml.safe_dump({"groups": [{"name": "d", "rules": rules}]}))
+    check = [promtool(), "check", "rules", str(rule_file)]
+    result = subprocess.run(check, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in result.stdout
