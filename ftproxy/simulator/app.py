@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 from ftproxy._json import JSONDecodeError, loads
-from ftproxy.simulator import auth, control, converse, gemini_api, invoke, listing, openai_api
+from ftproxy.simulator import auth, control, converse, gemini_api, invoke, listing, openai_api, orchestration
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import DEFAULT_MODELS, ModelSpec, by_deployment_id
 from ftproxy.simulator.errors import aicore_error, azure_error, family_error, injected
@@ -118,6 +118,8 @@ class SimulatorApp:
         route_path = route_path.rstrip("/")
         state = self.state
         denied = auth.check_bearer(req, state) or auth.check_resource_group(req, self.settings, dep)
+        if denied is None and dep == orchestration.DEPLOYMENT_ID:
+            return await self._orchestration(req, route_path)
         if denied is None and dep not in self.by_id:
             group = req.header("ai-resource-group")
             denied = aicore_error(
@@ -138,6 +140,18 @@ class SimulatorApp:
         else:
             return await self._call(req, spec, dep, route, route_path)
         state.count_request(route.kind if route else "inference", dep, reply.status)
+        return reply
+
+    async def _orchestration(self, req: Request, route_path: str) -> Reply | StreamReply:
+        """The Orchestration Service deployment (`orchestration.py`): any catalog model by name."""
+        dep, route = orchestration.DEPLOYMENT_ID, orchestration.ROUTES.get(route_path)
+        if route is None:
+            reply = orchestration.error(404, f"No route for '{route_path}'", "Request")
+        elif req.method != "POST":
+            reply = orchestration.error(405, f"Method {req.method} not allowed", "Request")
+        else:
+            return await self._call(req, orchestration.SPEC, dep, route, route_path)
+        self.state.count_request("orchestration", dep, reply.status)
         return reply
 
     async def _call(

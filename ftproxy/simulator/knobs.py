@@ -27,6 +27,8 @@ Keys (aliases in parentheses):
     malformed=1         invalid JSON reply, or one garbage line/frame in a stream
     nan=1               (OpenAI chat) NaN literals in the answer's usage and in each stream chunk
     literal=1           (python_literal) Converse stream lines as Python dict literals
+    filter=input|output (Orchestration Service) the content filter blocks the prompt (a 400 with
+                        the filter's module results) or the answer (finish_reason content_filter)
 Headers: x-sim-latency-ms, x-sim-ttft-ms, x-sim-tokens-per-second, x-sim-response-tokens, and
 `x-sim: key=value,...` with any of the keys above.
 """
@@ -65,6 +67,7 @@ _ALIASES = {
     "nan": "nan",
     "python_literal": "python_literal",
     "literal": "python_literal",
+    "filter": "filter",
 }
 
 _HEADERS = {
@@ -102,6 +105,8 @@ class Knobs:
     nan: bool = False
     # Converse stream lines as Python dict literals (settings.python_literal_lines per request).
     python_literal: bool = False
+    # Orchestration: which content filter blocks the call ("input" or "output"), if any.
+    filter: str | None = None
 
     @classmethod
     def from_settings(cls, s: SimulatorSettings) -> Knobs:
@@ -137,6 +142,10 @@ class Knobs:
             setattr(self, key, number)
         elif key in ("malformed", "nan", "python_literal"):
             setattr(self, key, str(value).lower() not in ("0", "false", "no", ""))
+        elif key == "filter":
+            if value not in ("input", "output"):
+                raise ValueError("filter is input or output")
+            self.filter = str(value)
         elif key == "cut":
             if value not in ("abrupt", "clean"):
                 raise ValueError("cut is abrupt or clean")
