@@ -9,6 +9,7 @@ Anthropic's public Claude ids built in); `get` answers for it with the target's 
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -107,3 +108,48 @@ class ModelRegistry:
         if len(self._orchestrated) < _MAX_ORCHESTRATED:
             balancer = self._orchestrated.setdefault(model, balancer)
         return balancer
+
+
+class LiveModels:
+    """The model table discovery refreshes: one `ModelRegistry` behind one attribute.
+
+    A registry is built whole, off to the side, and published by one reference assignment under
+    the writer lock; readers read the attribute once per call and never lock, so a lookup sees
+    the old table or the new one, never a mix. The lock only orders writers (two refreshes).
+    Balancers are per table: a swap restarts round-robin positions, which only moves where the
+    next request of a model starts.
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._table = ModelRegistry(config)
+        self._lock = threading.Lock()
+
+    @property
+    def table(self) -> ModelRegistry:
+        return self._table
+
+    def swap(self, config: Config) -> ModelRegistry:
+        """Builds the table of `config` and publishes it; returns the new table."""
+        table = ModelRegistry(config)
+        with self._lock:
+            self._table = table
+        return table
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self._table.names
+
+    @property
+    def aliases(self) -> tuple[Alias, ...]:
+        return self._table.aliases
+
+    @property
+    def orchestration_urls(self) -> tuple[str, ...]:
+        return self._table.orchestration_urls
+
+    def target(self, model: str) -> str:
+        return self._table.target(model)
+
+    def get(self, model: str) -> RoundRobin[Deployment] | None:
+        return self._table.get(model)

@@ -29,13 +29,14 @@ from ftproxy.convert import (
 )
 from ftproxy.convert.limits import cap_output_tokens
 from ftproxy.errors import ApiError
-from ftproxy.models import Deployment, ModelRegistry
+from ftproxy.models import Deployment, LiveModels, ModelRegistry
 from ftproxy.observe import metrics
 from ftproxy.observe.exchange import Exchange
 from ftproxy.settings import Config
 from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamingProcessor, StreamOutcome
 from ftproxy.upstream import ConnectionLost, UpstreamError, Upstreams, UpstreamTimeout, read_json
 from ftproxy.upstream import Response as UpstreamResponse
+from ftproxy.upstream.refresh import Refresher
 from ftproxy.wire.upstream import decode_stream
 
 # Azure OpenAI's embeddings endpoint under a deployment URL.
@@ -54,24 +55,31 @@ class Services:
     """
 
     config: Config
-    models: ModelRegistry
+    models: ModelRegistry | LiveModels
     upstreams: Upstreams
     streams: StreamingProcessor
+    discovery: Refresher | None = None  # set when the table is (also) discovered
 
     @classmethod
     def build(cls, config: Config, *, blocking_threads: int) -> Services:
         """`blocking_threads`: the server's threads per worker, which bound the streams."""
-        models = ModelRegistry(config)
+        models = LiveModels(config) if config.discovers else ModelRegistry(config)
         urls = [d.url for name in models.names for d in models.get(name).items]  # type: ignore[union-attr]
         urls.extend(models.orchestration_urls)
-        return cls(
-            config,
-            models,
-            Upstreams(config, urls),
-            StreamingProcessor(config.streaming, blocking_threads=blocking_threads),
-        )
+        upstreams = Upstreams(config, urls)
+        discovery = None
+        if isinstance(models, LiveModels):
+            # Before serving: a failure leaves the explicit table (or /ready's not_ready), never a crash.
+            discovery = Refresher(models, upstreams)
+            discovery.refresh()
+            discovery.start()
+            upstreams.on_missing_deployment = discovery.soon
+        streams = StreamingProcessor(config.streaming, blocking_threads=blocking_threads)
+        return cls(config, models, upstreams, streams, discovery)
 
     def close(self) -> None:
+        if self.discovery is not None:
+            self.discovery.stop()
         self.upstreams.close()
 
 

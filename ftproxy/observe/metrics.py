@@ -102,6 +102,16 @@ TOKEN_REFRESHES = _counter("ftproxy_oauth_token_fetches", "SAP OAuth tokens", ["
 ERRORS = _counter("ftproxy_errors", "Errors by kind", ["kind"])
 STREAM_REJECTIONS = _counter("ftproxy_stream_rejections", "Streams refused, by reason", ["reason"])
 CLIENT_DISCONNECTS = _counter("ftproxy_client_disconnects", "Clients that went away mid-response")
+DISCOVERY_REFRESHES = _counter(
+    "ftproxy_discovery_refreshes", "Deployment listing refreshes", ["subaccount", "outcome"]
+)
+DISCOVERY_LAST_SUCCESS = Gauge(
+    "ftproxy_discovery_last_success_timestamp_seconds",
+    "Unix time of the last deployment listing read",
+    ["subaccount"],
+    registry=REGISTRY,
+    multiprocess_mode="max",
+)
 
 # ---- labelled children, looked up without a lock ----
 # prometheus_client's `labels()` validates the values and takes the metric's lock on every call;

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from ftproxy.balancer import RoundRobin
@@ -48,6 +48,9 @@ class Upstreams:
         )
         self.policy = config.retries
         self.breakers = Breakers(list(deployment_urls), config.retries)
+        # Called (cheaply: it only may start a thread) when a deployment answers 404, which is
+        # how a deleted deployment shows; discovery sets it to refresh the table soon.
+        self.on_missing_deployment: Callable[[], None] | None = None
 
     def get(self, subaccount: str) -> UpstreamClient:
         return self._clients.get(subaccount)
@@ -93,6 +96,8 @@ class Upstreams:
                 breaker.success()
                 return response
             error = error_from_response(response, deployment.subaccount)
+            if status == 404 and self.on_missing_deployment is not None:
+                self.on_missing_deployment()
             if status not in RETRY_STATUSES:
                 breaker.success()  # a 4xx is a healthy deployment's verdict on this request
                 raise error

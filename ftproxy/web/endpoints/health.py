@@ -16,7 +16,8 @@ def health(services: Services, request: Request) -> Response:
 
 def ready(services: Services, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
-    `not_ready` (a subaccount cannot get an OAuth token, so its models would fail). Open circuit
+    `not_ready` (a subaccount cannot get an OAuth token, so its models would fail, or discovery
+    has found no model yet). Open circuit
     breakers keep it 200 (the instance is fine; other deployments or the half-open probe serve)
     and are listed under `open_breakers` so an operator sees the degradation."""
     if runtime.draining():
@@ -28,14 +29,30 @@ def ready(services: Services, request: Request) -> Response:
             services.upstreams.get(sub.name).tokens.get()  # cached; fetched at most once a lifetime
         except TokenError as exc:
             problems[sub.name] = str(exc)
-    if problems:
+    discovery = _discovery(services)
+    if problems or (discovery is not None and not services.models.names):
         request.exchange.error_code = "not_ready"
-        return Response.json({"status": "not_ready", "subaccounts": problems, **_runtime()}, status=503)
-    body: dict[str, object] = {"status": "ready", "version": __version__, **_runtime()}
+        body: dict[str, object] = {"status": "not_ready", **_runtime()}
+        if problems:
+            body["subaccounts"] = problems
+        if discovery is not None:
+            body["discovery"] = discovery  # no model yet: discovery has not read a listing
+        return Response.json(body, status=503)
+    body = {"status": "ready", "version": __version__, **_runtime()}
+    if discovery is not None:
+        body["discovery"] = discovery
     open_breakers = services.upstreams.breakers.open_urls()
     if open_breakers:
         body["open_breakers"] = open_breakers
     return Response.json(body)
+
+
+def _discovery(services: Services) -> dict[str, object] | None:
+    """Whether the discovered table is current: a failing listing keeps the last good table."""
+    if services.discovery is None:
+        return None
+    status = services.discovery.status()
+    return {"stale": not status.ok, "last_success_age_s": status.last_success_age_s, "error": status.error}
 
 
 def metrics_endpoint(services: Services, request: Request) -> Response:

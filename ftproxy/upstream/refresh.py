@@ -1,0 +1,111 @@
+"""Keeps the live model table in step with AI Core's deployments listing (issue 22 item 1).
+
+One `Refresher` per worker process: a first refresh at start-up (bounded by the transport's
+timeouts; a failure never raises), then a daemon thread every `discovery.interval_seconds`, and
+`soon()` for a deployment that answered 404 (debounced: at most one refresh in flight, at most
+one per `_SOON_SPACING_S`). A failing listing keeps the last good table; `status()` says how
+stale it is for /ready.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, replace
+
+from ftproxy.models import LiveModels
+from ftproxy.observe import metrics
+from ftproxy.upstream.discovery import Discovered, DiscoveryError, fetch, merged
+from ftproxy.upstream.failover import Upstreams
+from ftproxy.upstream.transport import Transport
+
+_SOON_SPACING_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryStatus:
+    ok: bool  # every subaccount's listing was read at the last attempt
+    last_success_age_s: float | None  # None: never read
+    error: str | None
+    serving: bool  # the table has a model (explicit or discovered): the instance can serve
+
+
+class Refresher:
+    def __init__(self, models: LiveModels, upstreams: Upstreams) -> None:
+        self._models = models
+        self._upstreams = upstreams
+        self._config = config = models.config
+        # Its own short timeouts: the inference transport waits minutes for a thinking model.
+        timeout = config.discovery.timeout_s
+        self._transport = Transport(
+            connect_timeout=timeout,
+            read_timeout=timeout,
+            verify=config.upstream.verify,
+            max_idle_per_origin=2,
+        )
+        self._found: dict[str, Discovered] = {}
+        self._errors: dict[str, str] = {}
+        self._last_success: float | None = None
+        self._lock = threading.Lock()  # one refresh at a time; guards the fields above
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._last_soon = float("-inf")
+        self._soon_lock = threading.Lock()  # guards _last_soon
+
+    def refresh(self) -> bool:
+        """Reads every subaccount's listing and publishes the merged table; True if all read."""
+        with self._lock:
+            for sub in self._config.subaccounts:
+                try:
+                    found = fetch(sub, self._transport, self._upstreams.get(sub.name).tokens.get)
+                except DiscoveryError as exc:
+                    self._errors[sub.name] = str(exc)
+                    metrics.child(metrics.DISCOVERY_REFRESHES, sub.name, "error").inc()
+                    continue
+                self._found[sub.name] = found
+                self._errors.pop(sub.name, None)
+                metrics.child(metrics.DISCOVERY_REFRESHES, sub.name, "ok").inc()
+                metrics.child(metrics.DISCOVERY_LAST_SUCCESS, sub.name).set(time.time())
+            config = replace(self._config, subaccounts=merged(self._config.subaccounts, self._found))
+            urls = [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
+            self._upstreams.breakers.add(urls)  # before the table that routes to them is published
+            table = self._models.swap(config)
+            metrics.set_known_models(table.names)
+            ok = not self._errors
+            if ok:
+                self._last_success = time.monotonic()
+            return ok
+
+    def status(self) -> DiscoveryStatus:
+        with self._lock:
+            errors = "; ".join(f"{name}: {e}" for name, e in self._errors.items()) or None
+            last = self._last_success
+        age = None if last is None else round(time.monotonic() - last, 3)
+        return DiscoveryStatus(errors is None, age, errors, bool(self._models.names))
+
+    def start(self) -> None:
+        """The periodic refresh, on a daemon thread (it must never keep a worker from exiting)."""
+        interval = self._config.discovery.interval_s
+        self._thread = threading.Thread(
+            target=self._loop, args=(interval,), name="ftproxy-discovery", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            self.refresh()
+
+    def soon(self) -> None:
+        """A deployment answered 404: refresh in the background, unless one ran or runs now."""
+        with self._soon_lock:
+            now = time.monotonic()
+            if now - self._last_soon < _SOON_SPACING_S or self._lock.locked():
+                return
+            self._last_soon = now
+        threading.Thread(target=self.refresh, name="ftproxy-discovery-404", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self._config.discovery.timeout_s * 2)
+        self._transport.close()
