@@ -1,73 +1,26 @@
 """SAP's own SDK (sap-ai-sdk-gen, module `gen_ai_hub`) against the simulator: proof of fidelity.
 
-The SDK is configured the way its users do it, through AICORE_* environment variables, and
-discovers deployments from the listing. A fresh proxy client is built for this module and
-passed explicitly to every native client, so the SDK's process-wide client cache never points
-at a simulator from another test. Skipped when the SDK (or its `amazon`/`google` extras) is not
-installed, unless FTPROXY_REQUIRE_SDK=1 (CI), where a missing SDK fails.
+The SDK discovers deployments from the listing; the fixtures (`conftest.py`, `sdk_support.py`)
+point it at a simulator of this module's own and skip when the SDK (or its `amazon`/`google`
+extras) is not installed, unless FTPROXY_REQUIRE_SDK=1 (CI).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+from sdk_support import need
 
 from ftproxy.simulator import catalog
-from ftproxy.simulator.testing import running_simulator
 
 pytestmark = pytest.mark.sdk_contract
 
-REQUIRE = os.environ.get("FTPROXY_REQUIRE_SDK") == "1"
 SONNET = "anthropic--claude-4.5-sonnet"
 HI = "Say hi"
 ANSWER_WORDS = 16
-
-
-def need(module: str, extra: str = "") -> ModuleType:
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        hint = f"pip install 'sap-ai-sdk-gen{extra}'"
-        if REQUIRE:
-            pytest.fail(
-                f"FTPROXY_REQUIRE_SDK=1 but {module} cannot be imported ({exc}); {hint}", pytrace=False
-            )
-        pytest.skip(f"{module} not importable ({exc}); {hint}")
-
-
-@pytest.fixture(scope="module")
-def sim_base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    need("gen_ai_hub.proxy.gen_ai_hub_proxy")
-    with running_simulator() as base, pytest.MonkeyPatch.context() as mp:
-        for name in (
-            "AICORE_SERVICE_KEY",
-            "AICORE_PROFILE",
-            "AICORE_CONFIG",
-            "VCAP_SERVICES",
-            "AICORE_DEPLOYMENT_ID",
-        ):
-            mp.delenv(name, raising=False)
-        mp.setenv("AICORE_HOME", str(tmp_path_factory.mktemp("aicore-home")))
-        mp.setenv("AICORE_CLIENT_ID", "sim-client")
-        mp.setenv("AICORE_CLIENT_SECRET", "sim-secret")
-        mp.setenv("AICORE_AUTH_URL", base)  # the SDK appends /oauth/token
-        mp.setenv("AICORE_BASE_URL", f"{base}/v2")
-        mp.setenv("AICORE_RESOURCE_GROUP", "default")
-        mp.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        yield base
-
-
-@pytest.fixture(scope="module")
-def proxy_client(sim_base: str) -> Any:
-    module = need("gen_ai_hub.proxy.gen_ai_hub_proxy")
-    return module.GenAIHubProxyClient()
 
 
 @pytest.fixture(scope="module")
