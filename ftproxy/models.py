@@ -110,46 +110,56 @@ class ModelRegistry:
         return balancer
 
 
+@dataclass(frozen=True, slots=True)
+class _Table:
+    generation: int  # 1 for the table built from the config, +1 per swap
+    registry: ModelRegistry
+
+
 class LiveModels:
-    """The model table discovery refreshes: one `ModelRegistry` behind one attribute.
+    """The model table discovery refreshes: one immutable `_Table` behind one attribute.
 
     A registry is built whole, off to the side, and published by one reference assignment under
-    the writer lock; readers read the attribute once per call and never lock, so a lookup sees
-    the old table or the new one, never a mix. The lock only orders writers (two refreshes).
-    Balancers are per table: a swap restarts round-robin positions, which only moves where the
-    next request of a model starts.
+    the writer lock (which makes `generation` count every swap when refreshes overlap); readers
+    read the attribute once per call and never lock, so a lookup sees the old table or the new
+    one, never a mix. Balancers belong to a table: a swap restarts round-robin positions, which
+    only moves where a model's next request starts.
     """
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self._table = ModelRegistry(config)
+        self._current = _Table(1, ModelRegistry(config))
         self._lock = threading.Lock()
 
     @property
     def table(self) -> ModelRegistry:
-        return self._table
+        return self._current.registry
+
+    @property
+    def generation(self) -> int:
+        return self._current.generation
 
     def swap(self, config: Config) -> ModelRegistry:
         """Builds the table of `config` and publishes it; returns the new table."""
-        table = ModelRegistry(config)
+        registry = ModelRegistry(config)
         with self._lock:
-            self._table = table
-        return table
+            self._current = _Table(self._current.generation + 1, registry)
+        return registry
 
     @property
     def names(self) -> tuple[str, ...]:
-        return self._table.names
+        return self._current.registry.names
 
     @property
     def aliases(self) -> tuple[Alias, ...]:
-        return self._table.aliases
+        return self._current.registry.aliases
 
     @property
     def orchestration_urls(self) -> tuple[str, ...]:
-        return self._table.orchestration_urls
+        return self._current.registry.orchestration_urls
 
     def target(self, model: str) -> str:
-        return self._table.target(model)
+        return self._current.registry.target(model)
 
     def get(self, model: str) -> RoundRobin[Deployment] | None:
-        return self._table.get(model)
+        return self._current.registry.get(model)
