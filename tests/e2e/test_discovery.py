@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import pytest
 from processes import proxy_config, running_proxy
 
 from ftproxy.demo import DEMO_KEY
@@ -78,3 +79,27 @@ def test_no_listing_at_start_up_is_not_ready_not_a_crash(tmp_path: Path) -> None
         body = ready.json()
         assert body["status"] == "not_ready" and body["discovery"]["stale"] is True
         assert body["discovery"]["error"]
+
+
+def _refreshes(root: str) -> float:
+    text = httpx.get(root + "/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("ftproxy_discovery_refreshes_total{") and 'outcome="ok"' in line
+    )
+
+
+def test_a_deployment_answering_404_refreshes_the_table_soon(simulator: str, tmp_path: Path) -> None:
+    config = _discovering_config(tmp_path, simulator)  # the default interval: no periodic refresh here
+    with running_proxy(config, tmp_path) as (root, _):
+        assert _refreshes(root) == 1  # the start-up refresh
+        fault = {"deployment": "gpt-4.1", "status": 404, "count": 1}
+        httpx.post(simulator + "/_sim/faults", json=fault, timeout=10).raise_for_status()
+        client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+        deadline = time.monotonic() + 30
+        while _refreshes(root) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling a condition, bounded by the deadline
+        assert _refreshes(root) == 2
