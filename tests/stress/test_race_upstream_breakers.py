@@ -72,3 +72,12 @@ def test_half_open_trials_never_overlap_when_released_and_retaken() -> None:
         run_together(worker, THREADS)
     assert overlaps[0] == 0 and taken[0] > 0
     assert breaker.allow()  # the last holder released: not stuck in "probing"
+
+
+def test_breakers_added_concurrently_are_all_kept() -> None:
+    table = Breakers(["https://known"], RetryPolicy())
+    known = table["https://known"]
+    with preempting(breakers):
+        run_together(lambda i: table.add([f"https://d{i}-{n}" for n in range(5)] + ["https://known"]), 8)
+    assert all(table[f"https://d{i}-{n}"] is not None for i in range(8) for n in range(5))
+    assert table["https://known"] is known  # a known URL keeps its breaker and its state
