@@ -228,7 +228,9 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    print(f"{args.config}: OK: {len(config.subaccounts)} subaccount(s), models: {', '.join(config.models)}")
+    models = ", ".join(config.models) or "none listed"
+    found = " (and those discovered from AI Core at start-up)" if config.discovers else ""
+    print(f"{args.config}: OK: {len(config.subaccounts)} subaccount(s), models: {models}{found}")
     return 0
 
 

@@ -102,3 +102,14 @@ def test_discovery_mistakes_name_file_key_and_fix(
     error = caught.value
     assert error.key == key and problem in error.problem
     assert error.fix and str(path) in str(error)
+
+
+def test_check_config_says_models_are_discovered(
+    folder: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from ftproxy.cli import main
+
+    path = write(folder, _config({}))
+    assert main(["check-config", str(path)]) == 0
+    assert "models: none listed (and those discovered from AI Core at start-up)" in capsys.readouterr().out
