@@ -35,6 +35,7 @@ clients `stop_reason: refusal`, Responses clients an incomplete response (conten
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,7 @@ from ftproxy.convert.events import SIGNATURE, THINKING, BlockDelta, Event, Strea
 from ftproxy.convert.hub import Decoder, Encoder, HubTranslator
 from ftproxy.convert.openai_chat import openai_tools, to_openai_messages
 from ftproxy.convert.openai_events import OpenAIChatDecoder
+from ftproxy.convert.openai_passthrough import is_reasoning_model
 from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 
 COMPLETION_PATH = "/v2/completion"
@@ -54,6 +56,7 @@ INTERMEDIATE_HEADER = "x-ftproxy-orchestration-intermediate"
 _STREAM = {"enabled": True}  # chunk_size and delimiters only matter to output filters: defaults
 _PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed")
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
+_OPENAI_MODEL = re.compile(r"gpt-|o\d", re.ASCII)  # SAP's names of OpenAI's models
 
 
 # --- request -------------------------------------------------------------------------------------
@@ -75,7 +78,7 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
     if request.response_format is not None:
         prompt["response_format"] = request.response_format
     details: dict[str, Any] = {"name": model, "version": "latest"}
-    params = _params(request)
+    params = _params(request, model)
     if params:
         details["params"] = params
     config: dict[str, Any] = {"modules": {"prompt_templating": {"prompt": prompt, "model": details}}}
@@ -84,8 +87,10 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
     return UpstreamRequest(COMPLETION_PATH, {"config": config}, stream, StreamFormat.SSE_JSON)
 
 
-def _params(request: ChatRequest) -> dict[str, Any]:
-    """The model parameters: OpenAI's names, which the service maps for every model behind it."""
+def _params(request: ChatRequest, model: str) -> dict[str, Any]:
+    """The model parameters: OpenAI's names, which the service maps for every model behind it.
+    OpenAI-only ones (parallel tool calls, reasoning effort: Codex sends both) go to GPT models
+    only; another family's model would refuse them."""
     params: dict[str, Any] = {}
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
@@ -101,10 +106,11 @@ def _params(request: ChatRequest) -> dict[str, Any]:
             params["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
         else:
             params["tool_choice"] = _TOOL_CHOICE.get(choice["type"], "auto")
-    if request.tools and request.parallel_tool_calls is not None:
-        params["parallel_tool_calls"] = request.parallel_tool_calls
-    if request.reasoning_effort is not None:
-        params["reasoning_effort"] = request.reasoning_effort
+    if _OPENAI_MODEL.match(model):
+        if request.tools and request.parallel_tool_calls is not None:
+            params["parallel_tool_calls"] = request.parallel_tool_calls
+        if request.reasoning_effort is not None and is_reasoning_model(model):
+            params["reasoning_effort"] = request.reasoning_effort
     return params
 
 

@@ -221,6 +221,28 @@ def test_request(case: str, client: ClientApi, body: dict[str, Any], path: str, 
     assert _at(templating(build(client, body)), path) == expected
 
 
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (MODEL, {"max_tokens": 1000}),
+        ("gpt-4.1", {"max_tokens": 1000, "parallel_tool_calls": False}),
+        ("gpt-5", {"max_tokens": 1000, "parallel_tool_calls": False, "reasoning_effort": "medium"}),
+    ],
+)
+def test_openai_only_params_go_to_gpt_models_only(model: str, expected: dict[str, Any]) -> None:
+    body = {
+        "model": "m",
+        "input": "hi",
+        "tools": [{"type": "function", "name": "f", "parameters": {}}],
+        "parallel_tool_calls": False,
+        "reasoning": {"effort": "medium"},
+        "max_output_tokens": 1000,
+    }
+    request = convert.build_request(RESPONSES, ORCH, body, model=model, stream=False)
+    params = templating(request.body)["model"]["params"]
+    assert {k: v for k, v in params.items() if k != "tool_choice"} == expected
+
+
 def test_stream_config_only_when_streaming() -> None:
     body = {"messages": [{"role": "user", "content": "hi"}]}
     assert "stream" not in build(CHAT, body)["config"]
