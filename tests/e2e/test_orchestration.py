@@ -168,6 +168,8 @@ def test_anthropic_filters(claude: anthropic.Anthropic) -> None:
 def test_responses(oai: openai.OpenAI) -> None:
     answer = oai.responses.create(model=MODEL, input="Hi")
     assert answer.status == "completed" and MODEL in answer.output_text
+    blocked = oai.responses.create(model=MODEL, input="[[sim:filter=output]]")
+    assert blocked.status == "incomplete" and blocked.incomplete_details.reason == "content_filter"
 
 
 def test_embeddings_through_orchestration(oai: openai.OpenAI) -> None:
