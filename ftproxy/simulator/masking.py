@@ -11,6 +11,7 @@ again before it leaves the service, as the real one does.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,25 +58,26 @@ class Masker:
         return text
 
     def mask_messages(self, messages: list[Any]) -> list[Any]:
-        """The template with every text masked (string contents and text parts)."""
-        out = []
-        for message in messages:
-            if not isinstance(message, dict):
-                out.append(message)
-                continue
-            content = message.get("content")
-            if isinstance(content, str):
-                message = {**message, "content": self.mask(content)}
-            elif isinstance(content, list):
-                parts = [
-                    {**p, "text": self.mask(p["text"])}
-                    if isinstance(p, dict) and isinstance(p.get("text"), str)
-                    else p
-                    for p in content
-                ]
-                message = {**message, "content": parts}
-            out.append(message)
-        return out
+        return map_texts(messages, self.mask)
+
+
+def map_texts(messages: list[Any], change: Callable[[str], str]) -> list[Any]:
+    """`messages` with `change` applied to every text (string contents and text parts)."""
+    out = []
+    for message in messages:
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            message = {**message, "content": change(content)}
+        elif isinstance(content, list):
+            parts = [
+                {**p, "text": change(p["text"])}
+                if isinstance(p, dict) and isinstance(p.get("text"), str)
+                else p
+                for p in content
+            ]
+            message = {**message, "content": parts}
+        out.append(message)
+    return out
 
 
 def masker(modules: dict[str, Any]) -> Masker | None:
@@ -105,4 +107,4 @@ def masker(modules: dict[str, Any]) -> Masker | None:
     return Masker(patterns, frozenset(allow), pseudonymize)
 
 
-__all__ = ["Masker", "masker"]
+__all__ = ["Masker", "map_texts", "masker"]

@@ -17,12 +17,14 @@ block the prompt (400 with the filter's module results, location "Filtering Modu
 Filter"), `[[sim:filter=output]]` the output filter blank the answer (finish_reason
 content_filter); masking (`masking.py`) masks the template before the "model" sees it, and the
 answer repeats the masked prompt, so that the masking, and with pseudonymization the unmasking,
-shows in what comes back.
+shows in what comes back. Template placeholders (`{{?name}}`) are filled from
+`placeholder_values`, then `prompt.defaults`; a missing one is the templating module's 400.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 import time
 import uuid
 from typing import Any
@@ -34,7 +36,7 @@ from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, plan, s
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import ModelSpec
 from ftproxy.simulator.http import Reply, StreamReply, json_reply
-from ftproxy.simulator.masking import Masker, masker
+from ftproxy.simulator.masking import Masker, map_texts, masker
 from ftproxy.simulator.streaming import StreamBody, send_stream
 
 DEPLOYMENT_ID = catalog.deployment_id("orchestration")
@@ -47,6 +49,7 @@ _SCORES = {"Hate": 0, "SelfHarm": 0, "Sexual": 0, "Violence": 0}
 _BLOCKED = {**_SCORES, "Violence": 4}
 _INPUT_BLOCKED = "Prompt filtered due to safety violations. Please modify the prompt and try again."
 _DONE = b"data: [DONE]\n\n"
+_PLACEHOLDER = re.compile(r"\{\{\s*\?\s*([\w.-]+)\s*\}\}")
 
 
 def error(status: int, message: str, location: str, intermediate: dict[str, Any] | None = None) -> Reply:
@@ -60,6 +63,15 @@ def error(status: int, message: str, location: str, intermediate: dict[str, Any]
     if intermediate is not None:
         body["intermediate_results"] = intermediate
     return json_reply(status, {"error": body})
+
+
+def _filled(template: list[Any], values: dict[str, Any]) -> list[Any]:
+    """The template with its `{{?name}}` placeholders replaced (history is never templated)."""
+
+    def fill(text: str) -> str:
+        return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), text) if "{{?" in text else text
+
+    return map_texts(template, fill)
 
 
 def _template(body: dict[str, Any]) -> list[Any]:
@@ -106,9 +118,14 @@ def completion(call: Call) -> Reply | StreamReply:
     modules, spec = chosen
     templating = as_dict(modules.get("prompt_templating"))
     prompt = as_dict(templating.get("prompt"))
-    template = as_list(body.get("messages_history")) + as_list(prompt.get("template"))
-    if not template:
+    template = as_list(prompt.get("template"))
+    if not template and not as_list(body.get("messages_history")):
         return error(400, "'prompt.template' must hold at least one message", "Templating Module")
+    values = {**as_dict(prompt.get("defaults")), **as_dict(body.get("placeholder_values"))}
+    missing = sorted({m.group(1) for m in _PLACEHOLDER.finditer(dumps(template).decode())} - set(values))
+    if missing:
+        return error(400, f"Missing required parameters: {missing}", "Templating Module")
+    template = as_list(body.get("messages_history")) + _filled(template, values)
     params = as_dict(as_dict(templating.get("model")).get("params"))
     mask = masker(modules)
     intermediate: dict[str, Any] = {"templating": template}

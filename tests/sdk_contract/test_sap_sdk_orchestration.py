@@ -60,6 +60,21 @@ def test_run(service: Any, llm: str) -> None:
     assert result.intermediate_results.llm.choices[0].message.content == choice.message.content
 
 
+def test_placeholder_values_and_history(service: Any) -> None:
+    messages = model("message")
+    result = service.run(
+        config=config("Greet {{?who}}"),
+        placeholder_values={"who": "Ada"},
+        history=[messages.UserMessage(content="earlier"), messages.AssistantMessage(content="ok")],
+    )
+    templating = result.intermediate_results.templating
+    assert templating[0].content == "earlier" and templating[-1].content == "Greet Ada"
+    errors = need("gen_ai_hub.orchestration_v2.exceptions")
+    with pytest.raises(errors.OrchestrationError) as caught:
+        service.run(config=config("Greet {{?who}}"))
+    assert caught.value.code == 400 and caught.value.location == "Templating Module"
+
+
 def test_stream(service: Any) -> None:
     whole = service.run(config=config("Say hi"))
     chunks = list(service.stream(config=config("Say hi", stream=True)))

@@ -239,3 +239,36 @@ def test_needs_a_token_and_a_config(sim: SimClient) -> None:
     assert sim.client.post(path, json=completion_body()).status_code == 401
     reply = complete(sim, {"messages_history": []})
     assert reply.status_code == 400 and reply.json()["error"]["location"] == "Request Body"
+
+
+@pytest.mark.parametrize(
+    ("values", "defaults", "status", "seen"),
+    [
+        ({"who": "Ada"}, None, 200, "Greet Ada"),
+        (None, {"who": "Bob"}, 200, "Greet Bob"),
+        ({"who": "Ada"}, {"who": "Bob"}, 200, "Greet Ada"),  # the request's value wins
+        (None, None, 400, None),
+    ],
+)
+def test_placeholders(
+    sim: SimClient,
+    values: dict[str, str] | None,
+    defaults: dict[str, str] | None,
+    status: int,
+    seen: str | None,
+) -> None:
+    body = completion_body("Greet {{?who}}")
+    if defaults:
+        body["config"]["modules"]["prompt_templating"]["prompt"]["defaults"] = defaults
+    if values:
+        body["placeholder_values"] = values
+    body["messages_history"] = [{"role": "user", "content": "history {{?never}} is not templated"}]
+    reply = complete(sim, body)
+    assert reply.status_code == status
+    if status == 400:
+        error = reply.json()["error"]
+        assert error["location"] == "Templating Module" and "who" in error["message"]
+        return
+    templating = reply.json()["intermediate_results"]["templating"]
+    assert templating[0]["content"] == "history {{?never}} is not templated"
+    assert templating[-1]["content"] == seen
