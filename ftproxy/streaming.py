@@ -69,6 +69,7 @@ class StreamingProcessor:
         self.settings = settings = settings or StreamSettings()
         self.max_streams = settings.max_streams or default_max_streams(blocking_threads)
         self._slots = threading.BoundedSemaphore(self.max_streams)
+        metrics.STREAM_SLOTS.set(self.max_streams)  # one processor per worker process
 
     def acquire(self) -> Slot:
         """A stream slot, or a 503 with Retry-After at once when all are taken."""

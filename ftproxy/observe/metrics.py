@@ -4,6 +4,7 @@ Updated on the request path (all label values go through the bounded-label helpe
   ftproxy_requests_total{endpoint,status}                 counter
   ftproxy_requests_in_flight{endpoint}                    gauge (multiprocess: livesum)
   ftproxy_streams_in_flight{family}                       gauge (multiprocess: livesum)
+  ftproxy_stream_slots                                    gauge, every live worker's stream slots (livesum)
   ftproxy_request_duration_seconds{endpoint,family}       histogram, whole request (streams: last byte)
   ftproxy_proxy_overhead_seconds{endpoint,family}         histogram, total minus time waiting upstream
   ftproxy_time_to_first_token_seconds{family}             histogram
@@ -67,6 +68,8 @@ _live_gauge = partial(Gauge, registry=REGISTRY, multiprocess_mode="livesum")
 REQUESTS = _counter("ftproxy_requests", "Requests answered", ["endpoint", "status"])
 REQUESTS_IN_FLIGHT = _live_gauge("ftproxy_requests_in_flight", "Requests being served", ["endpoint"])
 STREAMS_IN_FLIGHT = _live_gauge("ftproxy_streams_in_flight", "Open streaming responses", ["family"])
+# The limit beside the count, so that "streams near the slot limit" is one division in PromQL.
+STREAM_SLOTS = _live_gauge("ftproxy_stream_slots", "Stream slots (streaming.max_concurrent of every worker)")
 REQUEST_LATENCY = _histogram(
     "ftproxy_request_duration_seconds",
     "Whole request, for streams until the last byte",
