@@ -87,7 +87,8 @@ def test_validation_catches_a_wrong_field(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_golden(tmp_path: Path, name: str) -> None:
-    text = rendered(tmp_path, **CASES[name])
+    # The header names the source file as loaded: an absolute path that differs per checkout.
+    text = rendered(tmp_path, **CASES[name]).replace(str(ROUTING), "deploy/traffic_routing.yaml")
     if UPDATE:
         (GOLDEN / name).write_text(text)
     assert text == (GOLDEN / name).read_text(), (
