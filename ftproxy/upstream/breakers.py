@@ -106,21 +106,18 @@ class Breakers:
 
     def __init__(self, urls: Sequence[str], policy: RetryPolicy) -> None:
         self._policy = policy
-        self._by_url = {
-            url: CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s) for url in urls
-        }
+        self._by_url = {url: self._new() for url in urls}
         self._adding = threading.Lock()
+
+    def _new(self) -> CircuitBreaker:
+        return CircuitBreaker(self._policy.breaker_failures, self._policy.breaker_cooldown_s)
 
     def add(self, urls: Sequence[str]) -> None:
         """Breakers for newly discovered URLs: a new dict published whole (copy on write), so
         lookups stay lock-free; known URLs keep their breaker and its state."""
         with self._adding:
-            new = [url for url in urls if url not in self._by_url]
-            if new:
-                policy = self._policy
-                fresh = {
-                    url: CircuitBreaker(policy.breaker_failures, policy.breaker_cooldown_s) for url in new
-                }
+            fresh = {url: self._new() for url in urls if url not in self._by_url}
+            if fresh:
                 self._by_url = {**self._by_url, **fresh}
 
     def __getitem__(self, url: str) -> CircuitBreaker:

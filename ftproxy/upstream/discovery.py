@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ftproxy import __version__
 from ftproxy._json import loads
 from ftproxy.upstream.errors import UpstreamError
+from ftproxy.upstream.tokens import TokenError
 
 if TYPE_CHECKING:
     from ftproxy.settings import Subaccount
@@ -97,7 +98,7 @@ def fetch(subaccount: Subaccount, transport: Transport, token: Callable[[], str]
         body = response.read(limit=LISTING_LIMIT + 1)
     except UpstreamError as exc:
         raise DiscoveryError(f"the deployments listing could not be fetched ({exc})") from None
-    except RuntimeError as exc:  # TokenError: the credentials were refused
+    except TokenError as exc:  # the credentials were refused
         raise DiscoveryError(f"no token for subaccount {subaccount.name} ({exc})") from None
     if status != 200:
         raise DiscoveryError(f"the deployments listing answered HTTP {status}")

@@ -46,7 +46,10 @@ class Refresher:
         self._found: dict[str, Discovered] = {}
         self._errors: dict[str, str] = {}
         self._last_success: float | None = None
-        self._lock = threading.Lock()  # one refresh at a time; guards the fields above
+        # Two locks: a refresh reads AI Core (seconds when it is slow) under `_refreshing`, while
+        # `_lock` guards only the fields above, so /ready's status() never waits on the network.
+        self._refreshing = threading.Lock()  # one refresh at a time
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_soon = float("-inf")
@@ -54,26 +57,31 @@ class Refresher:
 
     def refresh(self) -> bool:
         """Reads every subaccount's listing and publishes the merged table; True if all read."""
-        with self._lock:
+        with self._refreshing:
             for sub in self._config.subaccounts:
                 try:
                     found = fetch(sub, self._transport, self._upstreams.get(sub.name).tokens.get)
                 except DiscoveryError as exc:
-                    self._errors[sub.name] = str(exc)
+                    with self._lock:
+                        self._errors[sub.name] = str(exc)
                     metrics.child(metrics.DISCOVERY_REFRESHES, sub.name, "error").inc()
                     continue
-                self._found[sub.name] = found
-                self._errors.pop(sub.name, None)
+                with self._lock:
+                    self._found[sub.name] = found
+                    self._errors.pop(sub.name, None)
                 metrics.child(metrics.DISCOVERY_REFRESHES, sub.name, "ok").inc()
                 metrics.child(metrics.DISCOVERY_LAST_SUCCESS, sub.name).set(time.time())
-            config = replace(self._config, subaccounts=merged(self._config.subaccounts, self._found))
+            with self._lock:
+                found_now = dict(self._found)
+            config = replace(self._config, subaccounts=merged(self._config.subaccounts, found_now))
             urls = [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
             self._upstreams.breakers.add(urls)  # before the table that routes to them is published
             table = self._models.swap(config)
             metrics.set_known_models(table.names)
-            ok = not self._errors
-            if ok:
-                self._last_success = time.monotonic()
+            with self._lock:
+                ok = not self._errors
+                if ok:
+                    self._last_success = time.monotonic()
             return ok
 
     def status(self) -> DiscoveryStatus:
@@ -99,7 +107,7 @@ class Refresher:
         """A deployment answered 404: refresh in the background, unless one ran or runs now."""
         with self._soon_lock:
             now = time.monotonic()
-            if now - self._last_soon < _SOON_SPACING_S or self._lock.locked():
+            if now - self._last_soon < _SOON_SPACING_S or self._refreshing.locked():
                 return
             self._last_soon = now
         threading.Thread(target=self.refresh, name="ftproxy-discovery-404", daemon=True).start()
