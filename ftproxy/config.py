@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from ftproxy import config_sections as sections
 from ftproxy._json import loads
+from ftproxy.config_orchestration import parse_orchestration
 from ftproxy.errors import ConfigError, ConfigErrors
 from ftproxy.settings import DEFAULT_HOST, DEFAULT_PORT, Config, DiscoverySettings, ServiceKey, Subaccount
 
@@ -53,7 +54,9 @@ _KNOWN_TOP_KEYS = {
     "limits",
     "upstream",
     "model_aliases",
+    "model_routes",
     "discovery",
+    "orchestration",
     # legacy flat form
     "resource_group",
     "service_key_json",
@@ -166,10 +169,14 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         if subaccounts is not None
         else None
     )
+    orchestration = found.check(
+        lambda: parse_orchestration(data.get("orchestration", {}), clients or (), source=source)
+    )
+    routes = found.check(lambda: sections.parse_model_routes(data.get("model_routes", {}), source=source))
     found.raise_if_any()
     assert subaccounts is not None and clients is not None and limits is not None  # for the type checker
     assert streaming is not None and retries is not None and upstream is not None and aliases is not None
-    assert discovery is not None
+    assert discovery is not None and orchestration is not None
     return Config(
         subaccounts=subaccounts,
         clients=clients,
@@ -182,7 +189,9 @@ def parse_config(data: Any, *, source: str = "<memory>", base_dir: Path | None =
         limits=limits,
         upstream=upstream,
         model_aliases=aliases,
+        model_routes=routes or (),
         discovery=discovery,
+        orchestration=orchestration,
     )
 
 

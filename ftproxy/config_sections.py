@@ -107,13 +107,13 @@ def parse_clients(raw: Any, default_rate: RateLimit | None, *, source: str) -> t
             continue
         if not isinstance(entry, dict):
             raise ConfigError(source, where, "must be a non-empty string or an object", f"use {example}")
-        unknown = set(entry) - {"key", "name", "requests_per_minute", "burst"}
+        unknown = set(entry) - {"key", "name", "requests_per_minute", "burst", "orchestration_profile"}
         if unknown:
             raise ConfigError(
                 source,
                 f"{where}.{sorted(unknown)[0]}",
                 "is not a key setting",
-                "use key, name, requests_per_minute, burst",
+                "use key, name, requests_per_minute, burst, orchestration_profile",
             )
         value, name = entry.get("key"), entry.get("name", f"key#{i + 1}")
         if not isinstance(value, str) or not value.strip():
@@ -125,7 +125,9 @@ def parse_clients(raw: Any, default_rate: RateLimit | None, *, source: str) -> t
         rate = default_rate
         if "requests_per_minute" in entry or "burst" in entry:
             rate = _rate(entry, source=source, where=where)
-        clients.append(ClientKey(value.strip(), name.strip(), rate))
+        # checked against `orchestration.profiles` by config_orchestration.py
+        profile = entry.get("orchestration_profile")
+        clients.append(ClientKey(value.strip(), name.strip(), rate, profile))
     names = [c.name for c in clients]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate is not None:
@@ -290,3 +292,23 @@ def parse_model_aliases(
             )
         aliases[alias] = target
     return aliases
+
+
+MODEL_ROUTES = ("direct", "orchestration")
+
+
+def parse_model_routes(raw: Any, *, source: str) -> tuple[tuple[str, str], ...]:
+    """`model_routes`: {"model name or glob": "orchestration" | "direct"}, in file order (the
+    first matching entry decides a model's route)."""
+    example = '{"gpt-4o": "orchestration", "mistralai--*": "orchestration"}'
+    if not isinstance(raw, dict):
+        raise ConfigError(source, "model_routes", "must be an object of model name or glob → route", f"use {example}")
+    routes: list[tuple[str, str]] = []
+    for pattern, route in raw.items():
+        key = f"model_routes.{pattern}"
+        if not pattern.strip() or pattern != pattern.strip():
+            raise ConfigError(source, key, "is not a model name or glob", "use a name without surrounding spaces")
+        if route not in MODEL_ROUTES:
+            raise ConfigError(source, key, f"is {route!r}, not a route", 'use "orchestration" or "direct"')
+        routes.append((pattern, route))
+    return tuple(routes)

@@ -143,6 +143,9 @@ def forward(
         upstream_request = convert.build_request(
             client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
         )
+        if deployment.api is UpstreamApi.ORCHESTRATION:  # config.json `orchestration` modules
+            modules = services.config.orchestration.modules_for(exchange.client, deployment.model)
+            upstream_request = orchestration.with_modules(upstream_request, modules)
         translator = convert.translator(
             client_api, deployment.api, model=model, body=body, stream=stream, headers=headers
         )
@@ -218,6 +221,8 @@ def _embed_orchestrated(
     """Embeddings through the Orchestration Service's `/v2/embeddings`, answered as OpenAI's."""
     try:
         request = orchestration.build_embeddings_request(body, model=model)
+        modules = services.config.orchestration.modules_for(exchange.client, model)
+        request = orchestration.embeddings_with_masking(request, modules)
     except ClientRequestError as exc:
         raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
     path = orchestration.EMBEDDINGS_PATH

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3001
@@ -83,6 +84,8 @@ class ClientKey:
     key: str
     name: str  # what logs and limits call this client; never the key itself
     rate: RateLimit | None = None
+    # the `orchestration.profiles` entry applied to this key's orchestrated requests
+    orchestration_profile: str | None = None
 
     def __repr__(self) -> str:  # never print the key
         return f"ClientKey(name={self.name!r})"
@@ -119,6 +122,41 @@ class Subaccount:
 
 
 @dataclass(frozen=True, slots=True)
+class OrchestrationProfile:
+    """One `orchestration.profiles` entry: the Orchestration Service modules it switches on, as
+    the request JSON the service takes (module name → its config), built once at start-up."""
+
+    name: str
+    modules: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class OrchestrationSettings:
+    """config.json `orchestration`: which modules (filtering, masking, translation) every
+    request on the orchestration route carries, per model and per client key.
+
+    A request gets its model's profile (the first matching `models` entry, else `default`),
+    then, module by module, its client key's profile on top: the key's modules win, the model's
+    other modules stay."""
+
+    profiles: Mapping[str, OrchestrationProfile] = field(default_factory=dict)
+    models: tuple[tuple[str, str], ...] = ()  # (model name or glob, profile name), in config order
+    default: str | None = None
+    clients: Mapping[str, str] = field(default_factory=dict)  # client key name → profile name
+
+    def modules_for(self, client: str | None, model: str) -> Mapping[str, Mapping[str, object]]:
+        """The module configs for one request (empty when no profile applies)."""
+        if not self.profiles:
+            return {}
+        name = next((p for glob, p in self.models if fnmatchcase(model, glob)), self.default)
+        modules = self.profiles[name].modules if name is not None else {}
+        own = self.clients.get(client) if client is not None else None
+        if own is None:
+            return modules
+        return {**modules, **self.profiles[own].modules}
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     subaccounts: tuple[Subaccount, ...]
     clients: tuple[ClientKey, ...]
@@ -132,7 +170,12 @@ class Config:
     upstream: UpstreamSettings = field(default_factory=UpstreamSettings)
     # alias → configured model name (config.json `model_aliases`; built-in Claude ids: aliases.py)
     model_aliases: Mapping[str, str] = field(default_factory=dict)
+    # (model name or glob, "orchestration" | "direct"), config.json `model_routes`: the first match
+    # decides; "orchestration" sends the model through the Orchestration Service even when it has
+    # a direct deployment
+    model_routes: tuple[tuple[str, str], ...] = ()
     discovery: DiscoverySettings = field(default_factory=DiscoverySettings)
+    orchestration: OrchestrationSettings = field(default_factory=OrchestrationSettings)
 
     @property
     def discovers(self) -> bool:

@@ -36,7 +36,7 @@ clients `stop_reason: refusal`, Responses clients an incomplete response (conten
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ftproxy._json import dumps
@@ -85,6 +85,15 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
     if stream:
         config["stream"] = _STREAM
     return UpstreamRequest(COMPLETION_PATH, {"config": config}, stream, StreamFormat.SSE_JSON)
+
+
+def with_modules(request: UpstreamRequest, modules: Mapping[str, Any]) -> UpstreamRequest:
+    """`request` (just built by `build_request`, so its own) with the configured modules
+    (filtering, masking, translation: config.json `orchestration`, built at start-up) beside its
+    prompt templating. The module dicts are shared by every request and only ever read."""
+    if modules:
+        request.body["config"]["modules"].update(modules)
+    return request
 
 
 def _params(request: ChatRequest, model: str) -> dict[str, Any]:
@@ -138,6 +147,15 @@ def build_embeddings_request(body: dict[str, Any], *, model: str) -> dict[str, A
     if params:
         details["params"] = params
     return {"config": {"modules": {"embeddings": {"model": details}}}, "input": {"text": text}}
+
+
+def embeddings_with_masking(request: dict[str, Any], modules: Mapping[str, Any]) -> dict[str, Any]:
+    """An embeddings request with the configured masking: the one module `/v2/embeddings`
+    takes besides the model (filters and translation are for chat completions)."""
+    masking = modules.get("masking")
+    if masking is not None:
+        request["config"]["modules"]["masking"] = masking
+    return request
 
 
 def embeddings_answer(body: dict[str, Any]) -> dict[str, Any]:
@@ -258,5 +276,7 @@ __all__ = [
     "build_embeddings_request",
     "build_request",
     "embeddings_answer",
+    "embeddings_with_masking",
     "wants_intermediate",
+    "with_modules",
 ]

@@ -1,11 +1,13 @@
 """The Orchestration Service's data masking (SAP Data Privacy Integration), simply.
 
 The request's `config.modules.masking.providers` (or the deprecated `masking_providers`) name
-entity types; the simulator finds them with plain regular expressions (e-mail addresses, phone
-numbers, and "Firstname Lastname" pairs for persons) plus the request's custom regexes, skips
-the allow-list, and replaces each with `MASKED_<TYPE>` (anonymization) or `MASKED_<TYPE>_<n>`,
-one number per distinct value (pseudonymization). With pseudonymization the answer is unmasked
-again before it leaves the service, as the real one does.
+entity types; the simulator finds those it lists, and only those, with plain regular
+expressions (e-mail addresses, phone numbers, "Firstname Lastname" pairs for persons; other
+standard types mask nothing) plus the request's custom regexes, skips the allow-list, and
+replaces each with `MASKED_<TYPE>` (anonymization) or `MASKED_<TYPE>_<n>`, one number per
+distinct value (pseudonymization); a constant replacement strategy's value stands for the type.
+With pseudonymization the answer is unmasked again before it leaves the service, as the real
+one does.
 """
 
 from __future__ import annotations
@@ -94,16 +96,18 @@ def masker(modules: dict[str, Any]) -> Masker | None:
         for entity in as_list(provider.get("entities")):
             entity = as_dict(entity)
             known = _ENTITIES.get(str(entity.get("type")))
+            value = as_dict(entity.get("replacement_strategy")).get("value")
             if known is not None:
-                patterns.append(known)
+                # a constant replacement strategy names the placeholder instead of the type
+                patterns.append((str(value).upper(), known[1]) if value else known)
             elif isinstance(entity.get("regex"), str):
-                value = as_dict(entity.get("replacement_strategy")).get("value")
                 try:
                     patterns.append((str(value or "CUSTOM").upper(), re.compile(entity["regex"])))
                 except re.error:
                     continue  # the real service answers 400; a bad pattern just masks nothing here
-    if not patterns:
+    if not providers:
         return None
+    # Entity types the simulator cannot find (profile-iban…) mask nothing, but the module still ran.
     return Masker(patterns, frozenset(allow), pseudonymize)
 
 

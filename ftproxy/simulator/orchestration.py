@@ -12,10 +12,12 @@ and a stream is SSE `data: {…}` events of the same envelope with chat.completi
 (every delta carries `content`, "" at least, as the SDK requires), then `data: [DONE]`.
 
 The answer is the simulator's usual one (`answer.plan`: words naming the model, tool calls from
-`prompt.tools` and `[[sim:tool=…]]`). Modules: `[[sim:filter=input]]` makes the input filter
-block the prompt (400 with the filter's module results, location "Filtering Module - Input
-Filter"), `[[sim:filter=output]]` the output filter blank the answer (finish_reason
-content_filter); masking (`masking.py`) masks the template before the "model" sees it, and the
+`prompt.tools` and `[[sim:tool=…]]`). Modules: `[[sim:filter=input]]` makes the prompt violent
+content, which the input filter blocks (400 with the filter's module results, location
+"Filtering Module - Input Filter") unless the request's filters let it through (`filters.py`:
+thresholds, Llama Guard categories); `[[sim:filter=output]]` the same for the answer, which the
+output filter blanks (finish_reason content_filter); translation modules report their results
+without translating; masking (`masking.py`) masks the template before the "model" sees it, and the
 answer repeats the masked prompt, so that the masking, and with pseudonymization the unmasking,
 shows in what comes back. Template placeholders (`{{?name}}`) are filled from
 `placeholder_values`, then `prompt.defaults`; a missing one is the templating module's 400.
@@ -31,7 +33,7 @@ from typing import Any
 
 from ftproxy._json import dumps, loads
 from ftproxy.simulator import answer as answers
-from ftproxy.simulator import catalog, openai_api, tool_choice
+from ftproxy.simulator import catalog, filters, openai_api, tool_choice
 from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, plan, stop_list, text_chars
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import ModelSpec
@@ -45,8 +47,9 @@ DEPLOYMENT_ID = catalog.deployment_id("orchestration")
 SPEC = ModelSpec("orchestration", "gpt", "chat")
 _FINISH = {"stop": "stop", "stop_sequence": "stop", "length": "length", "tool": "tool_calls"}
 _FINGERPRINT = "fp_sim0000001"
-_SCORES = {"Hate": 0, "SelfHarm": 0, "Sexual": 0, "Violence": 0}
-_BLOCKED = {**_SCORES, "Violence": 4}
+# The modules echoed back in `intermediate_results.simulator_modules` (a simulator-only key; the
+# SDK's module results allow extra fields), so a test can see exactly what a request carried.
+_ECHOED = ("filtering", "masking", "translation", "grounding")
 _INPUT_BLOCKED = "Prompt filtered due to safety violations. Please modify the prompt and try again."
 _DONE = b"data: [DONE]\n\n"
 _PLACEHOLDER = re.compile(r"\{\{\s*\?\s*([\w.-]+)\s*\}\}")
@@ -135,24 +138,40 @@ def completion(call: Call) -> Reply | StreamReply:
             "message": "Input to LLM is masked successfully.",
             "data": {"masked_template": dumps(template).decode()},
         }
-    if call.knobs.filter == "input":
+    received = {k: v for k, v in modules.items() if k in _ECHOED}
+    if received:
+        intermediate["simulator_modules"] = received
+    translation = as_dict(modules.get("translation"))
+    if translation.get("input"):
+        intermediate["input_translation"] = {
+            "message": "Input to LLM translated successfully.",
+            "data": {"config": as_dict(translation["input"]).get("config")},
+        }
+    flagged = call.knobs.filter == "input"
+    if flagged and filters.blocks(modules, "input"):
         intermediate["input_filtering"] = {
             "message": _INPUT_BLOCKED,
-            "data": {"azure_content_safety": _BLOCKED},
+            "data": filters.scores(modules, "input"),
         }
         return error(400, _INPUT_BLOCKED, "Filtering Module - Input Filter", intermediate)
     if as_dict(modules.get("filtering")).get("input"):
         intermediate["input_filtering"] = {
             "message": "Input Filter passed successfully.",
-            "data": {"azure_content_safety": _SCORES},
+            "data": filters.scores(modules, "input", flagged=flagged),
         }
     answer = _plan(call, spec, template, prompt, params, mask)
-    blocked = call.knobs.filter == "output"
+    flagged = call.knobs.filter == "output"
+    blocked = flagged and filters.blocks(modules, "output")
     if blocked or as_dict(modules.get("filtering")).get("output"):
         failed = 1 if blocked else 0
         intermediate["output_filtering"] = {
             "message": f"{failed} of 1 choices failed the output filter.",
-            "data": {"choices": [{"index": 0, "azure_content_safety": _BLOCKED if blocked else _SCORES}]},
+            "data": {"choices": [{"index": 0, **filters.scores(modules, "output", flagged=flagged)}]},
+        }
+    if translation.get("output"):
+        intermediate["output_translation"] = {
+            "message": "Output translated successfully.",
+            "data": {"config": as_dict(translation["output"]).get("config")},
         }
     stream = as_dict(as_dict(body.get("config")).get("stream")).get("enabled") is True
     result = _Result(answer, spec.response_model, mask, blocked)
