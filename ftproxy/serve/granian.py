@@ -4,19 +4,20 @@ The plan (`plan.py`) decides how to serve; this module and `gunicorn.py` sit sid
 by side and carry the plan out. Here: Granian's settings (workers, blocking threads, connections
 within the open-file limit, the header timeout), respawning crashed workers and counting them,
 and SIGTERM/SIGINT: the drain file, the delay, then Granian's own graceful interrupt. Granian is
-imported only when serving, so importing this module costs nothing.
+imported only when serving, so importing this module costs nothing. Granian is used here through
+its public surface only; the three things that need its internals (counting a crashed worker,
+killing workers at once, one log filter) are in `granian_internals.py`, with the versions checked.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import threading
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from ftproxy.serve import lifecycle
+from ftproxy.serve import granian_internals, lifecycle
 from ftproxy.serve.plan import DEFAULT_MAX_CONNECTIONS
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
     threads_mode = chosen.mode == "threads"
     wanted = DEFAULT_MAX_CONNECTIONS if options.max_connections is None else options.max_connections
     fd_limit = raise_fd_limit(wanted + chosen.threads + FD_RESERVE)
-    server = _respawning_server_class()(
+    server = granian_internals.respawning_server_class(lifecycle.worker_died)(
         "ftproxy.serve.lifecycle:worker_app",
         address=options.host,
         port=options.port,
@@ -96,43 +97,14 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
         workers_kill_timeout=None if threads_mode else options.drain_timeout_s,
     )
     if options.threads is None:
-        quiet_thread_warning()
+        # Granian's warning about many threads is for CPU-bound apps; an explicit --threads keeps it.
+        granian_internals.quiet_thread_warning()
     stopper = GranianStopper(server, drain, options.drain_timeout_s, threads_mode)
     # Startup hooks run in the main process after Granian installed its own SIGINT/SIGTERM
     # handlers and before the workers start: ours replace them there.
     server.on_startup(stopper.install)
     server.serve()
     return 1 if drain.forced else 0
-
-
-def _respawning_server_class() -> type[Any]:
-    """Granian's server, counting and logging each worker it respawns after a crash."""
-    from granian.server import Server
-
-    class RespawningServer(Server):  # type: ignore[misc, valid-type]
-        def _respawn_workers(self, workers: list[int], *args: Any, **kwargs: Any) -> Any:
-            for idx in workers:
-                worker = self.wrks[idx] if idx < len(self.wrks) else None
-                if worker is not None and not worker.is_alive():  # a crash, not a reload
-                    lifecycle.worker_died(
-                        f"worker-{idx + 1}", worker._id(), getattr(worker.inner, "exitcode", None)
-                    )
-            return super()._respawn_workers(workers, *args, **kwargs)
-
-    return RespawningServer
-
-
-class _ThreadWarning(logging.Filter):
-    """Granian warns when a worker may start more than 2 x cores + 1 Python threads: right for a
-    CPU-bound app, not for a gateway whose threads wait on SAP AI Core with the GIL released (see
-    `plan.machine_defaults`). Silenced for ftproxy's own default only; an explicit --threads keeps it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Configuration allows spawning up to")
-
-
-def quiet_thread_warning() -> None:
-    logging.getLogger("_granian").addFilter(_ThreadWarning())
 
 
 class GranianStopper:
@@ -160,9 +132,7 @@ class GranianStopper:
         self.drain.wait_delay()
         if self.drain.forced:
             return  # a second signal cut the delay short and already stopped everything
-        # Granian then stops accepting, tells the workers to stop, and waits for in-flight
-        # requests and streams (process workers: at most workers_kill_timeout).
-        self.server.signal_handler_interrupt()
+        granian_internals.interrupt(self.server)
         if self.threads_mode:
             threading.Event().wait(self.timeout_s)
             # Still here: a stream outlived the drain timeout. This thread is a daemon, so a
@@ -171,12 +141,9 @@ class GranianStopper:
             self._exit_now(0)
 
     def stop_now(self) -> None:
-        try:
-            for worker in list(self.server.wrks):
-                worker.kill()
-        except NotImplementedError:
+        if not granian_internals.kill_workers(self.server):
             self._exit_now(1)  # thread workers: ending the one process ends them all
-        self.server.signal_handler_interrupt()
+        granian_internals.interrupt(self.server)
 
     def _exit_now(self, status: int) -> None:
         lifecycle.remove_private_folder(self.drain.drain_file.parent)

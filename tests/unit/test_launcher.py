@@ -560,24 +560,6 @@ def test_usable_cpus_follow_the_affinity_mask() -> None:
     assert serve_plan.usable_cpus() == len(os.sched_getaffinity(0))
 
 
-def test_granians_thread_warning_is_silenced_for_our_default_only(caplog: pytest.LogCaptureFixture) -> None:
-    from granian.server import mp
-
-    # Granian's own threshold (granian/server/mp.py): more than 2 x cores + 1 blocking threads warns.
-    source = Path(mp.__file__).read_text()
-    assert "self.blocking_threads > (multiprocessing.cpu_count() * 2 + 1)" in source
-    granian_log = __import__("logging").getLogger("_granian")
-    before = list(granian_log.filters)
-    try:
-        serve_granian.quiet_thread_warning()
-        granian_log.warning("Configuration allows spawning up to 128 Python threads, which seems quite high")
-        granian_log.warning("another warning")
-    finally:
-        granian_log.filters[:] = before
-    messages = [r.getMessage() for r in caplog.records if r.name == "_granian"]
-    assert messages == ["another warning"]
-
-
 @pytest.mark.parametrize(
     ("options", "problem"),
     [
