@@ -12,6 +12,7 @@ from typing import NoReturn
 from ftproxy import __version__, runtime
 from ftproxy.config import load_config
 from ftproxy.errors import ConfigError
+from ftproxy.settings import Config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the proxy")
     source = serve.add_mutually_exclusive_group()
-    source.add_argument("--config", help="config.json (default: $FTPROXY_CONFIG, else ./config.json)")
+    source.add_argument(
+        "--config",
+        help="config.json (default: $FTPROXY_CONFIG, ./config.json, else a service key in the environment: "
+        "AICORE_SERVICE_KEY …, see README)",
+    )
     source.add_argument(
         "--demo", action="store_true", help="no credentials: serve the built-in simulator's models"
     )
@@ -126,8 +131,14 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_arguments(simulate)
     simulate.set_defaults(run=_simulate)
 
-    check = commands.add_parser("check-config", help="validate a config file and exit")
-    check.add_argument("config")
+    check = commands.add_parser(
+        "check-config", help="validate a config file (or the environment's service key) and exit"
+    )
+    check.add_argument(
+        "config",
+        nargs="?",
+        help="config.json (default: $FTPROXY_CONFIG, ./config.json, else the environment)",
+    )
     check.set_defaults(run=_check_config)
 
     commands.add_parser(
@@ -203,15 +214,9 @@ def _serve(args: argparse.Namespace) -> int:
             with demo_config(host=host, port=port) as path:
                 print(demo_banner(path, host, port), file=sys.stderr, flush=True)
                 return serve(options(str(path), host, port))
-        path = args.config or os.environ.get("FTPROXY_CONFIG") or "config.json"
-        if not args.config and not os.path.exists(path):
-            print(
-                "ftproxy: no configuration: pass --config PATH (see README), or --demo to try ftproxy "
-                "against the built-in SAP AI Core simulator",
-                file=sys.stderr,
-            )
+        path, config = _configured(args.config)
+        if config is None:
             return 2
-        config = load_config(path)
         chosen = options(path, args.host or config.host, args.port or config.port)
         return dry_run(chosen) if args.dry_run else serve(chosen)
     except LaunchError as exc:
@@ -227,11 +232,38 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    path, config = _configured(args.config)
+    if config is None:
+        return 2
     models = ", ".join(config.models) or "none listed"
     found = " (and those discovered from AI Core at start-up)" if config.discovers else ""
-    print(f"{args.config}: OK: {len(config.subaccounts)} subaccount(s), models: {models}{found}")
+    print(f"{path}: OK: {len(config.subaccounts)} subaccount(s), models: {models}{found}")
     return 0
+
+
+def _configured(explicit: str | None) -> tuple[str, Config | None]:
+    """The config to serve and where it is (a path, or the environment: its provenance is
+    printed), or None once the "no configuration" message is printed. Raises ConfigError."""
+    from pathlib import Path
+
+    from ftproxy import config_env
+
+    home = Path.home()
+    path = config_env.choose_source(explicit, os.environ, home, Path.cwd())
+    if path == config_env.ENVIRONMENT:
+        found = config_env.from_environment(os.environ, home)
+        if found is not None:
+            print("\n".join(found.lines()), file=sys.stderr, flush=True)
+            return path, found.config
+    elif path is not None:
+        return path, load_config(path)
+    print(
+        "ftproxy: no configuration: pass --config PATH, or export AICORE_SERVICE_KEY='<service key "
+        "JSON>' and FTPROXY_API_KEYS=<client keys, comma-separated> (see README), or --demo to try "
+        "ftproxy against the built-in SAP AI Core simulator",
+        file=sys.stderr,
+    )
+    return "", None
 
 
 def _info(args: argparse.Namespace) -> int:

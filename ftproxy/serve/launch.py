@@ -84,12 +84,12 @@ def decide(options: ServeOptions) -> ServePlan:
 
 def prepare(options: ServeOptions, *, check_config: bool = True) -> ServePlan:
     """Decides, loads the config once, imports what workers import, and applies the guard."""
-    from ftproxy.config import load_config
+    from ftproxy.config_env import load
 
     before = runtime.current()
     chosen = decide(options)
     if check_config:  # fail here, once, with a clear message, not in every worker
-        load_config(options.config_path)
+        load(options.config_path)
     # Import everything the workers will before the guard, the server included.
     import ftproxy.web.app  # noqa: F401
 
@@ -125,9 +125,12 @@ def serve(options: ServeOptions) -> int:
                 ports.check_free(options.host, options.port)
             except ports.PortBusy as exc:
                 raise LaunchError(str(exc)) from None
+        from ftproxy.config_env import ENVIRONMENT
         from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
 
-        os.environ[CONFIG_ENV] = os.path.abspath(options.config_path)
+        # The environment's service key: each worker reads the environment it inherits again.
+        source = options.config_path
+        os.environ[CONFIG_ENV] = source if source == ENVIRONMENT else os.path.abspath(source)
         os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
         text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
         print(text, file=sys.stderr, flush=True)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from random import getrandbits
 from typing import Any
 
-from ftproxy.config import load_config
+from ftproxy.config_env import load
 from ftproxy.errors import ApiError
 from ftproxy.observe import logs, metrics
 from ftproxy.observe.exchange import Exchange
@@ -220,5 +220,6 @@ def from_environment() -> Gateway:
                 raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
             logs.configure()
             threads = int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS)
-            _process_gateway = create_app(load_config(path), blocking_threads=threads)
+            # A path, or config_env.ENVIRONMENT: the service key in this process's environment.
+            _process_gateway = create_app(load(path), blocking_threads=threads)
         return _process_gateway

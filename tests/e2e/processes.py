@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -56,11 +56,17 @@ def proxy_config(folder: Path, simulator: str, **extra: object) -> Path:
 
 @contextmanager
 def running_proxy(
-    config: Path, folder: Path, *extra: str, port: int | None = None, test_sizes: bool = True
+    config: Path | None,
+    folder: Path,
+    *extra: str,
+    port: int | None = None,
+    test_sizes: bool = True,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """`ftproxy serve` on a free loopback port until the block ends. With `test_sizes`, one
     worker of 32 threads unless `extra` says otherwise: the tests count token fetches, limits
-    and connections of one process; without, the machine's defaults are served."""
+    and connections of one process; without, the machine's defaults are served. Without a
+    `config`, it runs in `folder` with `env` only (configuration from the environment)."""
     port = port or free_port()
     log = folder / f"proxy-{port}-{time.monotonic_ns()}.log"
     sizes: tuple[str, ...] = ()
@@ -69,13 +75,16 @@ def running_proxy(
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
-                *(sys.executable, "-m", "ftproxy", "serve", "--config", str(config)),
+                *(sys.executable, "-m", "ftproxy", "serve"),
+                *(("--config", str(config)) if config else ()),
                 *("--host", "127.0.0.1", "--port", str(port)),
                 *sizes,
                 *extra,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
+            cwd=None if config else folder,
         )
     root = f"http://127.0.0.1:{port}"
     try:
