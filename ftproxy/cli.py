@@ -256,7 +256,13 @@ def _configured(explicit: str | None) -> tuple[str, Config | None]:
             print("\n".join(found.lines()), file=sys.stderr, flush=True)
             return path, found.config
     elif path is not None:
-        return path, load_config(path)
+        config = load_config(path)
+        if unread := config_env.not_read_with_a_file(os.environ):
+            print(
+                f"ftproxy: note: {path} is used, not {', '.join(unread)} from the environment",
+                file=sys.stderr,
+            )
+        return path, config
     print(
         "ftproxy: no configuration: pass --config PATH, or export AICORE_SERVICE_KEY='<service key "
         "JSON>' and FTPROXY_API_KEYS=<client keys, comma-separated> (see README), or --demo to try "

@@ -38,6 +38,7 @@ __all__ = [
     "from_environment",
     "has_service_key",
     "load",
+    "not_read_with_a_file",
 ]
 
 # The config "path" that stands for the environment: `serve` hands it to its workers in
@@ -111,6 +112,11 @@ def choose_source(explicit: str | None, env: Mapping[str, str], home: Path, cwd:
     if (cwd / "config.json").exists():
         return "config.json"
     return ENVIRONMENT if has_service_key(env, home) else None
+
+
+def not_read_with_a_file(env: Mapping[str, str]) -> list[str]:
+    """The variables of this module that are set but not read because a config file is used."""
+    return [name for name in (SERVICE_KEY, API_KEYS, ALLOW_UNAUTHENTICATED) if env.get(name)]
 
 
 def has_service_key(env: Mapping[str, str], home: Path) -> bool:

@@ -497,3 +497,17 @@ def test_serve_dry_run_from_the_environment(
     out, err = capsys.readouterr()
     assert f"config:              {ENVIRONMENT}" in out
     assert "service key:    AICORE_SERVICE_KEY" in err
+
+
+def test_a_config_file_wins_and_the_unread_variables_are_named(
+    bare_environment: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (bare_environment / "config.json").write_text(
+        json.dumps({"subAccounts": {"file": {"service_key": KEY}}, "secret_authentication_tokens": ["k"]})
+    )
+    monkeypatch.setenv("AICORE_SERVICE_KEY", "{not even json")
+    monkeypatch.setenv("FTPROXY_API_KEYS", "sk-one")
+    assert main(["check-config"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("config.json: OK: 1 subaccount(s)")
+    assert "note: config.json is used, not AICORE_SERVICE_KEY, FTPROXY_API_KEYS from the environment" in err
