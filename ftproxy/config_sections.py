@@ -302,12 +302,16 @@ def parse_model_routes(raw: Any, *, source: str) -> tuple[tuple[str, str], ...]:
     first matching entry decides a model's route)."""
     example = '{"gpt-4o": "orchestration", "mistralai--*": "orchestration"}'
     if not isinstance(raw, dict):
-        raise ConfigError(source, "model_routes", "must be an object of model name or glob → route", f"use {example}")
+        raise ConfigError(
+            source, "model_routes", "must be an object of model name or glob → route", f"use {example}"
+        )
     routes: list[tuple[str, str]] = []
     for pattern, route in raw.items():
         key = f"model_routes.{pattern}"
         if not pattern.strip() or pattern != pattern.strip():
-            raise ConfigError(source, key, "is not a model name or glob", "use a name without surrounding spaces")
+            raise ConfigError(
+                source, key, "is not a model name or glob", "use a name without surrounding spaces"
+            )
         if route not in MODEL_ROUTES:
             raise ConfigError(source, key, f"is {route!r}, not a route", 'use "orchestration" or "direct"')
         routes.append((pattern, route))

@@ -12,6 +12,7 @@ import re
 import threading
 from dataclasses import dataclass
 from enum import StrEnum
+from fnmatch import fnmatchcase
 
 from ftproxy.aliases import Alias, Aliases
 from ftproxy.balancer import RoundRobin
@@ -23,6 +24,12 @@ class Family(StrEnum):
     GPT = "gpt"
     CLAUDE = "claude"
     GEMINI = "gemini"
+    MISTRAL = "mistral"
+    LLAMA = "llama"  # Meta Llama and the other open-source models (executable aicore-opensource)
+    NOVA = "nova"
+    IBM = "ibm"
+    DEEPSEEK = "deepseek"
+    PERPLEXITY = "perplexity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,15 +48,47 @@ _CLAUDE_INVOKE = re.compile(r"claude-3(\.5)?-|claude-3-5-|claude-instant")
 _EMBEDDINGS = re.compile(r"embed", re.IGNORECASE)
 _MAX_ORCHESTRATED = 1024  # model names served through orchestration that keep their balancer
 
+# SAP's model names → family and the API of a direct deployment (SAP AI Core "consume generative
+# AI models"): the first pattern that matches the lower-cased name wins; any other name is GPT on
+# Azure OpenAI. Mistral (aicore-mistralai), the open-source models (aicore-opensource), IBM
+# (aicore-ibm), DeepSeek and Perplexity take the OpenAI-compatible `/chat/completions` with the
+# model in the body; Nova is on Bedrock, through Converse like the newer Claude models.
+_FAMILIES: tuple[tuple[re.Pattern[str], Family, UpstreamApi], ...] = (
+    (re.compile(r"claude|^anthropic--"), Family.CLAUDE, UpstreamApi.BEDROCK_CONVERSE),
+    (re.compile(r"gemini"), Family.GEMINI, UpstreamApi.VERTEX_GEMINI),
+    (re.compile(r"^amazon--nova|^nova-"), Family.NOVA, UpstreamApi.BEDROCK_CONVERSE),
+    (re.compile(r"^mistralai--|mistral|mixtral|pixtral"), Family.MISTRAL, UpstreamApi.OPENAI_COMPATIBLE_CHAT),
+    (re.compile(r"deepseek"), Family.DEEPSEEK, UpstreamApi.OPENAI_COMPATIBLE_CHAT),
+    (re.compile(r"^meta--|llama"), Family.LLAMA, UpstreamApi.OPENAI_COMPATIBLE_CHAT),
+    (re.compile(r"^ibm--|granite"), Family.IBM, UpstreamApi.OPENAI_COMPATIBLE_CHAT),
+    (re.compile(r"^(perplexity--)?sonar"), Family.PERPLEXITY, UpstreamApi.OPENAI_COMPATIBLE_CHAT),
+)
+
 
 def classify(model: str) -> tuple[Family, UpstreamApi, bool]:
+    """(family, the API a direct deployment of `model` speaks, whether it is an embeddings model)."""
     name = model.lower()
-    if "claude" in name or name.startswith("anthropic--"):
-        api = UpstreamApi.BEDROCK_INVOKE if _CLAUDE_INVOKE.search(name) else UpstreamApi.BEDROCK_CONVERSE
-        return Family.CLAUDE, api, False
-    if "gemini" in name:
-        return Family.GEMINI, UpstreamApi.VERTEX_GEMINI, False
+    for pattern, family, api in _FAMILIES:
+        if pattern.search(name):
+            if family is Family.CLAUDE and _CLAUDE_INVOKE.search(name):
+                api = UpstreamApi.BEDROCK_INVOKE
+            return family, api, False
     return Family.GPT, UpstreamApi.AZURE_OPENAI_CHAT, bool(_EMBEDDINGS.search(name))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEntry:
+    """One listed model as /v1/models and `ftproxy info` show it."""
+
+    name: str
+    family: Family
+    route: str  # "direct" or "orchestration"
+    subaccounts: tuple[str, ...]
+
+
+def route_of(model: str, routes: tuple[tuple[str, str], ...]) -> str | None:
+    """The route config.json `model_routes` names for `model` (the first matching glob), if any."""
+    return next((route for pattern, route in routes if fnmatchcase(model, pattern)), None)
 
 
 class ModelRegistry:
@@ -61,13 +100,29 @@ class ModelRegistry:
                 grouped.setdefault(model, []).extend(
                     Deployment(model, url, sub.name, family, api, embeddings) for url in urls
                 )
-        self._balancers = {model: RoundRobin(deps) for model, deps in grouped.items()}
-        self._aliases = Aliases(self._balancers, config.model_aliases)
         # (subaccount, orchestration deployment URL): they serve any other model name
         self._orchestration: tuple[tuple[str, str], ...] = tuple(
             (s.name, s.orchestration_url) for s in config.subaccounts if s.orchestration_url
         )
         self._orchestrated: dict[str, RoundRobin[Deployment]] = {}
+        self._routes = config.model_routes
+        self._balancers = {
+            model: self._orchestrated_model(model)
+            if self._orchestration and route_of(model, self._routes) == "orchestration"
+            else RoundRobin(deps)
+            for model, deps in grouped.items()
+        }
+        self._aliases = Aliases(self._balancers, config.model_aliases)
+
+    def entries(self) -> tuple[ModelEntry, ...]:
+        """Every listed model with its family, route and the subaccounts that serve it."""
+        out = []
+        for name, balancer in self._balancers.items():
+            first = balancer.items[0]
+            route = "orchestration" if first.api is UpstreamApi.ORCHESTRATION else "direct"
+            subs = tuple(dict.fromkeys(d.subaccount for d in balancer.items))
+            out.append(ModelEntry(name, first.family, route, subs))
+        return tuple(out)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -91,7 +146,7 @@ class ModelRegistry:
         if found is None:
             target = self._aliases.resolve(model)
             found = self._balancers.get(target) if target is not None else None
-        if found is None and self._orchestration:
+        if found is None and self._orchestration and route_of(model, self._routes) != "direct":
             found = self._orchestrated.get(model) or self._orchestrated_model(model)
         return found
 
@@ -153,6 +208,9 @@ class LiveModels:
     @property
     def aliases(self) -> tuple[Alias, ...]:
         return self._current.registry.aliases
+
+    def entries(self) -> tuple[ModelEntry, ...]:
+        return self._current.registry.entries()
 
     @property
     def orchestration_urls(self) -> tuple[str, ...]:

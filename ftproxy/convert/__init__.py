@@ -23,6 +23,9 @@ Python dict literals); Bedrock invoke `/invoke`, `/invoke-with-response-stream` 
 `/chat/completions?api-version=…`; SAP's Orchestration Service `/v2/completion` for any model of
 the generative AI hub (`orchestration`: every client API through the hub, SSE of its envelope).
 
+What particular models refuse or ignore (tools, images, Nova's output limit) is one table,
+`model_rules.RULES`, applied to every pair before the builder runs.
+
 Fields that are deliberately not forwarded are listed in `DROPPED_FIELDS` (client fields of the
 converted pairs) and `anthropic_messages.INVOKE_FIELDS` (the allow-list of the native Claude pair);
 `REFUSED_FIELDS` are answered with a 400 because ignoring them would give a wrong answer.
@@ -40,6 +43,7 @@ from ftproxy.convert import (
     claude_invoke,
     converse,
     gemini,
+    model_rules,
     openai_chat,
     openai_passthrough,
     orchestration,
@@ -80,6 +84,9 @@ __all__ = [
 
 _BUILDERS: dict[UpstreamApi, Callable[..., UpstreamRequest]] = {
     UpstreamApi.AZURE_OPENAI_CHAT: openai_chat.build_azure_request,
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: partial(
+        openai_chat.build_azure_request, api=UpstreamApi.OPENAI_COMPATIBLE_CHAT
+    ),
     UpstreamApi.BEDROCK_CONVERSE: converse.build_request,
     UpstreamApi.BEDROCK_INVOKE: claude_invoke.build_invoke_request,
     UpstreamApi.VERTEX_GEMINI: gemini.build_request,
@@ -87,11 +94,16 @@ _BUILDERS: dict[UpstreamApi, Callable[..., UpstreamRequest]] = {
 }
 _DECODERS: dict[UpstreamApi, Callable[[], Decoder]] = {
     UpstreamApi.AZURE_OPENAI_CHAT: OpenAIChatDecoder,
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: OpenAIChatDecoder,
     UpstreamApi.BEDROCK_CONVERSE: ConverseDecoder,
     UpstreamApi.BEDROCK_INVOKE: AnthropicDecoder,
     UpstreamApi.VERTEX_GEMINI: GeminiDecoder,
     UpstreamApi.ORCHESTRATION: orchestration.OrchestrationDecoder,
 }
+
+# The upstreams that take OpenAI chat completions as they are (Azure's GPT and the
+# OpenAI-compatible deployments SAP hosts): an OpenAI client's body passes through to them.
+_OPENAI_CHAT_UPSTREAMS = frozenset({UpstreamApi.AZURE_OPENAI_CHAT, UpstreamApi.OPENAI_COMPATIBLE_CHAT})
 
 
 @dataclass(frozen=True)
@@ -104,17 +116,22 @@ class _Pair:
 
 def _pair(client: ClientApi, upstream: UpstreamApi) -> _Pair:
     """The one place that knows which pairs skip the hub (module docstring: "Pairs")."""
-    if client is ClientApi.OPENAI_CHAT and upstream is UpstreamApi.AZURE_OPENAI_CHAT:
-        return _Pair(_build_gpt_passthrough, _gpt_passthrough_translator)
+    if client is ClientApi.OPENAI_CHAT and upstream in _OPENAI_CHAT_UPSTREAMS:
+        return _Pair(partial(_build_gpt_passthrough, upstream), _gpt_passthrough_translator)
     if client is ClientApi.ANTHROPIC_MESSAGES and upstream is UpstreamApi.BEDROCK_INVOKE:
         return _Pair(_build_claude_native, _claude_native_translator)
     return _Pair(partial(_build_hub, client, upstream), partial(_hub_translator, client, upstream))
 
 
 def _build_gpt_passthrough(
-    body: dict[str, Any], *, model: str, stream: bool, headers: dict[str, str] | None
+    upstream: UpstreamApi,
+    body: dict[str, Any],
+    *,
+    model: str,
+    stream: bool,
+    headers: dict[str, str] | None,
 ) -> UpstreamRequest:
-    return openai_passthrough.build_request(body, model=model, stream=stream)
+    return openai_passthrough.build_request(body, model=model, stream=stream, api=upstream)
 
 
 def _gpt_passthrough_translator(
@@ -149,8 +166,8 @@ def _build_hub(
     if client is ClientApi.OPENAI_RESPONSES:
         log_unknown(client, body, RESPONSES_MAPPED)
         chat = to_chat(body)
-        if upstream is UpstreamApi.AZURE_OPENAI_CHAT:
-            return openai_passthrough.build_request(chat, model=model, stream=stream)
+        if upstream in _OPENAI_CHAT_UPSTREAMS:
+            return openai_passthrough.build_request(chat, model=model, stream=stream, api=upstream)
         request = openai_chat.parse_request(chat)
     elif client is ClientApi.OPENAI_CHAT:
         request = openai_chat.parse_request(body)
@@ -200,6 +217,7 @@ def build_request(
 ) -> UpstreamRequest:
     if not isinstance(body, dict):
         raise ClientRequestError("the request body must be a JSON object")
+    body, headers = model_rules.apply(client, model, body, headers)  # what the model refuses or ignores
     return _PAIRS[client, upstream].build(body, model=model, stream=stream, headers=headers)
 
 

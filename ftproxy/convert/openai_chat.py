@@ -37,6 +37,7 @@ from ftproxy.convert.canonical import (
 from ftproxy.convert.events import parse_arguments
 from ftproxy.convert.limits import capped, effort_for_budget, gpt_cap
 from ftproxy.convert.tool_schema import want_schema
+from ftproxy.wire.apis import UpstreamApi
 
 _UNSUPPORTED = {
     "functions": "the legacy 'functions' API is not supported for this model; use 'tools'",
@@ -230,7 +231,10 @@ def _tool_choice(value: Any) -> dict[str, Any] | None:
 # --- ChatRequest → Azure OpenAI chat -------------------------------------------------------------
 
 
-def build_azure_request(request: ChatRequest, *, model: str, stream: bool) -> UpstreamRequest:
+def build_azure_request(
+    request: ChatRequest, *, model: str, stream: bool, api: UpstreamApi = UpstreamApi.AZURE_OPENAI_CHAT
+) -> UpstreamRequest:
+    """The chat completions body for GPT on Azure, or for an OpenAI-compatible deployment (`api`)."""
     body: dict[str, Any] = {"model": model, "messages": to_openai_messages(request)}
     max_tokens = capped(request.max_tokens, gpt_cap(model))
     if max_tokens is not None:
@@ -260,7 +264,7 @@ def build_azure_request(request: ChatRequest, *, model: str, stream: bool) -> Up
         effort = request.reasoning_effort or anthropic_effort or _effort_for_thinking(request.thinking)
         if effort is not None:
             body["reasoning_effort"] = effort
-    return openai_passthrough.build_request(body, model=model, stream=stream)
+    return openai_passthrough.build_request(body, model=model, stream=stream, api=api)
 
 
 def openai_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,6 +8,10 @@ The body keeps its OpenAI shape. What we change, and why:
 - Azure's first stream chunk has `"choices": []` and only content-filter results: it is dropped
   because several clients index `choices[0]` on every chunk;
 - every chunk carries the id of the first one, and `[DONE]` is sent exactly once.
+
+The same passthrough serves the OpenAI-compatible deployments SAP hosts (Mistral, open source,
+IBM, DeepSeek, Perplexity: `UpstreamApi.OPENAI_COMPATIBLE_CHAT`); the differences are data:
+their path has no api-version, and the body names the deployment's model (Azure ignores it).
 """
 
 from __future__ import annotations
@@ -20,11 +24,16 @@ from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
 from ftproxy.convert.canonical import check_chat_common, each_tool, want_object
 from ftproxy.convert.tool_schema import want_schema
-from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
+from ftproxy.wire.apis import StreamFormat, UpstreamApi, UpstreamProtocolError
 from ftproxy.wire.sse import DONE, encode_data
 
 API_VERSION = "2024-12-01-preview"
 CHAT_PATH = f"/chat/completions?api-version={API_VERSION}"
+# The chat path under a deployment URL, per upstream API that speaks OpenAI chat completions.
+CHAT_PATHS = {
+    UpstreamApi.AZURE_OPENAI_CHAT: CHAT_PATH,
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: "/chat/completions",
+}
 
 _REASONING_MODEL = re.compile(r"^(gpt-5|o\d)(\b|[-.])")
 _DROPPED_FOR_REASONING = ("temperature", "top_p")
@@ -34,10 +43,14 @@ def is_reasoning_model(model: str) -> bool:
     return _REASONING_MODEL.match(model) is not None
 
 
-def build_request(body: dict[str, Any], *, model: str, stream: bool) -> UpstreamRequest:
+def build_request(
+    body: dict[str, Any], *, model: str, stream: bool, api: UpstreamApi = UpstreamApi.AZURE_OPENAI_CHAT
+) -> UpstreamRequest:
     check_chat_common(body)  # the same 400s as the converted pairs, before the upstream call
     _check_tools(body.get("tools"))
     upstream = dict(body)
+    if api is UpstreamApi.OPENAI_COMPATIBLE_CHAT:
+        upstream["model"] = model  # the deployment's model, not a client alias of it
     upstream["stream"] = stream
     if stream:
         options = body.get("stream_options")
@@ -52,7 +65,9 @@ def build_request(body: dict[str, Any], *, model: str, stream: bool) -> Upstream
         if "max_tokens" in upstream:
             upstream.setdefault("max_completion_tokens", upstream.pop("max_tokens"))
             upstream.pop("max_tokens", None)
-    return UpstreamRequest(path=CHAT_PATH, body=upstream, stream=stream, stream_format=StreamFormat.SSE_JSON)
+    return UpstreamRequest(
+        path=CHAT_PATHS[api], body=upstream, stream=stream, stream_format=StreamFormat.SSE_JSON
+    )
 
 
 def _check_tools(value: Any) -> None:

@@ -117,15 +117,22 @@ def merged(subaccounts: tuple[Subaccount, ...], found: Mapping[str, Discovered])
     """The subaccounts with their discovered models added (`found`: subaccount name → listing).
 
     A model a subaccount lists in deployment_models keeps exactly its configured URLs: explicit
-    entries win over discovered ones, so an operator can pin or exclude a deployment.
+    entries win over discovered ones, so an operator can pin or exclude a deployment. Likewise a
+    configured `orchestration_deployment` wins; without one, the first orchestration deployment
+    the listing shows serves the models that have no direct deployment.
     """
     out = []
     for sub in subaccounts:
         discovered = found.get(sub.name)
-        if discovered is None or not discovered.models:
+        if discovered is None:
             out.append(sub)
             continue
-        out.append(replace(sub, deployments={**discovered.models, **sub.deployments}))
+        changes: dict[str, Any] = {}
+        if discovered.models:
+            changes["deployments"] = {**discovered.models, **sub.deployments}
+        if sub.orchestration_url is None and discovered.orchestration:
+            changes["orchestration_url"] = discovered.orchestration[0]
+        out.append(replace(sub, **changes) if changes else sub)
     return tuple(out)
 
 

@@ -75,6 +75,7 @@ class Refresher:
                 found_now = dict(self._found)
             config = replace(self._config, subaccounts=merged(self._config.subaccounts, found_now))
             urls = [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
+            urls.extend(s.orchestration_url for s in config.subaccounts if s.orchestration_url)
             self._upstreams.breakers.add(urls)  # before the table that routes to them is published
             table = self._models.swap(config)
             metrics.set_known_models(table.names)

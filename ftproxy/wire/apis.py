@@ -21,6 +21,9 @@ class UpstreamApi(StrEnum):
     BEDROCK_CONVERSE = "bedrock-converse"
     BEDROCK_INVOKE = "bedrock-invoke"
     VERTEX_GEMINI = "vertex-gemini"
+    # The OpenAI-compatible `POST {deploymentUrl}/chat/completions` (no api-version; the model is
+    # named in the body) of the models SAP hosts itself (Mistral, open source, IBM) and Perplexity.
+    OPENAI_COMPATIBLE_CHAT = "openai-compatible-chat"
     # SAP's Orchestration Service (`/v2/completion`): any model of the generative AI hub, one
     # request shape; it streams SSE `data: {json}` events of its own answer envelope (SSE_JSON).
     ORCHESTRATION = "orchestration"

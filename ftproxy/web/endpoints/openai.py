@@ -33,13 +33,23 @@ def embeddings(services: Services, request: Request) -> Response:
 
 
 def list_models(services: Services, request: Request) -> Response:
-    """The configured models, then their aliases, marked as such (`alias_for`; Anthropic's shape has
-    no field for it, so its display name says "alias of …")."""
+    """The configured and discovered models, then their aliases, marked as such (`alias_for`;
+    Anthropic's shape has no field for it, so its display name says "alias of …"). Each entry
+    says its family and route ("direct" to the model's deployment, or "orchestration" through the
+    Orchestration Service): extra fields, which both SDKs keep and ignore."""
+    entries = services.models.entries()
+    routes = {e.name: {"family": e.family.value, "route": e.route} for e in entries}
     aliases = services.models.aliases
     if request.header("anthropic-version"):
         data = [
-            {"type": "model", "id": name, "display_name": name, "created_at": "2024-01-01T00:00:00Z"}
-            for name in services.models.names
+            {
+                "type": "model",
+                "id": e.name,
+                "display_name": e.name,
+                "created_at": "2024-01-01T00:00:00Z",
+                **routes[e.name],
+            }
+            for e in entries
         ] + [
             {
                 "type": "model",
@@ -47,6 +57,7 @@ def list_models(services: Services, request: Request) -> Response:
                 "display_name": f"{a.name} (alias of {a.target})",
                 "created_at": "2024-01-01T00:00:00Z",
                 "alias_for": a.target,
+                **routes.get(a.target, {}),
             }
             for a in aliases
         ]
@@ -62,8 +73,8 @@ def list_models(services: Services, request: Request) -> Response:
         {
             "object": "list",
             "data": [
-                {"id": name, "object": "model", "created": 0, "owned_by": "sap-ai-core"}
-                for name in services.models.names
+                {"id": e.name, "object": "model", "created": 0, "owned_by": "sap-ai-core", **routes[e.name]}
+                for e in entries
             ]
             + [
                 {
@@ -72,6 +83,7 @@ def list_models(services: Services, request: Request) -> Response:
                     "created": 0,
                     "owned_by": "ftproxy-alias",
                     "alias_for": a.target,
+                    **routes.get(a.target, {}),
                 }
                 for a in aliases
             ],

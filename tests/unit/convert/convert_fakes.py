@@ -291,6 +291,7 @@ UPSTREAM_FAKES: dict[
     UpstreamApi.BEDROCK_INVOKE: (anthropic_stream, anthropic_whole),
     UpstreamApi.VERTEX_GEMINI: (gemini_stream, gemini_whole),
     UpstreamApi.AZURE_OPENAI_CHAT: (openai_stream, openai_whole),
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: (openai_stream, openai_whole),
     UpstreamApi.ORCHESTRATION: (orchestration_stream, orchestration_whole),
 }
 UPSTREAM_MODELS = {
@@ -298,6 +299,7 @@ UPSTREAM_MODELS = {
     UpstreamApi.BEDROCK_INVOKE: "anthropic--claude-3.5-sonnet",
     UpstreamApi.VERTEX_GEMINI: "gemini-2.5-pro",
     UpstreamApi.AZURE_OPENAI_CHAT: "gpt-4o",
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: "mistralai--mistral-medium-instruct",
     UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct",
 }
 CLIENT_BODIES: dict[ClientApi, dict[str, Any]] = {

@@ -66,7 +66,8 @@ def _keeps_ids(upstream: UpstreamApi) -> bool:
 @pytest.mark.parametrize("upstream", UPSTREAMS)
 @pytest.mark.parametrize(("name", "spec"), SPECS, ids=[s[0] for s in SPECS])
 def test_openai_chat_client(upstream: UpstreamApi, name: str, spec: Spec) -> None:
-    passthrough = upstream is UpstreamApi.AZURE_OPENAI_CHAT  # keeps the upstream's id and model
+    # the passthrough keeps the upstream's id and model
+    passthrough = upstream in (UpstreamApi.AZURE_OPENAI_CHAT, UpstreamApi.OPENAI_COMPATIBLE_CHAT)
     body = {
         "model": "my-model",
         "messages": [{"role": "user", "content": "hi"}],

@@ -547,10 +547,11 @@ def test_responses_to_chat() -> None:
 @pytest.mark.parametrize("upstream", list(UpstreamApi))
 def test_responses_reaches_every_upstream(upstream: UpstreamApi) -> None:
     model = {AZURE: "gpt-4.1", CONVERSE: "anthropic--claude-4-sonnet", INVOKE: "anthropic--claude-3.5-sonnet",
-             GEMINI: "gemini-2.5-pro", UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct"}[upstream]  # fmt: skip
+             GEMINI: "gemini-2.5-pro", UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct",
+             UpstreamApi.OPENAI_COMPATIBLE_CHAT: "mistralai--mistral-medium-instruct"}[upstream]  # fmt: skip
     request = convert.build_request(RESPONSES, upstream, CODEX_BODY, model=model, stream=True)
     assert request.stream
-    if upstream is AZURE:
+    if upstream in (AZURE, UpstreamApi.OPENAI_COMPATIBLE_CHAT):
         assert request.body["stream_options"] == {"include_usage": True}
         assert request.body["messages"][0] == {"role": "system", "content": "You are Codex."}
     elif upstream is CONVERSE:

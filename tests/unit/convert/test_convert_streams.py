@@ -76,18 +76,23 @@ UPSTREAM_ERRORS = {
     UpstreamApi.AZURE_OPENAI_CHAT: {
         "error": {"message": "server busy", "type": "server_error", "code": "500"}
     },
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: {
+        "error": {"message": "server busy", "type": "server_error", "code": "500"}
+    },
     UpstreamApi.ORCHESTRATION: {
         "error": {"request_id": "r", "code": 500, "message": "LLM Module failed", "location": "LLM Module"}
     },
 }
 
 
-# The GPT passthrough relays OpenAI's own error chunks as they are: not a translation to test.
+# The OpenAI chat passthrough (GPT and the OpenAI-compatible deployments) relays OpenAI's own
+# error chunks as they are: not a translation to test.
+PASSTHROUGHS = {(CHAT, UpstreamApi.AZURE_OPENAI_CHAT), (CHAT, UpstreamApi.OPENAI_COMPATIBLE_CHAT)}
 TRANSLATED_PAIRS = [
     pytest.param(client, upstream, id=f"{client.value}-{upstream.value}")
     for client in ClientApi
     for upstream in UpstreamApi
-    if (client, upstream) != (CHAT, UpstreamApi.AZURE_OPENAI_CHAT)
+    if (client, upstream) not in PASSTHROUGHS
 ]
 
 
@@ -284,7 +289,7 @@ def test_translator_usage_is_known_after_stream_and_whole(upstream: UpstreamApi)
 @pytest.mark.parametrize("upstream", list(UpstreamApi))
 def test_whole_answers_without_content_are_protocol_errors(upstream: UpstreamApi) -> None:
     for client in ClientApi:
-        if (client, upstream) == (CHAT, UpstreamApi.AZURE_OPENAI_CHAT):
+        if (client, upstream) in PASSTHROUGHS:
             continue
         translator = convert.translator(client, upstream, model="m", body=BODY, stream=False)
         with pytest.raises(UpstreamProtocolError):
@@ -320,6 +325,6 @@ def test_whole_answers_validate_with_the_sdks() -> None:
     for upstream in UpstreamApi:
         anthropic.types.Message.model_validate(run_whole(ANTHROPIC, upstream, spec))
         openai.types.responses.Response.model_validate(run_whole(RESPONSES, upstream, spec))
-        if upstream is not UpstreamApi.AZURE_OPENAI_CHAT:
+        if (CHAT, upstream) not in PASSTHROUGHS:
             completion = openai.types.chat.ChatCompletion.model_validate(run_whole(CHAT, upstream, spec))
             assert completion.choices[0].message.content == "x"
