@@ -28,6 +28,7 @@ MODEL = (
     if catalog.find("mistralai--mistral-large-instruct")
     else "gpt-4o-mini"
 )
+EMBEDDINGS = "text-embedding-3-large"
 MASKED_KEY, LOOSE_KEY = "sk-e2e-masked-key", "sk-e2e-loose-key"
 INTERMEDIATE = {"x-ftproxy-orchestration-intermediate": "true"}
 PII = "Mail alice@example.com about John Smith"
@@ -75,7 +76,8 @@ def proxy(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     config = json.loads(path.read_text())
     demo = config["subAccounts"]["demo"]
     demo["orchestration_deployment"] = catalog.deployment_id("orchestration")
-    demo["deployment_models"].pop(MODEL, None)
+    for name in (MODEL, EMBEDDINGS):
+        demo["deployment_models"].pop(name, None)
     config["secret_authentication_tokens"] = [
         DEMO_KEY,
         {"key": MASKED_KEY, "name": "masked", "orchestration_profile": "mask"},
@@ -174,3 +176,14 @@ def test_looser_thresholds_let_the_same_content_through(proxy: Proxy) -> None:
     assert results(passed)["input_filtering"]["message"] == "Input Filter passed successfully."
     kept = loose.chat.completions.create(model=MODEL, messages=BLOCK_OUT)
     assert kept.choices[0].finish_reason == "stop" and kept.choices[0].message.content
+
+
+def test_embeddings_through_orchestration_are_masked_for_the_key(proxy: Proxy) -> None:
+    """The masking module is the one `/v2/embeddings` takes: the masked key's vector is the
+    vector of the masked text."""
+    masked = proxy.oai(MASKED_KEY).embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
+    plain = proxy.oai().embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
+    pseudonyms = proxy.oai().embeddings.create(
+        model=EMBEDDINGS, input="Mail MASKED_EMAIL_1 about MASKED_PERSON_1", dimensions=8
+    )
+    assert masked.data[0].embedding == pseudonyms.data[0].embedding != plain.data[0].embedding
