@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sdk_support import need
 
+from ftproxy.config_orchestration import parse_orchestration
 from ftproxy.simulator import catalog
 
 pytestmark = pytest.mark.sdk_contract
@@ -164,3 +165,32 @@ def test_embed(service: Any) -> None:
     assert [d.index for d in answer.final_result.data] == [0, 1]
     assert len(answer.final_result.data[0].embedding) == 16
     assert answer.final_result.usage.prompt_tokens >= 2
+
+
+def test_ftproxy_profile_modules_through_the_sdk(service: Any) -> None:
+    """The module JSON ftproxy builds from config.json is what SAP's SDK models take and send,
+    and the simulator answers it as configured: thresholds above the content's severity let the
+    violent prompt through, masking and translation report their results."""
+    profile = {
+        "filtering": {
+            "input": {"azure_content_safety": {"violence": 6, "hate": 0}, "llama_guard_3_8b": ["privacy"]},
+            "output": {"azure_content_safety": {"violence": "allow_safe_low_medium"}, "overlap": 10},
+        },
+        "masking": {"method": "pseudonymization", "entities": ["profile-email"], "allowlist": ["SAP"]},
+        "translation": {"input": {"target_language": "en-US"}, "output": {"target_language": "de-DE"}},
+    }
+    settings = parse_orchestration({"profiles": {"p": profile}, "default": "p"}, (), source="config.json")
+    modules = dict(settings.modules_for(None, "gpt-4o"))
+    configs = model("config")
+    templating = {
+        "prompt": {"template": [{"role": "user", "content": "[[sim:filter=input]] mail bob@example.com"}]},
+        "model": {"name": "gpt-4o"},
+    }
+    module_config = configs.ModuleConfig.model_validate({"prompt_templating": templating, **modules})
+    result = service.run(config=configs.OrchestrationConfig(modules=module_config))
+    assert result.final_result.choices[0].finish_reason == "stop"
+    assert "bob@example.com" in result.final_result.choices[0].message.content
+    steps = result.intermediate_results
+    assert steps.input_filtering.message == "Input Filter passed successfully."
+    assert steps.input_masking.message == "Input to LLM is masked successfully."
+    assert steps.input_translation.message and steps.output_translation.message
