@@ -76,8 +76,10 @@ def proxy(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     config = json.loads(path.read_text())
     demo = config["subAccounts"]["demo"]
     demo["orchestration_deployment"] = catalog.deployment_id("orchestration")
-    for name in (MODEL, EMBEDDINGS):
-        demo["deployment_models"].pop(name, None)
+    # One direct model; every other name (MODEL, EMBEDDINGS) is served through orchestration.
+    direct = f"{simulator}/v2/inference/deployments/{catalog.deployment_id('gpt-4.1')}"
+    demo["deployment_models"] = {"gpt-4.1": [direct]}
+    config.pop("model_aliases", None)  # the demo's aliases name models this config leaves out
     config["secret_authentication_tokens"] = [
         DEMO_KEY,
         {"key": MASKED_KEY, "name": "masked", "orchestration_profile": "mask"},
