@@ -2,9 +2,9 @@
 
 Every decision that differs between a free-threaded build and a GIL build reads a
 `RuntimeFacts`; tests inject their own facts instead of needing a python3.14t. `draining()` says
-whether this instance is shutting down (the drain file of `serve/lifecycle.py`), which GET /ready
-reports, and
-`drain_deadline_at` when the streams still open must end (with their error event) during a stop.
+whether this instance is shutting down (the drain file of `serve/lifecycle.py`, watched by one
+thread per process), which GET /ready reports, and `drain_deadline_at` when the streams still
+open must end (with their error event) during a stop.
 """
 
 from __future__ import annotations
@@ -88,16 +88,18 @@ def current() -> RuntimeFacts:
 
 # Set by the launcher (`serve/lifecycle.py`): the path of this run's drain file, absent while serving.
 DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
+WATCH_INTERVAL_S = 0.2  # how soon a worker sees the drain file come or go; a stop is seconds long
 
 
 def draining() -> bool:
-    """True once this instance is shutting down (or an operator asked it to drain).
+    """True once this instance is shutting down (or an operator created the drain file), as this
+    process's drain watch saw it at most `WATCH_INTERVAL_S` ago; False in a process without one.
 
-    Called on every GET /ready: one environment lookup and one stat(), no caching, because the
-    file appears in another process.
+    Called on every GET /ready: two attribute reads. The file appears in another process, so the
+    looking (an environment lookup once, a stat() five times a second) is the watch thread's.
     """
-    path = os.environ.get(DRAIN_FILE_ENV)
-    return os.path.exists(path) if path else False
+    watch = _process_watch
+    return watch is not None and watch.draining
 
 
 # ---- the drain deadline: when the streams still open must end, so that they end with an event ----
@@ -108,9 +110,8 @@ def draining() -> bool:
 # streams use), and read by every stream on every chunk: one global read, no lock, no call.
 # Only `publish_drain_deadline` writes it.
 drain_deadline_at = math.inf
-_drain_deadline_lock = threading.Lock()
-_watcher_started = False
-WATCH_INTERVAL_S = 0.2  # how soon a worker learns the deadline; a stop is seconds long
+_drain_lock = threading.Lock()  # the deadline's compare-and-store; the one watch per process
+_process_watch: DrainWatch | None = None  # set once, by `watch_drain`
 
 
 def publish_drain_deadline(deadline: float) -> float:
@@ -118,7 +119,7 @@ def publish_drain_deadline(deadline: float) -> float:
     one in force. Under a lock: two publishers (the watcher, a server's own stop) must not let a
     later deadline overwrite an earlier one between the compare and the store."""
     global drain_deadline_at
-    with _drain_deadline_lock:
+    with _drain_lock:
         if deadline < drain_deadline_at:
             drain_deadline_at = deadline
         return drain_deadline_at
@@ -136,21 +137,52 @@ def read_drain_deadline(path: str) -> float | None:
     return time.perf_counter() + (epoch - time.time())
 
 
-def watch_drain_deadline() -> None:
-    """Starts, once per process, the thread that learns the drain deadline from the drain file
-    (the workers of a GIL build are separate processes, and the stop is decided in the main one).
-    Off the serving path: streams only read the value it publishes."""
-    global _watcher_started
+class DrainWatch:
+    """The drain file as one process sees it: `draining` (whether the file exists; GET /ready
+    reads it) and the drain deadline written in it (published once, for the streams), refreshed
+    by one thread every `interval_s` for the life of the process: an operator's file may come and
+    go (`touch` drains, `rm` puts the instance back), a stop's file stays until the end."""
+
+    def __init__(self, path: str, interval_s: float = WATCH_INTERVAL_S) -> None:
+        self.path = path
+        self.interval_s = interval_s
+        # Written by `look` only: before `start()` by its caller, then by the watch thread alone.
+        self.draining = False
+        self._deadline_known = False
+        self._stopped = threading.Event()
+
+    def look(self) -> None:
+        self.draining = os.path.exists(self.path)
+        if self.draining and not self._deadline_known:
+            deadline = read_drain_deadline(self.path)
+            if deadline is not None:
+                publish_drain_deadline(deadline)
+                self._deadline_known = True
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="ftproxy-drain-watch", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            self.look()
+
+
+def watch_drain() -> None:
+    """Starts, once per process, the watch of this run's drain file ($FTPROXY_DRAIN_FILE; none
+    without it): the workers of a GIL build are separate processes, and the stop is decided in the
+    main one. Its first look is taken before it is published, so a worker that starts while the
+    instance drains answers 503 from its first /ready."""
+    global _process_watch
     path = os.environ.get(DRAIN_FILE_ENV)
-    with _drain_deadline_lock:
-        if _watcher_started or not path:
-            return
-        _watcher_started = True
-    threading.Thread(target=_watch, args=(path,), name="ftproxy-drain-watch", daemon=True).start()
-
-
-def _watch(path: str) -> None:
-    pause = threading.Event()
-    while (deadline := read_drain_deadline(path)) is None:
-        pause.wait(WATCH_INTERVAL_S)
-    publish_drain_deadline(deadline)
+    if not path or _process_watch is not None:
+        return
+    watch = DrainWatch(path)
+    watch.look()  # a stat, outside the lock
+    with _drain_lock:
+        if _process_watch is not None:
+            return  # another thread worker's factory came first: one watch per process
+        _process_watch = watch
+    watch.start()

@@ -3,8 +3,9 @@
 The launcher gives every run a drain file: a fresh path in a private temporary folder, exported
 as $FTPROXY_DRAIN_FILE before the server starts, so every worker (thread, spawned or forked
 process) inherits it. The file does not exist while ftproxy serves normally. On the first
-SIGTERM/SIGINT the main process creates it, and from then on `draining()` is true in every worker,
-so GET /ready answers 503 and load balancers stop sending new requests. After `--drain-delay`
+SIGTERM/SIGINT the main process creates it, and from then on `draining()` is true in every worker
+(within 0.2 s: each process's `runtime.DrainWatch` looks at the file), so GET /ready answers 503
+and load balancers stop sending new requests. After `--drain-delay`
 seconds the server itself is told to stop: it stops accepting and lets in-flight requests and
 streams finish, for at most `--drain-timeout` seconds. Streams still open then are ended by
 ftproxy a moment before the server's cut, with the error event of their client's API (the file
@@ -31,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ftproxy.runtime import DRAIN_FILE_ENV, watch_drain_deadline
+from ftproxy.runtime import DRAIN_FILE_ENV, watch_drain
 
 # Worker respawns so far, handed by the supervisor to the workers it starts afterwards: with one
 # process worker its metrics live in memory, and the supervisor's count would be unseen.
@@ -49,7 +50,7 @@ def say(message: str) -> None:
 def mark_draining(path: str | os.PathLike[str], streams_end_at: float | None = None) -> None:
     """Creates the drain file (idempotent): every worker's `draining()` turns true. With
     `streams_end_at` (wall-clock epoch seconds), writes it in: the drain deadline every worker's
-    open streams end by, with their error event (`runtime.watch_drain_deadline`)."""
+    open streams end by, with their error event (`runtime.DrainWatch`)."""
     with open(path, "a") as file:
         if streams_end_at is not None:
             file.write(f"{streams_end_at:.3f}\n")
@@ -175,5 +176,5 @@ def worker_app() -> object:
             restarts = int(os.environ.get(RESTARTS_ENV) or 0)
             if restarts and metrics.multiprocess_directory() is None:
                 metrics.WORKER_RESTARTS.labels("crash").inc(restarts)
-    watch_drain_deadline()  # once per process: the streams learn when a stop must end them
+    watch_drain()  # once per process: /ready and the streams learn of a drain from it
     return from_environment()

@@ -101,7 +101,9 @@ def drain_file(log: Path) -> Path:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_sigterm_lets_the_open_stream_finish_and_refuses_new_connections(config: Path, server: str) -> None:
-    with proxy(config, "--server", server) as (process, root, log):
+    # One worker: each worker process sees the drain file on its own watch's tick (every 0.2 s),
+    # so with several one may still say ready just after another said draining.
+    with proxy(config, "--server", server, "--workers", "1") as (process, root, log):
         assert new_connection_status(root) == 200  # ready before the drain
         with open_stream(root, "[[sim:tokens=20,tps=10]]") as lines:
             process.send_signal(signal.SIGTERM)
@@ -145,8 +147,15 @@ def test_drain_delay_keeps_serving_with_ready_503_and_a_second_sigterm_stops_at_
         with open_stream(root, "[[sim:stall_after=2]]") as lines:
             process.send_signal(signal.SIGTERM)
             poll(marker.exists, "the drain file is created on SIGTERM")
-            ready = httpx.get(root + "/ready", timeout=DEADLINE_S)
-            assert (ready.status_code, ready.json()["status"]) == (503, "draining")
+            # Each worker's drain watch looks at the file every 0.2 s: /ready follows within that.
+            answers: list[httpx.Response] = []
+
+            def not_ready() -> bool:
+                answers.append(httpx.get(root + "/ready", timeout=DEADLINE_S))
+                return answers[-1].status_code != 200
+
+            poll(not_ready, "/ready answers 503 while draining")
+            assert (answers[-1].status_code, answers[-1].json()["status"]) == (503, "draining")
             assert httpx.get(root + "/health", timeout=DEADLINE_S).status_code == 200  # still serving
             process.send_signal(signal.SIGTERM)
             with pytest.raises(httpx.TransportError):

@@ -1,12 +1,12 @@
 """The drain deadline under forced preemption. Publishers race (in a worker: the watcher thread,
 and a second watcher a respawned thread worker may start); the deadline in force must be the
 earliest one published, never a later one stored over it between the compare and the store. And
-however many thread workers start at once, one watcher thread is started per process."""
+however many thread workers start at once, one drain watch is started per process, and it is the
+one `draining()` reads."""
 
 from __future__ import annotations
 
 import math
-import threading
 from pathlib import Path
 
 import pytest
@@ -33,14 +33,13 @@ def test_the_earliest_published_deadline_wins(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_one_watcher_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    watched: list[str] = []
+    started: list[runtime.DrainWatch] = []
     monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(tmp_path / "draining"))
-    monkeypatch.setattr(runtime, "_watch", watched.append)  # the thread ends at once
+    monkeypatch.setattr(runtime.DrainWatch, "start", lambda self: started.append(self))  # no thread left
     for _ in range(5):
-        monkeypatch.setattr(runtime, "_watcher_started", False)
-        watched.clear()
+        monkeypatch.setattr(runtime, "_process_watch", None)
+        started.clear()
         with preempting(runtime):
-            run_together(lambda i: runtime.watch_drain_deadline(), 8)
-        for thread in [t for t in threading.enumerate() if t.name == "ftproxy-drain-watch"]:
-            thread.join(timeout=5)  # bounded; the patched watcher returns at once
-        assert watched == [str(tmp_path / "draining")]
+            run_together(lambda i: runtime.watch_drain(), 8)
+        assert len(started) == 1 and started[0] is runtime._process_watch
+        assert started[0].path == str(tmp_path / "draining")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,48 @@ def test_ready_503s_are_not_ready_or_draining(
     assert logged[-1]["error"] == "not_ready"
     drain_file = tmp_path / "draining"
     drain_file.touch()
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(drain_file))
+    watch = runtime.DrainWatch(str(drain_file))
+    watch.look()
+    monkeypatch.setattr(runtime, "_process_watch", watch)
     assert call(app, "GET", "/ready") == 503
     assert logged[-1]["error"] == "draining"
+
+
+class Counting:
+    """Counts the calls of a function while still calling it."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.function(*args, **kwargs)
+
+
+@pytest.mark.parametrize("drain_file_exists", [False, True])
+def test_ready_and_health_read_state_only(
+    app: Gateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, drain_file_exists: bool
+) -> None:
+    """No stat(), no environment lookup per probe: the drain file is the watch thread's to look
+    at, and the interpreter's facts that cannot change are read once."""
+    drain_file = tmp_path / "draining"
+    if drain_file_exists:
+        drain_file.touch()
+    watch = runtime.DrainWatch(str(drain_file))
+    watch.look()
+    monkeypatch.setattr(runtime, "_process_watch", watch)
+    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(drain_file))
+    counters = {name: Counting(getattr(os, name)) for name in ("stat", "lstat")}
+    for name, counter in counters.items():
+        monkeypatch.setattr(os, name, counter)
+    environ_get = Counting(os.environ.get)
+    monkeypatch.setattr(os.environ, "get", environ_get)
+    for _ in range(10):
+        assert call(app, "GET", "/ready") == 503
+        assert call(app, "GET", "/health") == 200
+    assert {name: c.calls for name, c in counters.items()} == {"stat": 0, "lstat": 0}
+    assert environ_get.calls == 0
 
 
 @pytest.mark.parametrize(

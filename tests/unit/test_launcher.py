@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -370,14 +372,60 @@ def test_what_if_reports_a_refusal_instead_of_raising() -> None:
 # ---- drain: the file, the sequence, the Granian glue ----
 
 
-def test_draining_follows_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_drain_watch_follows_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "draining"
+    watch = runtime.DrainWatch(str(path))
+    watch.look()
+    assert not watch.draining
+    lifecycle.mark_draining(path)
+    lifecycle.mark_draining(path)  # idempotent
+    watch.look()
+    assert watch.draining
+    path.unlink()  # an operator's `rm` puts the instance back in rotation
+    watch.look()
+    assert not watch.draining
+
+
+def test_the_drain_watch_thread_sees_the_file_come_and_go(tmp_path: Path) -> None:
+    path = tmp_path / "draining"
+    watch = runtime.DrainWatch(str(path), interval_s=0.01)
+    watch.start()
+    try:
+        lifecycle.mark_draining(path)
+        poll_until(lambda: watch.draining, "the watch sees the drain file")
+        path.unlink()
+        poll_until(lambda: not watch.draining, "the watch sees the drain file removed")
+    finally:
+        watch.stop()
+
+
+def poll_until(condition: Callable[[], bool], what: str, deadline_s: float = 10.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened within {deadline_s}s: {what}"
+        time.sleep(0.005)  # polling interval; the deadline bounds the wait
+
+
+def test_draining_is_the_process_watchs_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    path = tmp_path / "draining"
+    monkeypatch.setattr(runtime, "_process_watch", None)
     monkeypatch.delenv(runtime.DRAIN_FILE_ENV, raising=False)
-    assert not runtime.draining()
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(tmp_path / "draining"))
-    assert not runtime.draining()
-    lifecycle.mark_draining(tmp_path / "draining")
-    lifecycle.mark_draining(tmp_path / "draining")  # idempotent
-    assert runtime.draining()
+    runtime.watch_drain()
+    assert runtime._process_watch is None and not runtime.draining()  # no drain file: no watch
+    lifecycle.mark_draining(path)
+    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(path))
+    runtime.watch_drain()
+    watch = runtime._process_watch
+    assert watch is not None
+    try:
+        assert runtime.draining()  # its first look came before it was published: no 200 first
+        # Read from the watch's state, not from the file: no stat() per GET /ready.
+        watch.draining = False
+        assert not runtime.draining()
+        runtime.watch_drain()  # a second factory call (another thread worker): the same watch
+        assert runtime._process_watch is watch
+    finally:
+        watch.stop()
 
 
 def test_private_drain_file_is_exported_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import platform
+
 from ftproxy import __version__, runtime
 from ftproxy.observe import metrics
 from ftproxy.proxy import Services
@@ -61,10 +63,15 @@ def metrics_endpoint(services: Services, request: Request) -> Response:
     return Response(200, body, content_type=content_type)
 
 
+# What cannot change while the process lives, read once; the GIL's state is live (an import can
+# switch it on), and reading it is one call that reads interpreter state.
+_PYTHON = platform.python_version()
+_FREE_THREADED_BUILD = runtime.is_free_threaded_build()
+
+
 def _runtime() -> dict[str, object]:
-    facts = runtime.current()
     return {
-        "python": facts.version,
-        "free_threaded_build": facts.free_threaded_build,
-        "gil_enabled": facts.gil_enabled,
+        "python": _PYTHON,
+        "free_threaded_build": _FREE_THREADED_BUILD,
+        "gil_enabled": runtime.is_gil_enabled(),
     }
