@@ -63,13 +63,6 @@ def test_the_server_keeps_its_workers_in_wrks_by_index() -> None:
     assert "old_wrk = self.wrks.pop(idx)" in respawn and "self.wrks.insert(idx, wrk)" in respawn
 
 
-def wait_until(condition: object, what: str) -> None:
-    deadline = time.monotonic() + DEADLINE_S
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"never happened within {DEADLINE_S}s: {what}"
-        time.sleep(0.01)  # polling interval; the deadline bounds the wait
-
-
 def test_a_crashed_process_worker_is_reported_with_its_pid_and_exit_code() -> None:
     worker = mp.WorkerProcess(parent=None, idx=1, target=os._exit, args=(3,))
     worker.inner.start()  # not worker.start(): its watcher thread would report to a parent
