@@ -145,6 +145,12 @@ def _parser() -> argparse.ArgumentParser:
         "deploy", help="canary tooling: check, route, rollback, promote, status, watch (docs/canary.md)"
     )
     info = commands.add_parser("info", help="print the interpreter facts that decide how ftproxy serves")
+    info.add_argument(
+        "--config",
+        metavar="PATH",
+        help="also list the models this config serves: family, route (direct or orchestration), "
+        "subaccounts (runs one bounded discovery against AI Core when the config discovers)",
+    )
     info.set_defaults(run=_info)
     return parser
 
@@ -285,4 +291,10 @@ def _info(args: argparse.Namespace) -> int:
     print("`ftproxy serve` (default options) would serve with:")
     for label, answer in what_if(ServeOptions("config.json", "127.0.0.1", 3001)):
         print(f"  {label + ':':28} {answer}")
+    if args.config:
+        from ftproxy import inventory
+
+        print(f"models served by {args.config}:")
+        for line in inventory.lines(inventory.take(load_config(args.config))):
+            print(f"  {line}")
     return 0

@@ -2,12 +2,16 @@
 
 Starts the simulator as a child process on a free loopback port, writes a service key and a
 `config.json` pointing at it into a temporary folder, and accepts the client key
-`sk-ftproxy-demo`.
+`sk-ftproxy-demo`. The config names no deployment: the proxy discovers the simulator's
+deployments (and its orchestration deployment, which serves the models that have none) as it
+would a real subaccount's, and the banner lists what that discovery found, with each route.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +32,12 @@ DEMO_ALIASES = {
 }
 
 
-def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int) -> Path:
+def write_demo_config(
+    folder: Path, simulator_url: str, *, host: str, port: int, discover: bool = False
+) -> Path:
+    """The demo's config.json in `folder`. With `discover` (what `serve --demo` runs) it names
+    no deployment; without, it lists the simulator's deployments (a fixed table, which tests
+    against a simulator that is not running, or that count calls, rely on)."""
     service_key = {
         "clientid": DEMO_CLIENT_ID,
         "clientsecret": DEMO_CLIENT_SECRET,
@@ -42,12 +51,8 @@ def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int)
             "demo": {
                 "resource_group": "default",
                 "service_key_json": "demo-service-key.json",
-                "deployment_models": {
-                    model.name: [
-                        f"{simulator_url}/v2/inference/deployments/{catalog.deployment_id(model.name)}"
-                    ]
-                    for model in catalog.DEFAULT_MODELS
-                },
+                # without deployment_models: discovered from the simulator's listing, as from AI Core
+                **({} if discover else {"deployment_models": _deployments(simulator_url)}),
             }
         },
         # Claude Code's names work without these (the built-in Claude aliases); they are here to
@@ -62,15 +67,32 @@ def write_demo_config(folder: Path, simulator_url: str, *, host: str, port: int)
     return path
 
 
+def _deployments(simulator_url: str) -> dict[str, list[str]]:
+    return {
+        spec.name: [f"{simulator_url}/v2/inference/deployments/{dep}"]
+        for dep, spec in catalog.by_deployment_id().items()
+    }
+
+
 @contextmanager
 def demo_config(*, host: str, port: int) -> Iterator[Path]:
     """Runs the simulator for as long as the block runs and yields the generated config's path."""
     with tempfile.TemporaryDirectory(prefix="ftproxy-demo-") as folder, running_simulator() as simulator_url:
-        yield write_demo_config(Path(folder), simulator_url, host=host, port=port)
+        yield write_demo_config(Path(folder), simulator_url, host=host, port=port, discover=True)
 
 
 def demo_banner(config_path: Path, host: str, port: int) -> str:
-    models = ", ".join(m.name for m in catalog.DEFAULT_MODELS)
+    """The banner, listing the models one discovery finds with their family and route (the
+    simulator runs already; the proxy's workers discover the same at their start). Discovery runs
+    in a child process: this one must not load the metrics before the launcher set them up."""
+    found = subprocess.run(
+        [sys.executable, "-m", "ftproxy.inventory", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    models = found.stdout.splitlines() or [f"(not listed: {found.stderr.strip()[-300:]})"]
     return "\n".join(
         [
             "=" * 78,
@@ -78,10 +100,10 @@ def demo_banner(config_path: Path, host: str, port: int) -> str:
             "SAP AI Core simulator (deterministic text, not a real model).",
             f"  base URL:   http://{host}:{port}/v1",
             f"  client key: {DEMO_KEY}",
-            f"  models:     {models}",
-            "  aliases:    " + ", ".join(f"{a} → {t}" for a, t in DEMO_ALIASES.items()),
-            "              (and any public Claude id, e.g. claude-sonnet-4-5-20250929)",
-            f"  config:     {config_path}",
+            f"  config:     {config_path} (no deployment ids: discovered)",
+            "  models:",
+            *(f"    {line}" for line in models),
+            "    (and any public Claude id, e.g. claude-sonnet-4-5-20250929)",
             "Client set-ups (Claude Code, Codex …): docs/clients.md; the simulated models, their",
             "credentials and [[sim:…]] directives (tool calls, errors): docs/simulator.md.",
             "Point ftproxy at real credentials with `ftproxy serve --config config.json` (see README).",

@@ -141,6 +141,11 @@ class ModelRegistry:
     def orchestration_urls(self) -> tuple[str, ...]:
         return tuple(url for _, url in self._orchestration)
 
+    @property
+    def orchestration_subaccounts(self) -> tuple[str, ...]:
+        """The subaccounts whose orchestration deployment serves any name not listed."""
+        return tuple(sub for sub, _ in self._orchestration)
+
     def get(self, model: str) -> RoundRobin[Deployment] | None:
         found = self._balancers.get(model)
         if found is None:

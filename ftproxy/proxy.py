@@ -73,7 +73,7 @@ class Services:
             discovery = Refresher(models, upstreams)
             discovery.refresh()
             discovery.start()
-            upstreams.on_missing_deployment = discovery.soon
+            upstreams.on_missing_deployment = discovery.missing
         streams = StreamingProcessor(config.streaming, blocking_threads=blocking_threads)
         return cls(config, models, upstreams, streams, discovery)
 

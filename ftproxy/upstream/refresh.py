@@ -5,6 +5,12 @@ timeouts; a failure never raises), then a daemon thread every `discovery.interva
 `soon()` for a deployment that answered 404 (debounced: at most one refresh in flight, at most
 one per `_SOON_SPACING_S`). A failing listing keeps the last good table; `status()` says how
 stale it is for /ready.
+
+A 404 from a deployment is how AI Core shows one that was deleted (and perhaps recreated under
+a new id): `missing()` starts the refresh and answers the request with a 503 and Retry-After,
+which the OpenAI and Anthropic SDKs retry by default; by then the table names the new
+deployment (or none, and the orchestration route serves), so the client sees no error. The
+request is not retried inside the proxy: that would hold it until AI Core's listing answers.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
+from ftproxy.errors import ApiError
 from ftproxy.models import LiveModels
 from ftproxy.observe import metrics
 from ftproxy.upstream.discovery import Discovered, DiscoveryError, fetch, merged
@@ -20,6 +27,7 @@ from ftproxy.upstream.failover import Upstreams
 from ftproxy.upstream.transport import Transport
 
 _SOON_SPACING_S = 30.0
+MISSING_RETRY_AFTER_S = 1  # what a client waits after a deleted deployment's 404: a refresh's time
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +120,17 @@ class Refresher:
                 return
             self._last_soon = now
         threading.Thread(target=self.refresh, name="ftproxy-discovery-404", daemon=True).start()
+
+    def missing(self) -> None:
+        """A deployment answered 404: refresh soon, and answer this request with a retryable 503."""
+        self.soon()
+        raise ApiError(
+            503,
+            "the deployment serving this model answered 404 (deleted or moved); the deployment "
+            "table is being refreshed from AI Core: retry shortly",
+            code="deployment_missing",
+            headers={"Retry-After": str(MISSING_RETRY_AFTER_S)},
+        )
 
     def stop(self) -> None:
         self._stop.set()

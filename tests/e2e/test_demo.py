@@ -39,6 +39,10 @@ def test_demo_streams_every_family_and_stops_its_simulator(tmp_path: Path) -> No
         assert any("ftproxy.simulator" in " ".join(c.cmdline()) for c in children)
         banner = log.read_text()
         assert "DEMO MODE" in banner and DEMO_KEY in banner and "free-threaded build" in banner
+        # no deployment ids in its config: the banner lists what discovery found, with the route
+        assert "no deployment ids: discovered" in banner
+        listed = {line.split()[0]: line.split()[2] for line in banner.splitlines() if line.startswith("    ")}
+        assert listed["gpt-4.1"] == "direct" and listed["anthropic--claude-4.5-sonnet"] == "direct"
 
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=DEMO_KEY, max_retries=0)
         served = {m.id for m in client.models.list()}

@@ -97,9 +97,19 @@ def test_a_deployment_answering_404_refreshes_the_table_soon(simulator: str, tmp
         fault = {"deployment": "gpt-4.1", "status": 404, "count": 1}
         httpx.post(simulator + "/_sim/faults", json=fault, timeout=10).raise_for_status()
         client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
-        with pytest.raises(openai.NotFoundError):
+        # a retryable 503 (the SDKs retry it by default), not the deleted deployment's 404
+        with pytest.raises(openai.InternalServerError) as caught:
             client.chat.completions.create(model="gpt-4.1", messages=[{"role": "user", "content": "hi"}])
+        assert caught.value.status_code == 503 and caught.value.response.headers["retry-after"] == "1"
+        assert caught.value.code == "deployment_missing"
         deadline = time.monotonic() + 30
         while _refreshes(root) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)  # polling a condition, bounded by the deadline
         assert _refreshes(root) == 2
+        # with the SDK's default retries, one 404 is no error the caller sees
+        httpx.post(simulator + "/_sim/faults", json=fault, timeout=10).raise_for_status()
+        retrying = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY)
+        answer = retrying.chat.completions.create(
+            model="gpt-4.1", messages=[{"role": "user", "content": "hi"}]
+        )
+        assert answer.choices[0].message.content
