@@ -1,7 +1,8 @@
 """The RSGI application: routing, the AI Core checks every inference call passes, fault selection.
 
 Hand-written routing on path prefixes; the hot path (an inference POST) does one dict lookup for
-the deployment and one for the route.
+the deployment (in the live table, `state.Deployments`, read once without a lock) and one for the
+route.
 """
 
 from __future__ import annotations
@@ -10,9 +11,20 @@ import logging
 from typing import Any
 
 from ftproxy._json import JSONDecodeError, loads
-from ftproxy.simulator import auth, control, converse, gemini_api, invoke, listing, openai_api, orchestration
+from ftproxy.simulator import (
+    auth,
+    control,
+    converse,
+    gemini_api,
+    invoke,
+    listing,
+    openai_api,
+    openai_compat,
+    orchestration,
+    rules,
+)
 from ftproxy.simulator.call import Call, Route
-from ftproxy.simulator.catalog import DEFAULT_MODELS, ModelSpec, by_deployment_id
+from ftproxy.simulator.catalog import DEFAULT_MODELS, ModelSpec
 from ftproxy.simulator.errors import aicore_error, azure_error, family_error, injected
 from ftproxy.simulator.http import JSON_HEADERS, Reply, Request, StreamReply, json_reply
 from ftproxy.simulator.knobs import DirectiveError, Knobs
@@ -25,13 +37,17 @@ log = logging.getLogger("ftproxy.simulator")
 INFERENCE = "/v2/inference/deployments/"
 _HEALTH_BODY = b'{"status":"ok"}'
 
+_CONVERSE = Route("converse", converse.converse, converse.last_user_text)
+_CONVERSE_STREAM = Route("converse_stream", converse.converse_stream, converse.last_user_text)
+_COMPAT = Route("chat", openai_compat.chat, openai_api.last_user_text)
 _ROUTES: dict[tuple[str, str], Route] = {
     ("gpt", "chat/completions"): Route("chat", openai_api.chat, openai_api.last_user_text),
     ("gpt", "embeddings"): Route("embeddings", openai_api.embeddings, openai_api.last_input_text),
-    ("claude", "converse"): Route("converse", converse.converse, converse.last_user_text),
-    ("claude", "converse-stream"): Route(
-        "converse_stream", converse.converse_stream, converse.last_user_text
-    ),
+    ("claude", "converse"): _CONVERSE,
+    ("claude", "converse-stream"): _CONVERSE_STREAM,
+    ("nova", "converse"): _CONVERSE,
+    ("nova", "converse-stream"): _CONVERSE_STREAM,
+    **{(f, "chat/completions"): _COMPAT for f in ("mistral", "llama", "ibm", "deepseek", "perplexity")},
     ("claude", "invoke"): Route("invoke", invoke.invoke, invoke.last_user_text),
     ("claude", "invoke-with-response-stream"): Route(
         "invoke_stream", invoke.invoke_stream, invoke.last_user_text
@@ -69,9 +85,8 @@ class SimulatorApp:
     ) -> None:
         self.settings = settings
         self.models = models
-        self.by_id = by_deployment_id(models)
         # Workers share `token_key` so each accepts the tokens the others issued.
-        self.state = State(token_key)
+        self.state = State(token_key, models)
 
     async def __rsgi__(self, scope: Any, proto: Any) -> None:
         if scope.proto != "http":
@@ -109,7 +124,8 @@ class SimulatorApp:
             self.state.count_request("listing", None, denied.status)
             return denied
         rest = req.path[len("/v2/lm/deployments") :].strip("/")
-        reply = listing.listing(req, self.models) if not rest else listing.one(req, self.models, rest)
+        table = self.state.deployments.table
+        reply = listing.listing(req, table) if not rest else listing.one(req, table, rest)
         self.state.count_request("listing", None, reply.status)
         return reply
 
@@ -120,15 +136,17 @@ class SimulatorApp:
         denied = auth.check_bearer(req, state) or auth.check_resource_group(req, self.settings, dep)
         if denied is None and dep == orchestration.DEPLOYMENT_ID:
             return await self._orchestration(req, route_path)
-        if denied is None and dep not in self.by_id:
-            group = req.header("ai-resource-group")
-            denied = aicore_error(
-                404, f"Deployment {dep} not found in resource group '{group}'", req.path, code="01010001"
-            )
-        if denied is not None:
+        # The live table, read once and without a lock (a deleted deployment is SAP's 404).
+        entry = None if denied is not None else state.deployments.table.get(dep)
+        if entry is None:
+            if denied is None:
+                group = req.header("ai-resource-group")
+                denied = aicore_error(
+                    404, f"Deployment {dep} not found in resource group '{group}'", req.path, code="01010001"
+                )
             state.count_request("inference", dep or None, denied.status)
             return denied
-        spec = self.by_id[dep]
+        spec = entry.spec
         route = _find_route(spec, route_path)
         if route is None:
             reply = _not_found_for(spec, route_path)
@@ -180,6 +198,11 @@ class SimulatorApp:
             await pause(knobs.latency_ms)
             state.count_request(route.kind, dep, knobs.status)
             return injected(spec.family, knobs.status, knobs.retry_after, knobs.body)
+        broken = rules.check(spec, body)  # the model's own limits (catalog.ModelSpec)
+        if broken is not None:
+            await pause(knobs.latency_ms)
+            state.count_request(route.kind, dep, broken.status)
+            return broken
         call = Call(req, spec, dep, body, knobs, self.settings, state, route_path)
         result = route.handler(call)
         if isinstance(result, StreamReply):

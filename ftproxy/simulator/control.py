@@ -1,7 +1,8 @@
 """The `/_sim/*` control API: fault injection, counters and the deployment table.
 
 Not part of AI Core; unauthenticated, for tests and benchmarks on loopback. State is per worker,
-so use it with one worker (the default).
+so use it with one worker (the default). Creating and deleting deployments changes the live
+table that inference and the AI API listing read (`state.Deployments`).
 
     POST   /_sim/faults        {"deployment": "<id>|<model name>|*", "status": 503, "count": 2,
                                 "retry_after": "1", "body": {...}, ...directive keys...}
@@ -11,7 +12,12 @@ so use it with one worker (the default).
     DELETE /_sim/token-faults  clear token faults
     DELETE /_sim/tokens        revoke every issued token (clients then get 401 and must re-fetch)
     GET    /_sim/stats         counters; DELETE resets them
-    GET    /_sim/deployments   model name -> deployment id, family, API and URL
+    GET    /_sim/deployments   the live table: model, deployment id, family, API, URL, generation
+    POST   /_sim/deployments   {"model": "<catalog name>"} -> 201 {"id", "deploymentUrl", "model"}:
+                               a new deployment of the model, id `deployment_id(name, generation)`
+                               (400 for an unknown model or one offered only through orchestration)
+    DELETE /_sim/deployments/<id>  removes it: inference on the id is then AI Core's 404 and the
+                               listing no longer shows it (404 for an id not in the table)
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftproxy._json import JSONDecodeError, dumps, loads
+from ftproxy.simulator import catalog
 from ftproxy.simulator.catalog import ModelSpec, deployment_id
 from ftproxy.simulator.http import Reply, Request, json_reply
 from ftproxy.simulator.knobs import DirectiveError, Knobs
@@ -92,19 +99,47 @@ def add_token_fault(req: Request, state: State) -> Reply:
     return json_reply(201, {"ok": True})
 
 
-def deployments(req: Request, models: tuple[ModelSpec, ...]) -> Reply:
-    base = req.base_url()
+def _url(req: Request, dep: str) -> str:
+    return f"{req.base_url()}/v2/inference/deployments/{dep}"
+
+
+def deployments(req: Request, state: State) -> Reply:
     table = [
         {
-            "model": m.name,
-            "deployment_id": deployment_id(m.name),
-            "family": m.family,
-            "api": m.api,
-            "url": f"{base}/v2/inference/deployments/{deployment_id(m.name)}",
+            "model": e.spec.name,
+            "deployment_id": e.id,
+            "family": e.spec.family,
+            "api": e.spec.api,
+            "url": _url(req, e.id),
+            "generation": e.generation,
         }
-        for m in models
+        for e in sorted(state.deployments.table.values(), key=lambda e: e.serial)
     ]
     return json_reply(200, {"deployments": table})
+
+
+def create_deployment(req: Request, state: State, models: tuple[ModelSpec, ...]) -> Reply:
+    obj = _object(req)
+    if isinstance(obj, Reply):
+        return obj
+    name = obj.get("model")
+    spec = catalog.find(name, models) if isinstance(name, str) else None
+    if spec is None:
+        return _bad(f"'model' must name a catalog model, got {name!r}")
+    if not spec.deployed:
+        return _bad(f"{spec.name} is offered only through the Orchestration Service; it has no deployment")
+    entry = state.deployments.create(spec)
+    return json_reply(201, {"id": entry.id, "deploymentUrl": _url(req, entry.id), "model": spec.name})
+
+
+def delete_deployment(req: Request, state: State, dep: str) -> Reply:
+    entry = state.deployments.delete(dep)
+    if entry is None:
+        return json_reply(404, {"error": f"no deployment {dep}"})
+    return json_reply(200, {"id": entry.id, "model": entry.spec.name, "deleted": True})
+
+
+_DEPLOYMENT = "/_sim/deployments/"
 
 
 def handle(req: Request, state: State, models: tuple[ModelSpec, ...]) -> Reply:
@@ -129,7 +164,11 @@ def handle(req: Request, state: State, models: tuple[ModelSpec, ...]) -> Reply:
     if key == ("DELETE", "/_sim/tokens"):
         return json_reply(200, {"revoked": state.revoke_tokens()})
     if key == ("GET", "/_sim/deployments"):
-        return deployments(req, models)
+        return deployments(req, state)
+    if key == ("POST", "/_sim/deployments"):
+        return create_deployment(req, state, models)
+    if key[0] == "DELETE" and key[1].startswith(_DEPLOYMENT):
+        return delete_deployment(req, state, key[1][len(_DEPLOYMENT) :])
     return json_reply(404, {"error": f"no simulator control endpoint {req.method} {req.path}"})
 
 

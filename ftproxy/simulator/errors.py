@@ -2,7 +2,10 @@
 
 AI Core's own API (auth, resource group, unknown deployment) answers
 `{"error":{"code","message","requestId","target"}}`; behind it Azure OpenAI, Bedrock and Vertex
-each keep their own error bodies, which the proxy must tell apart and pass through.
+each keep their own error bodies, which the proxy must tell apart and pass through. The models
+SAP hosts itself (Mistral, open source, IBM, DeepSeek) sit behind an OpenAI-compatible server
+that answers vLLM's `{"object":"error","message","type","param","code"}`; Perplexity answers
+`{"error":{"message","type","code"}}`.
 """
 
 from __future__ import annotations
@@ -87,6 +90,22 @@ def bedrock_error(status: int, message: str, error_type: str | None = None) -> R
     )
 
 
+def openai_compat_error(status: int, message: str, param: str | None = None) -> Reply:
+    """vLLM's OpenAI-compatible server (SAP-hosted models): a flat error object."""
+    kind = "NotFoundError" if status == 404 else "BadRequestError" if status < 500 else "InternalServerError"
+    return json_reply(
+        status, {"object": "error", "message": message, "type": kind, "param": param, "code": status}
+    )
+
+
+def perplexity_error(status: int, message: str) -> Reply:
+    kind = "invalid_parameter" if status == 400 else "api_error"
+    return json_reply(status, {"error": {"message": message, "type": kind, "code": status}})
+
+
+_VLLM_FAMILIES = frozenset({"mistral", "llama", "ibm", "deepseek"})
+
+
 def gemini_error(status: int, message: str) -> Reply:
     return json_reply(
         status,
@@ -122,10 +141,14 @@ def family_error(family: Family | None, status: int, message: str) -> Reply:
     """An error with `message` in the shape the deployment's upstream uses."""
     if family == "gpt":
         return azure_error(status, message)
-    if family == "claude":
+    if family in ("claude", "nova"):
         return bedrock_error(status, message)
     if family == "gemini":
         return gemini_error(status, message)
+    if family in _VLLM_FAMILIES:
+        return openai_compat_error(status, message)
+    if family == "perplexity":
+        return perplexity_error(status, message)
     return aicore_error(status, message)
 
 
@@ -142,7 +165,8 @@ def injected(family: Family | None, status: int, retry_after: str | None, body: 
     if status == 401:
         reply = aicore_error(401, "Unauthorized: the access token is invalid or has expired (simulated).")
     else:
-        template = _DEFAULT_MESSAGES.get(family or "", {}).get(status, f"{reason(status)} (simulated).")
+        messages = _DEFAULT_MESSAGES.get("claude" if family == "nova" else family or "", {})
+        template = messages.get(status, f"{reason(status)} (simulated).")
         reply = family_error(family, status, template.format(retry=retry_after or "1"))
     reply.headers = reply.headers + extra
     return reply
@@ -155,5 +179,7 @@ __all__ = [
     "family_error",
     "gemini_error",
     "injected",
+    "openai_compat_error",
+    "perplexity_error",
     "reason",
 ]

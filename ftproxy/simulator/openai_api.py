@@ -47,7 +47,7 @@ last_user_text = answer_text.last_user_text  # string content or any text part
 
 def chat(call: Call) -> Reply | StreamReply:
     body, spec = call.body, call.spec
-    if spec.api != "chat":
+    if spec.api not in ("chat", "openai-compat"):
         return _unsupported("chatCompletion", spec.name)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:

@@ -1,20 +1,76 @@
-"""The simulator's mutable state: issued tokens, injected faults and counters.
+"""The simulator's mutable state: the deployment table, issued tokens, injected faults, counters.
 
 One instance per worker. Under a GIL build with several workers each process has its own, so
 faults, counters and revocation via the /_sim control API reach only the worker that answers:
 use one worker (the default) for them. Tokens stay valid across workers (see `tokens`). On a
 free-threaded build Granian's workers are threads sharing this object, hence the lock around
 every change.
+
+The deployment table (`Deployments`) is read on every inference call, so readers never lock:
+the table is an immutable mapping, replaced whole by `create`/`delete` under the lock (copy,
+change the copy, publish it with one assignment); a reader takes `deployments.table` once.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+from ftproxy.simulator.catalog import ModelSpec, deployment_id
 from ftproxy.simulator.tokens import TokenBook
+
+
+@dataclass(frozen=True, slots=True)
+class Deployed:
+    """One foundation-models deployment: its id, model, and place in creation order."""
+
+    id: str
+    spec: ModelSpec
+    # 0 for the catalog's own deployment of the model, then 1, 2, … for each created one.
+    generation: int
+    # Creation order across the whole table (the listing's createdAt stamps follow it).
+    serial: int
+
+
+class Deployments:
+    """The live deployment table: id → `Deployed`, swapped whole under a lock."""
+
+    def __init__(self, models: tuple[ModelSpec, ...]) -> None:
+        self._lock = threading.Lock()
+        deployed = [m for m in models if m.deployed]
+        ids = [deployment_id(m.name) for m in deployed]
+        table = {dep: Deployed(dep, m, 0, i) for i, (dep, m) in enumerate(zip(ids, deployed, strict=True))}
+        if len(table) != len(deployed):
+            raise ValueError("two simulated models hash to the same deployment id; rename one")
+        self.table: Mapping[str, Deployed] = MappingProxyType(table)
+        # The next generation of each model, and the next serial; only written under the lock.
+        self._generations = {m.name: 1 for m in deployed}
+        self._serial = len(deployed)
+
+    def create(self, spec: ModelSpec) -> Deployed:
+        with self._lock:
+            generation = self._generations.get(spec.name, 0)
+            dep = deployment_id(spec.name, generation)
+            while dep in self.table:  # a hash collision with a live id: take the next generation
+                generation += 1
+                dep = deployment_id(spec.name, generation)
+            entry = Deployed(dep, spec, generation, self._serial)
+            self._generations[spec.name] = generation + 1
+            self._serial += 1
+            self.table = MappingProxyType({**self.table, dep: entry})
+            return entry
+
+    def delete(self, dep: str) -> Deployed | None:
+        with self._lock:
+            table = dict(self.table)
+            entry = table.pop(dep, None)
+            if entry is not None:
+                self.table = MappingProxyType(table)
+            return entry
 
 
 @dataclass(slots=True)
@@ -55,8 +111,9 @@ class Stats:
 
 
 class State:
-    def __init__(self, token_key: bytes | None = None) -> None:
+    def __init__(self, token_key: bytes | None = None, models: tuple[ModelSpec, ...] = ()) -> None:
         self._lock = threading.Lock()
+        self.deployments = Deployments(models)
         self.tokens = TokenBook(token_key)
         self._faults: list[Fault] = []
         self._token_faults: list[TokenFault] = []
@@ -188,4 +245,4 @@ class State:
             self.stats = Stats(open_streams=open_now, max_open_streams=open_now)
 
 
-__all__ = ["Fault", "State", "Stats", "TokenFault"]
+__all__ = ["Deployed", "Deployments", "Fault", "State", "Stats", "TokenFault"]
