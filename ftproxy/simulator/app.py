@@ -21,6 +21,7 @@ from ftproxy.simulator import (
     openai_api,
     openai_compat,
     orchestration,
+    orchestration_v1,
     rules,
 )
 from ftproxy.simulator.call import Call, Route
@@ -53,6 +54,8 @@ _ROUTES: dict[tuple[str, str], Route] = {
         "invoke_stream", invoke.invoke_stream, invoke.last_user_text
     ),
 }
+# v2 (`v2/completion`, `v2/embeddings`) and the v1 `completion` SAP's older client speaks.
+_ORCHESTRATION_ROUTES = {**orchestration.ROUTES, **orchestration_v1.ROUTES}
 _GEMINI = {
     "generateContent": Route("generate", gemini_api.generate, gemini_api.last_user_text),
     "streamGenerateContent": Route("generate_stream", gemini_api.stream_generate, gemini_api.last_user_text),
@@ -161,8 +164,9 @@ class SimulatorApp:
         return reply
 
     async def _orchestration(self, req: Request, route_path: str) -> Reply | StreamReply:
-        """The Orchestration Service deployment (`orchestration.py`): any catalog model by name."""
-        dep, route = orchestration.DEPLOYMENT_ID, orchestration.ROUTES.get(route_path)
+        """The Orchestration Service deployment (`orchestration.py`, `orchestration_v1.py`): any
+        catalog model by name."""
+        dep, route = orchestration.DEPLOYMENT_ID, _ORCHESTRATION_ROUTES.get(route_path)
         if route is None:
             reply = orchestration.error(404, f"No route for '{route_path}'", "Request")
         elif req.method != "POST":

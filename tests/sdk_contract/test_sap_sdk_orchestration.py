@@ -2,7 +2,7 @@
 orchestration deployment: JSON, streaming, tools, filtering errors, masking, embeddings.
 
 The SDK's own pydantic models parse every answer, so a field the simulator gets wrong fails here.
-(SAP's v1 client speaks the deprecated `/completion` route, which the simulator does not serve.)
+(SAP's v1 client, on the deprecated `/completion` route, is in test_sap_sdk_families.py.)
 """
 
 from __future__ import annotations
