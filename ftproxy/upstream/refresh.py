@@ -15,6 +15,7 @@ request is not retried inside the proxy: that would hold it until AI Core's list
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -26,7 +27,10 @@ from ftproxy.upstream.discovery import Discovered, DiscoveryError, fetch, merged
 from ftproxy.upstream.failover import Upstreams
 from ftproxy.upstream.transport import Transport
 
-_SOON_SPACING_S = 30.0
+# A 404 refreshes at most this often: a deployment deleted and another deleted moments later
+# both heal within a client's retries, and a URL that always answers 404 costs AI Core one
+# listing per spacing, no more.
+_SOON_SPACING_S = 5.0
 MISSING_RETRY_AFTER_S = 1  # what a client waits after a deleted deployment's 404: a refresh's time
 
 
@@ -112,24 +116,31 @@ class Refresher:
         while not self._stop.wait(interval):
             self.refresh()
 
-    def soon(self) -> None:
-        """A deployment answered 404: refresh in the background, unless one ran or runs now."""
+    def soon(self) -> float:
+        """A deployment answered 404: refresh in the background, unless one ran or runs now.
+        Returns the seconds until a refresh can next start (0: one runs now or just started)."""
         with self._soon_lock:
             now = time.monotonic()
-            if now - self._last_soon < _SOON_SPACING_S or self._refreshing.locked():
-                return
+            if self._refreshing.locked():
+                return 0.0
+            wait = _SOON_SPACING_S - (now - self._last_soon)
+            if wait > 0:
+                return wait
             self._last_soon = now
         threading.Thread(target=self.refresh, name="ftproxy-discovery-404", daemon=True).start()
+        return 0.0
 
     def missing(self) -> None:
-        """A deployment answered 404: refresh soon, and answer this request with a retryable 503."""
-        self.soon()
+        """A deployment answered 404: refresh soon, and answer this request with a retryable 503
+        whose Retry-After covers the refresh (or, when one ran moments ago, the wait until the
+        next may start: the retry's own 404 then starts it)."""
+        wait = self.soon()
         raise ApiError(
             503,
             "the deployment serving this model answered 404 (deleted or moved); the deployment "
             "table is being refreshed from AI Core: retry shortly",
             code="deployment_missing",
-            headers={"Retry-After": str(MISSING_RETRY_AFTER_S)},
+            headers={"Retry-After": str(MISSING_RETRY_AFTER_S + math.ceil(wait))},
         )
 
     def stop(self) -> None:
