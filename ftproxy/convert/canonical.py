@@ -212,10 +212,6 @@ def result_text(block: dict[str, Any]) -> str:
     return "\n".join(b["text"] for b in block.get("content") or () if b.get("type") == "text" and b["text"])
 
 
-def system_text(request: ChatRequest) -> str:
-    return "\n\n".join(b["text"] for b in request.system if b.get("text"))
-
-
 _TOOL_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 _TOOL_ID_BAD = re.compile(r"[^a-zA-Z0-9_-]")
 

@@ -18,7 +18,6 @@ deployment leaves `metadata` out).
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
 from typing import Any
 
 from ftproxy._json import dumps
@@ -367,13 +366,3 @@ class ConverseDecoder:
 def _stop_sequence(body: dict[str, Any]) -> str | None:
     sequence = as_obj(body.get("additionalModelResponseFields")).get("stop_sequence")
     return sequence if isinstance(sequence, str) else None
-
-
-def iter_events(events: Iterable[dict[str, Any]]) -> list[Event]:
-    """All canonical events of a whole Converse event sequence (for tests and tools)."""
-    decoder = ConverseDecoder()
-    out: list[Event] = []
-    for event in events:
-        out.extend(decoder.feed(event))
-    out.extend(decoder.finish())
-    return out

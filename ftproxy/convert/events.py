@@ -189,24 +189,6 @@ def parse_arguments(text: str) -> dict[str, Any]:
     return {"value": value}
 
 
-def events_for_answer(answer: Answer) -> list[Event]:
-    """The canonical events of a whole answer: what a one-chunk stream of it would produce."""
-    events: list[Event] = [MessageStart(id=answer.id)]
-    for index, block in enumerate(answer.blocks):
-        events.append(BlockStart(index, block.kind, id=block.id, name=block.name, data=block.data))
-        if block.kind == TOOL_USE:
-            if block.text:
-                events.append(BlockDelta(index, JSON, block.text))
-        elif block.kind in (TEXT, THINKING) and block.text:
-            events.append(BlockDelta(index, block.kind, block.text))
-        if block.signature:
-            events.append(BlockDelta(index, SIGNATURE, block.signature))
-        events.append(BlockStop(index))
-    events.append(MessageDelta(answer.stop_reason, answer.stop_sequence, answer.usage))
-    events.append(MessageStop())
-    return events
-
-
 # --- stop reasons ------------------------------------------------------------------------------
 
 _TO_OPENAI = {
