@@ -4,8 +4,9 @@ An `Exchange` is created by the gateway for every request, filled in along the p
 endpoint sets the model and family, the upstream client adds the time spent waiting on SAP AI
 Core), and *finished* exactly once: for a JSON answer when it is returned, for a stream when
 its last byte is sent or the client leaves. Finishing records the metrics and writes the one
-structured log line of the request. It belongs to one request; the only second thread that
-touches it is the stream's producer, which adds upstream time before the consumer finishes it.
+structured log line of the request. It belongs to one request and one thread: a stream is
+relayed on the thread that serves it (`streaming.py`), so the upstream time its chunks add and
+the finish at its end happen on that thread too, and nothing here needs a lock.
 
 The log line carries no body, no key, no token: only ids, names, numbers and outcomes.
 """
