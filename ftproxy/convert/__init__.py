@@ -218,7 +218,8 @@ def build_request(
     if not isinstance(body, dict):
         raise ClientRequestError("the request body must be a JSON object")
     body, headers = model_rules.apply(client, model, body, headers)  # what the model refuses or ignores
-    return _PAIRS[client, upstream].build(body, model=model, stream=stream, headers=headers)
+    request = _PAIRS[client, upstream].build(body, model=model, stream=stream, headers=headers)
+    return model_rules.adapt_request(upstream, model, request)
 
 
 def translator(

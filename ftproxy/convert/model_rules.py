@@ -14,20 +14,26 @@ in its own code: the product never imports the simulator):
   parameters and are dropped (Converse would refuse them as unknown request fields).
 - Perplexity Sonar (`sonar…`) has no function calling: `tools` is refused.
 - DeepSeek-R1 has no function calling and no image input.
+- Mistral models (vLLM with Mistral's tokenizer, vllm-project/vllm#12332) refuse a tool call id
+  that is not 9 letters and digits ("Tool call id … must be a-z, A-Z, 0-9, with a length of
+  9"), which is what a conversation begun with another model (`call_…`, `toolu_…`) carries: on
+  the OpenAI-compatible route such ids are replaced by a 9-character digest of themselves, the
+  same for a call and its result (`short_tool_ids`); Mistral's own ids pass unchanged.
 - Text-only models on SAP's own runtimes (Meta Llama 3/3.1 instruct, Mixtral 8x7b, IBM Granite
   13b chat, which has no tools either): images are refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
-from ftproxy.convert.base import ClientRequestError
+from ftproxy.convert.base import ClientRequestError, UpstreamRequest
 from ftproxy.convert.limits import cap_output_tokens
-from ftproxy.wire.apis import ClientApi
+from ftproxy.wire.apis import ClientApi, UpstreamApi
 
 TOOLS = "tools"
 IMAGES = "images"
@@ -40,6 +46,7 @@ class ModelRule:
     drops: tuple[str, ...] = ()  # client body fields (the same name in every client API)
     drops_headers: tuple[str, ...] = ()  # client headers the converters would forward
     max_output_tokens: int | None = None
+    short_tool_ids: bool = False  # tool call ids as 9 letters and digits (OpenAI-compatible route)
 
 
 RULES: tuple[ModelRule, ...] = (
@@ -54,6 +61,7 @@ RULES: tuple[ModelRule, ...] = (
     ModelRule(re.compile(r"deepseek-r1"), refuses=frozenset({TOOLS, IMAGES})),
     ModelRule(re.compile(r"^ibm--granite"), refuses=frozenset({TOOLS, IMAGES})),
     ModelRule(re.compile(r"^meta--llama3|mixtral"), refuses=frozenset({IMAGES})),
+    ModelRule(re.compile(r"^mistralai--|mistral|mixtral|pixtral"), short_tool_ids=True),
 )
 
 # Content part types that carry an image, in every client API (Chat, Messages, Responses).
@@ -66,6 +74,7 @@ class _Rules:
     drops: tuple[str, ...]
     drops_headers: tuple[str, ...]
     max_output_tokens: int | None
+    short_tool_ids: bool
 
     @property
     def empty(self) -> bool:
@@ -83,6 +92,7 @@ def rules_for(model: str) -> _Rules:
         tuple(f for r in matching for f in r.drops),
         tuple(h for r in matching for h in r.drops_headers),
         min(caps) if caps else None,
+        any(r.short_tool_ids for r in matching),
     )
 
 
@@ -106,6 +116,50 @@ def apply(
     if headers and rules.drops_headers:
         headers = {k: v for k, v in headers.items() if k not in rules.drops_headers}
     return cap_output_tokens(client, body, rules.max_output_tokens), headers
+
+
+_SHORT_ID = re.compile(r"[A-Za-z0-9]{9}")
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def adapt_request(upstream: UpstreamApi, model: str, request: UpstreamRequest) -> UpstreamRequest:
+    """The built upstream request, with what the model's runtime needs in its own form."""
+    if upstream is not UpstreamApi.OPENAI_COMPATIBLE_CHAT or not rules_for(model).short_tool_ids:
+        return request
+    messages = request.body.get("messages")
+    if not isinstance(messages, list) or not any(_foreign_ids(m) for m in messages):
+        return request
+    return replace(request, body={**request.body, "messages": [_short_ids(m) for m in messages]})
+
+
+def _foreign_ids(message: Any) -> bool:
+    if not isinstance(message, dict):
+        return False
+    ids = [message.get("tool_call_id")]
+    ids.extend(c.get("id") for c in message.get("tool_calls") or () if isinstance(c, dict))
+    return any(isinstance(i, str) and not _SHORT_ID.fullmatch(i) for i in ids)
+
+
+def short_id(value: str) -> str:
+    """`value` if it is 9 letters and digits, else 9 of them derived from it (one id, one digest)."""
+    if _SHORT_ID.fullmatch(value):
+        return value
+    number = int.from_bytes(hashlib.sha256(value.encode()).digest()[:8], "big")
+    return "".join(_ALPHABET[(number >> (6 * i)) % 62] for i in range(9))
+
+
+def _short_ids(message: Any) -> Any:
+    if not _foreign_ids(message):
+        return message
+    out = dict(message)
+    if isinstance(out.get("tool_call_id"), str):
+        out["tool_call_id"] = short_id(out["tool_call_id"])
+    if isinstance(out.get("tool_calls"), list):
+        out["tool_calls"] = [
+            {**c, "id": short_id(c["id"])} if isinstance(c, dict) and isinstance(c.get("id"), str) else c
+            for c in out["tool_calls"]
+        ]
+    return out
 
 
 def _has_image(client: ClientApi, body: dict[str, Any]) -> bool:
@@ -141,4 +195,4 @@ def _parts_have_image(parts: Any, *, nested: bool) -> bool:
     return False
 
 
-__all__ = ["IMAGES", "RULES", "TOOLS", "ModelRule", "apply", "rules_for"]
+__all__ = ["IMAGES", "RULES", "TOOLS", "ModelRule", "adapt_request", "apply", "rules_for", "short_id"]

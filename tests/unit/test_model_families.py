@@ -11,6 +11,7 @@ import pytest
 from ftproxy import convert
 from ftproxy.config_sections import parse_model_routes
 from ftproxy.convert import ClientApi, ClientRequestError, UpstreamApi
+from ftproxy.convert.model_rules import short_id
 from ftproxy.errors import ConfigError
 from ftproxy.models import Family, ModelRegistry, classify
 from ftproxy.settings import Config, ServiceKey, Subaccount
@@ -228,3 +229,54 @@ def test_model_routes_config(raw: Any, expected: Any, key: str | None) -> None:
         parse_model_routes(raw, source="config.json")
     text = str(caught.value)
     assert "config.json" in text and key in text and "Fix: use" in text
+
+
+TOOL_HISTORY = {
+    "max_tokens": 50,
+    "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01A", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01A", "content": "18C"}]},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "RluueJ6B5", "name": "f", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "RluueJ6B5", "content": "19C"}]},
+    ],
+    "tools": [ANTHROPIC_TOOL],
+}
+
+
+def _ids(body: dict[str, Any]) -> list[str]:
+    out = []
+    for m in body["messages"]:
+        out.extend(c["id"] for c in m.get("tool_calls") or ())
+        if "tool_call_id" in m:
+            out.append(m["tool_call_id"])
+    return out
+
+
+def test_mistral_gets_tool_call_ids_of_9_letters_and_digits_consistently() -> None:
+    mistral = convert.build_request(
+        MESSAGES,
+        COMPAT,
+        {"model": "m", **TOOL_HISTORY},
+        model="mistralai--mistral-medium-instruct",
+        stream=False,
+    )
+    first, first_result, own, own_result = _ids(mistral.body)
+    assert first == first_result != "toolu_01A" and len(first) == 9 and first.isalnum()
+    assert own == own_result == "RluueJ6B5"  # Mistral's own ids pass unchanged
+    chat = {"model": "m", "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "call_abc123", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_abc123", "content": "18C"},
+    ]}  # fmt: skip
+    passthrough = convert.build_request(
+        CHAT, COMPAT, chat, model="mistralai--mistral-large-instruct", stream=False
+    )
+    assert _ids(passthrough.body)[0] == _ids(passthrough.body)[1] == short_id("call_abc123")
+    assert chat["messages"][2]["tool_call_id"] == "call_abc123"  # the client's dict is not changed
+    # other models, and Mistral behind the Orchestration Service, keep the client's ids
+    other = convert.build_request(
+        MESSAGES, COMPAT, {"model": "m", **TOOL_HISTORY}, model="meta--llama3.3-70b-instruct", stream=False
+    )
+    assert _ids(other.body)[0] == "toolu_01A"
