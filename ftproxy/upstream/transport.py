@@ -24,7 +24,9 @@ What it provides (the seam `ftproxy.upstream` is built on):
 - `Response.interrupt()`, safe from another thread: it shuts the socket down, which wakes a
   reader blocked in `recv` at once.
 Every failure becomes one of the four `ftproxy.upstream.errors` types in these three modules, and
-nowhere else.
+nowhere else: socket and TLS failures through one table per step of a call (`_CONNECTING` …
+`_WAITING`), applied by one context manager (`_Seam`) around every socket call; framing
+failures where the framing is read.
 """
 
 from __future__ import annotations
@@ -41,11 +43,18 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import NamedTuple
+from types import TracebackType
+from typing import Final, NamedTuple
 from urllib.parse import unquote, urlsplit
 from urllib.request import getproxies_environment, proxy_bypass_environment
 
-from ftproxy.upstream.errors import ConnectFailed, ConnectionLost, ProtocolError, UpstreamTimeout
+from ftproxy.upstream.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    ProtocolError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ftproxy.upstream.http11 import MAX_HEAD, parse_head, request_head
 from ftproxy.upstream.response import Response, Waited
 
@@ -62,6 +71,95 @@ _SWEEP_EVERY_S = 1.0
 # Python's timeouts (OpenSSL would retry a kernel timeout forever).
 _KERNEL_TIMEOUTS = sys.platform.startswith("linux")
 _POLL = hasattr(select, "poll")  # everywhere but Windows
+
+
+class _Stale(Exception):
+    """A reused connection failed before any byte of the answer: safe to send again."""
+
+
+# Socket and TLS failures → ours, one table per step of a call (as httpcore maps its backend's
+# errors per operation). Keys are looked up along the failure's MRO, most specific first, so
+# every OSError subclass lands somewhere; values are what to raise and its message ({where}:
+# the address dialled, {host}: the origin's host, {reason}: the OS's words, {tls}: OpenSSL's).
+# TimeoutError is Python's own timeout (socket.timeout); BlockingIOError is EAGAIN from a kernel
+# timeout (SO_RCVTIMEO/SO_SNDTIMEO); ValueError (UnicodeError) is a host name IDNA cannot encode.
+_Table = Mapping[type[BaseException], tuple[type[Exception], str]]
+_CONNECTING: Final[_Table] = {
+    TimeoutError: (UpstreamTimeout, "connecting to {where} timed out"),
+    OSError: (ConnectFailed, "cannot connect to {where}: {reason}"),
+    ValueError: (ConnectFailed, "cannot connect to {where}: {reason}"),
+}
+_HANDSHAKE: Final[_Table] = {  # the proxy tunnel, the TLS handshake, the socket options
+    TimeoutError: (UpstreamTimeout, "connecting to {where} timed out (TLS or proxy)"),
+    ssl.SSLError: (ConnectFailed, "TLS with {host} failed: {tls}"),
+    OSError: (ConnectFailed, "cannot connect to {host}: {reason}"),
+    ValueError: (ConnectFailed, "cannot connect to {host}: {reason}"),
+}
+_SENDING: Final[_Table] = {
+    TimeoutError: (UpstreamTimeout, "sending the request to SAP AI Core timed out"),
+    BlockingIOError: (UpstreamTimeout, "sending the request to SAP AI Core timed out"),
+    OSError: (ConnectionLost, "the connection broke while sending the request: {reason}"),
+}
+_READING: Final[_Table] = {
+    TimeoutError: (UpstreamTimeout, "SAP AI Core sent nothing within the read timeout"),
+    BlockingIOError: (UpstreamTimeout, "SAP AI Core sent nothing within the read timeout"),
+    OSError: (ConnectionLost, "the connection to SAP AI Core broke: {reason}"),
+}
+# A reused connection that breaks before the answer's first byte was closed by the server while
+# idle: the request is sent once more on a fresh one (a timeout is not a closed connection).
+_RESENDING: Final[_Table] = {**_SENDING, OSError: (_Stale, "")}
+_FIRST_READ: Final[_Table] = {**_READING, OSError: (_Stale, "")}
+# A read with a wait (`iter_chunks(wait=…)`): silence within the wait is not an error.
+_WAITING: Final[_Table] = {
+    **_READING,
+    TimeoutError: (Waited, ""),
+    BlockingIOError: (Waited, ""),
+}
+
+
+class _Seam:
+    """`with _Seam(table):` around socket calls: a failure leaves as the table's exception.
+
+    Failures the table does not name (our own `UpstreamError`s) pass through unchanged. The
+    per-request steps are module constants, so the hot path allocates nothing for it."""
+
+    __slots__ = ("host", "table", "where")
+
+    def __init__(self, table: _Table, where: str = "", host: str = "") -> None:
+        self.table = table
+        self.where = where
+        self.host = host
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is None or exc is None:
+            return
+        mapped = _mapped(self.table, kind)
+        if mapped is None:
+            return
+        ours, words = mapped
+        tls = getattr(exc, "reason", None) or exc  # OpenSSL's short reason on an ssl.SSLError
+        raise ours(words.format(where=self.where, host=self.host, reason=_reason(exc), tls=tls)) from None
+
+
+def _mapped(table: _Table, kind: type[BaseException]) -> tuple[type[Exception], str] | None:
+    """The table's entry for a failure of type `kind`: its own, or its nearest base's."""
+    for base in kind.__mro__:
+        entry = table.get(base)
+        if entry is not None:
+            return entry
+    return None
+
+
+_SEND = _Seam(_SENDING)
+_RESEND = _Seam(_RESENDING)
+_READ = _Seam(_READING)
+_READ_FIRST = _Seam(_FIRST_READ)
+_WAIT = _Seam(_WAITING)
 
 
 class _Origin(NamedTuple):
@@ -235,28 +333,21 @@ class _OriginPool:
     def connect(self) -> _Connection:
         transport, origin, proxy = self.transport, self.origin, self.proxy
         address = (proxy.host, proxy.port) if proxy else (origin.host, origin.port)
-        try:
+        where = _name(address)
+        with _Seam(_CONNECTING, where):
             sock = socket.create_connection(address, timeout=transport.connect_timeout)
-        except TimeoutError:
-            raise UpstreamTimeout(f"connecting to {_name(address)} timed out") from None
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {_name(address)}: {_reason(exc)}") from None
         try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if proxy is not None and origin.scheme == "https":
-                _open_tunnel(sock, origin, proxy)
-            if origin.scheme == "https":
-                sock = transport._tls.wrap_socket(sock, server_hostname=origin.host)
-        except TimeoutError:
-            sock.close()
-            raise UpstreamTimeout(f"connecting to {_name(address)} timed out (TLS or proxy)") from None
-        except ssl.SSLError as exc:
-            sock.close()
-            raise ConnectFailed(f"TLS with {origin.host} failed: {exc.reason or exc}") from None
-        except OSError as exc:
-            sock.close()
-            raise ConnectFailed(f"cannot connect to {origin.host}: {_reason(exc)}") from None
-        return _Connection(self, sock)
+            with _Seam(_HANDSHAKE, where, origin.host):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if proxy is not None and origin.scheme == "https":
+                    _open_tunnel(sock, origin, proxy)
+                if origin.scheme == "https":
+                    sock = transport._tls.wrap_socket(sock, server_hostname=origin.host)
+                return _Connection(self, sock)
+        except UpstreamError:
+            with contextlib.suppress(OSError):
+                sock.close()
+            raise
 
     def close(self) -> None:
         while True:
@@ -264,10 +355,6 @@ class _OriginPool:
                 self._idle.pop().close()
             except IndexError:
                 return
-
-
-class _Stale(Exception):
-    """A reused connection failed before any byte of the answer: safe to send again."""
 
 
 class _Connection:
@@ -309,23 +396,21 @@ class _Connection:
         return not readable
 
     def exchange(self, payload: bytes, method: str, *, fresh: bool = False) -> Response:
-        # A TLS socket's one timeout may still be the last stream's short wait: sends get the read timeout
-        self.set_timeout(self.pool.transport.read_timeout)
+        """Sends the request and reads the answer's head; on any failure the connection is closed."""
         try:
-            self.sock.sendall(payload)
-        except (TimeoutError, BlockingIOError):
-            self.close()
-            raise UpstreamTimeout("sending the request to SAP AI Core timed out") from None
-        except OSError as exc:
-            self.close()
-            if not fresh:
-                raise _Stale from None
-            raise ConnectionLost(f"the connection broke while sending the request: {_reason(exc)}") from None
-        try:
+            with _SEND if fresh else _RESEND:
+                # A TLS socket's one timeout may still be the last stream's short wait: sends
+                # get the read timeout.
+                self.set_timeout(self.pool.transport.read_timeout)
+                self.sock.sendall(payload)
             return self._read_head(method)
         except _Stale:
+            self.close()
             if fresh:
                 raise ConnectionLost("SAP AI Core closed the connection without answering") from None
+            raise
+        except UpstreamError:
+            self.close()
             raise
 
     def _read_head(self, method: str) -> Response:
@@ -335,19 +420,13 @@ class _Connection:
             end = buffer.find(b"\r\n\r\n")
             while end < 0 or end > MAX_HEAD:  # a complete but oversized head, too
                 if len(buffer) > MAX_HEAD:
-                    self.close()
                     raise ProtocolError("the answer's headers are larger than 64 kB")
                 if not self.fill(stale_if_empty=not buffer and not interim):
-                    self.close()
                     raise ConnectionLost("SAP AI Core closed the connection in the middle of the headers")
                 end = buffer.find(b"\r\n\r\n")
             head = bytes(buffer[:end])
             del buffer[: end + 4]
-            try:
-                status, headers, keep_alive = parse_head(head)
-            except ProtocolError:
-                self.close()
-                raise
+            status, headers, keep_alive = parse_head(head)
             if 100 <= status < 200 and status != 101:
                 interim = True
                 continue  # an interim answer (100 Continue): the real one follows
@@ -355,23 +434,13 @@ class _Connection:
 
     def fill(self, *, stale_if_empty: bool = False, wait: float | None = None) -> bool:
         """Reads what the socket has into the buffer. False at the end of the stream (the peer
-        closed). With `wait`, gives up after that many seconds and raises `Waited`."""
-        self.set_timeout(self.pool.transport.read_timeout if wait is None else wait)
-        try:
+        closed). With `wait`, gives up after that many seconds and raises `Waited`. A failure
+        leaves the connection open: whoever reads the head or the body closes it."""
+        with _WAIT if wait is not None else _READ_FIRST if stale_if_empty else _READ:
+            self.set_timeout(self.pool.transport.read_timeout if wait is None else wait)
             data = self.sock.recv(_RECV)
-        except (TimeoutError, BlockingIOError):  # BlockingIOError: a kernel timeout (EAGAIN)
-            if wait is not None:
-                raise Waited from None
-            self.close()
-            raise UpstreamTimeout("SAP AI Core sent nothing within the read timeout") from None
-        except OSError as exc:
-            self.close()
-            if stale_if_empty:
-                raise _Stale from None
-            raise ConnectionLost(f"the connection to SAP AI Core broke: {_reason(exc)}") from None
         if not data:
             if stale_if_empty:
-                self.close()
                 raise _Stale
             return False
         self.buffer += data
@@ -393,12 +462,17 @@ def _open_tunnel(sock: socket.socket, origin: _Origin, proxy: _Proxy) -> None:
     while b"\r\n\r\n" not in answer:
         data = sock.recv(4096)
         if not data or len(answer) > MAX_HEAD:
-            raise OSError(f"proxy {proxy.host}:{proxy.port} closed the tunnel request")
+            raise ConnectFailed(
+                f"cannot connect to {origin.host}: proxy {proxy.host}:{proxy.port} closed the tunnel request"
+            )
         answer += data
     status_line = answer.split(b"\r\n", 1)[0].decode("latin-1")
     parts = status_line.split(" ", 2)
     if len(parts) < 2 or parts[1] != "200":
-        raise OSError(f"proxy {proxy.host}:{proxy.port} refused the tunnel: {status_line[:80]}")
+        raise ConnectFailed(
+            f"cannot connect to {origin.host}: proxy {proxy.host}:{proxy.port} refused the tunnel: "
+            f"{status_line[:80]}"
+        )
 
 
 def _tls_context(verify: bool | str) -> ssl.SSLContext:
@@ -419,5 +493,5 @@ def _name(address: tuple[str, int]) -> str:
     return f"{address[0]}:{address[1]}"
 
 
-def _reason(exc: OSError) -> str:
-    return exc.strerror or str(exc) or type(exc).__name__  # str: our own tunnel failures
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
