@@ -20,7 +20,6 @@ from ftproxy._json import dumps
 from ftproxy.balancer import RoundRobin
 from ftproxy.convert import (
     ClientApi,
-    ClientRequestError,
     StreamFormat,
     Translator,
     UpstreamApi,
@@ -34,8 +33,8 @@ from ftproxy.observe import metrics
 from ftproxy.observe.exchange import Exchange
 from ftproxy.settings import Config
 from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamingProcessor, StreamOutcome
-from ftproxy.upstream import ConnectionLost, UpstreamError, Upstreams, UpstreamTimeout, read_json
 from ftproxy.upstream import Response as UpstreamResponse
+from ftproxy.upstream import Stage, UpstreamError, Upstreams, client_error, read_json
 from ftproxy.upstream.refresh import Refresher
 from ftproxy.wire.upstream import decode_stream
 
@@ -139,18 +138,16 @@ def forward(
     if deployment.embeddings:
         raise ApiError(400, f"'{model}' is an embeddings model; call /v1/embeddings", param="model")
     body = cap_output_tokens(client_api, body, services.config.limits.max_output_tokens.get(deployment.model))
-    try:
-        upstream_request = convert.build_request(
-            client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
-        )
-        if deployment.api is UpstreamApi.ORCHESTRATION:  # config.json `orchestration` modules
-            modules = services.config.orchestration.modules_for(exchange.client, deployment.model)
-            upstream_request = orchestration.with_modules(upstream_request, modules)
-        translator = convert.translator(
-            client_api, deployment.api, model=model, body=body, stream=stream, headers=headers
-        )
-    except ClientRequestError as exc:
-        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
+    # A body the converters refuse raises ClientRequestError, which the web layer answers with a 400.
+    upstream_request = convert.build_request(
+        client_api, deployment.api, body, model=deployment.model, stream=stream, headers=headers
+    )
+    if deployment.api is UpstreamApi.ORCHESTRATION:  # config.json `orchestration` modules
+        modules = services.config.orchestration.modules_for(exchange.client, deployment.model)
+        upstream_request = orchestration.with_modules(upstream_request, modules)
+    translator = convert.translator(
+        client_api, deployment.api, model=model, body=body, stream=stream, headers=headers
+    )
 
     upstreams = services.upstreams
     call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)
@@ -159,7 +156,7 @@ def forward(
         try:
             answer = translator.complete(read_json(response, exchange))
         except UpstreamProtocolError as exc:
-            raise ApiError(502, f"SAP AI Core sent an answer that cannot be read: {exc}") from None
+            raise client_error(exc, Stage.ANSWER) from None
         _count_usage(exchange, translator)
         return answer
 
@@ -219,18 +216,15 @@ def _embed_orchestrated(
     model: str,
 ) -> dict[str, Any]:
     """Embeddings through the Orchestration Service's `/v2/embeddings`, answered as OpenAI's."""
-    try:
-        request = orchestration.build_embeddings_request(body, model=model)
-        modules = services.config.orchestration.modules_for(exchange.client, model)
-        request = orchestration.embeddings_with_masking(request, modules)
-    except ClientRequestError as exc:
-        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
+    request = orchestration.build_embeddings_request(body, model=model)
+    modules = services.config.orchestration.modules_for(exchange.client, model)
+    request = orchestration.embeddings_with_masking(request, modules)
     path = orchestration.EMBEDDINGS_PATH
     response = services.upstreams.open(exchange, deployments, path, _encode(request))
     try:
         return orchestration.embeddings_answer(read_json(response, exchange))
     except UpstreamProtocolError as exc:
-        raise ApiError(502, f"SAP AI Core sent an answer that cannot be read: {exc}") from None
+        raise client_error(exc, Stage.ANSWER) from None
 
 
 def _encode(body: dict[str, Any]) -> bytes:
@@ -282,14 +276,9 @@ def _relay(
                     announced = True
                     yield CONTENT_STARTS
                 yield chunk
-    except UpstreamProtocolError as exc:
-        yield translator.stream_error(502, f"SAP AI Core sent a malformed stream: {exc}")
-        return
-    except UpstreamTimeout:
-        yield translator.stream_error(504, "SAP AI Core stopped sending in the middle of the answer")
-        return
-    except (ConnectionLost, UpstreamError) as exc:
-        yield translator.stream_error(502, f"the stream from SAP AI Core broke off ({exc})")
+    except (UpstreamProtocolError, UpstreamError) as exc:
+        error = client_error(exc, Stage.STREAM)
+        yield translator.stream_error(error.status, error.message)
         return
     finally:
         response.close()

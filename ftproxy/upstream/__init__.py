@@ -5,11 +5,12 @@ response.py   an answer whose body is read as it arrives (sized, chunked, until 
 http11.py     the message format: request head, response head, chunk sizes (pure functions)
 errors.py     the four failures the transport can report (ConnectFailed, UpstreamTimeout, ...)
 oauth.py      the XSUAA client-credentials fetch behind each subaccount's TokenManager
-client.py     one subaccount: token, AI Core headers, one re-auth on 401; reading answers back
+client.py     one subaccount: token, AI Core headers, one re-auth on 401; reading answers back;
+              FAILURES: what the client is told when a call fails (client_error)
 failover.py   `Upstreams`: failover, retries and circuit breakers across deployments
 """
 
-from ftproxy.upstream.client import UpstreamClient, error_from_response, read_json
+from ftproxy.upstream.client import Stage, UpstreamClient, client_error, error_from_response, read_json
 from ftproxy.upstream.errors import (
     ConnectFailed,
     ConnectionLost,
@@ -25,11 +26,13 @@ __all__ = [
     "ConnectionLost",
     "ProtocolError",
     "Response",
+    "Stage",
     "Transport",
     "UpstreamClient",
     "UpstreamError",
     "UpstreamTimeout",
     "Upstreams",
+    "client_error",
     "error_from_response",
     "read_json",
 ]

@@ -1,30 +1,96 @@
 """One subaccount's calls: its OAuth token, the headers SAP AI Core wants, one re-auth on a 401.
 
 Also the two ways an answer is read back: `read_json` for a whole JSON answer and
-`error_from_response` for an error answer, both bounded, both closing the response.
+`error_from_response` for an error answer, both bounded, both closing the response; and what
+the client is told when a call fails without an error answer (`FAILURES`, `client_error`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from enum import IntEnum
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ftproxy import __version__
 from ftproxy._json import loads
 from ftproxy.errors import ApiError, upstream_filtered, upstream_message
 from ftproxy.observe import metrics
 from ftproxy.settings import UpstreamSettings
-from ftproxy.upstream.errors import UpstreamError, UpstreamTimeout
+from ftproxy.upstream.errors import (
+    ConnectFailed,
+    ConnectionLost,
+    ProtocolError,
+    UpstreamError,
+    UpstreamTimeout,
+)
 from ftproxy.upstream.oauth import oauth_fetcher
 from ftproxy.upstream.tokens import TokenError, TokenManager
 from ftproxy.upstream.transport import Response, Transport
+from ftproxy.wire.apis import UpstreamProtocolError
 
 if TYPE_CHECKING:
     from ftproxy.observe.exchange import Exchange
     from ftproxy.settings import Subaccount
 
 _ERROR_BODY_LIMIT = 64 * 1024
+
+
+class Stage(IntEnum):
+    """How far a call to SAP AI Core got when it failed: the client's words depend on it."""
+
+    CALL = 0  # before the answer's headers (token, connect, send, wait for the head)
+    ANSWER = 1  # reading or reading back a whole answer
+    STREAM = 2  # inside a stream the client is already reading
+
+
+class Told(NamedTuple):
+    """What the client is told: a status, a message ({exc}: the failure's own words,
+    {subaccount}: the subaccount called) and an error code."""
+
+    status: int
+    message: str
+    code: str | None = None
+
+
+_UNREACHABLE = (
+    Told(502, "SAP AI Core could not be reached ({exc})"),
+    Told(502, "SAP AI Core's answer was cut off ({exc})"),
+    Told(502, "the stream from SAP AI Core broke off ({exc})"),
+)
+_NO_TOKEN = Told(
+    502, "cannot authenticate to SAP AI Core (subaccount {subaccount}): {exc}", "upstream_auth_failed"
+)
+# Every failure the upstream layer reports without an HTTP error answer → what the client is
+# told, one column per Stage. Looked up along the failure's MRO (a new UpstreamError subclass
+# gets its base's row); the unit test insists that every subclass has its own row.
+FAILURES: Final[Mapping[type[Exception], tuple[Told, Told, Told]]] = {
+    UpstreamTimeout: (
+        Told(504, "SAP AI Core did not answer in time"),
+        Told(504, "SAP AI Core did not finish its answer in time"),
+        Told(504, "SAP AI Core stopped sending in the middle of the answer"),
+    ),
+    ConnectFailed: _UNREACHABLE,
+    ConnectionLost: _UNREACHABLE,
+    ProtocolError: _UNREACHABLE,
+    UpstreamError: _UNREACHABLE,
+    # valid framing, but not what the API promises (no choices, no candidates, no output)
+    UpstreamProtocolError: (
+        Told(502, "SAP AI Core sent an answer that cannot be read: {exc}"),
+        Told(502, "SAP AI Core sent an answer that cannot be read: {exc}"),
+        Told(502, "SAP AI Core sent a malformed stream: {exc}"),
+    ),
+    # the token endpoint, not the deployment: the failover loop does not count it against it
+    TokenError: (_NO_TOKEN, _NO_TOKEN, _NO_TOKEN),
+}
+
+
+def client_error(exc: Exception, stage: Stage, subaccount: str = "") -> ApiError:
+    """The client's error for a failure of the upstream call (`FAILURES`); a failure the table
+    does not know is a 502 in the same words as an unknown UpstreamError."""
+    row = next((FAILURES[k] for k in type(exc).__mro__ if k in FAILURES), _UNREACHABLE)
+    told = row[stage]
+    return ApiError(told.status, told.message.format(exc=exc, subaccount=subaccount), code=told.code)
 
 
 class UpstreamClient:
@@ -57,10 +123,8 @@ class UpstreamClient:
             started = time.perf_counter()
             try:
                 response = self._transport.request("POST", url, headers=request_headers, body=body)
-            except UpstreamTimeout:
-                raise ApiError(504, "SAP AI Core did not answer in time") from None
             except UpstreamError as exc:
-                raise ApiError(502, f"SAP AI Core could not be reached ({exc})") from None
+                raise client_error(exc, Stage.CALL) from None
             finally:
                 exchange.upstream_s += time.perf_counter() - started
             exchange.upstream_status = response.status
@@ -77,11 +141,7 @@ class UpstreamClient:
         try:
             return self.tokens.get()
         except TokenError as exc:
-            raise ApiError(
-                502,
-                f"cannot authenticate to SAP AI Core (subaccount {self.subaccount.name}): {exc}",
-                code="upstream_auth_failed",
-            ) from None
+            raise client_error(exc, Stage.CALL, self.subaccount.name) from None
         finally:
             exchange.auth_s += time.perf_counter() - started
 
@@ -91,10 +151,8 @@ def read_json(response: Response, exchange: Exchange) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         raw = response.read()
-    except UpstreamTimeout:
-        raise ApiError(504, "SAP AI Core did not finish its answer in time") from None
     except UpstreamError as exc:
-        raise ApiError(502, f"SAP AI Core's answer was cut off ({exc})") from None
+        raise client_error(exc, Stage.ANSWER) from None
     finally:
         exchange.upstream_s += time.perf_counter() - started
     try:

@@ -21,6 +21,7 @@ from random import getrandbits
 from typing import Any
 
 from ftproxy.config_env import load
+from ftproxy.convert import ClientRequestError
 from ftproxy.errors import ApiError
 from ftproxy.observe import logs, metrics
 from ftproxy.observe.exchange import Exchange
@@ -115,6 +116,9 @@ class Gateway:
         except ApiError as exc:
             exchange.error_code = exc.code
             return _error_response(exc, anthropic)
+        except ClientRequestError as exc:  # a converter's verdict on the client's body
+            exchange.error_code = exc.code
+            return _error_response(ApiError(400, exc.message, param=exc.param, code=exc.code), anthropic)
         except Exception:
             log.exception(
                 "unexpected error on %s %s (request %s)",

@@ -6,9 +6,8 @@ Errors on these routes come in Anthropic's shape (`Route(anthropic=True)` in `ro
 from __future__ import annotations
 
 from ftproxy import convert
-from ftproxy.convert import ClientApi, ClientRequestError
+from ftproxy.convert import ClientApi
 from ftproxy.convert.orchestration import INTERMEDIATE_HEADER
-from ftproxy.errors import ApiError
 from ftproxy.proxy import Services, forward, requested_model, resolve
 from ftproxy.web.wsgi import Request, Response
 
@@ -30,10 +29,7 @@ def count_tokens(services: Services, request: Request) -> Response:
     """
     body = request.json_object()
     resolve(services, requested_model(body))  # an unknown model is a 404, as on Anthropic's API
-    try:
-        tokens = convert.count_tokens(body)
-    except ClientRequestError as exc:
-        raise ApiError(400, exc.message, param=exc.param, code=exc.code) from None
+    tokens = convert.count_tokens(body)  # a ClientRequestError is the web layer's 400
     response = Response.json({"input_tokens": tokens})
     response.headers.append(("x-ftproxy-token-count", "estimate"))
     return response
