@@ -148,6 +148,10 @@ class OpenAIPassthroughTranslator:
         return openai_error_chunk(status, message)
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
+        choices = body.get("choices")
+        # what every OpenAI client reads first: without it a 200 no client can use
+        if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
+            raise UpstreamProtocolError("the chat completion has no choices")
         self.usage = openai_usage(body.get("usage"))
         body.pop("prompt_filter_results", None)
         return body

@@ -198,7 +198,7 @@ class SimulatorApp:
         except DirectiveError as exc:
             state.count_request(route.kind, dep, 400)
             return family_error(spec.family, 400, str(exc))
-        if knobs.status is not None and knobs.status >= 300:
+        if knobs.status is not None and (knobs.status >= 300 or knobs.body is not None):
             await pause(knobs.latency_ms)
             state.count_request(route.kind, dep, knobs.status)
             return injected(spec.family, knobs.status, knobs.retry_after, knobs.body)

@@ -13,7 +13,9 @@ calling the tool forever.
 Keys (aliases in parentheses):
     status=N            answer with this HTTP status in the family's error shape (401: AI Core's)
     retry_after=S       Retry-After header on that error
-    body=<text>         error body verbatim (must be the last key; may hold commas), e.g. body={}
+    body=<text>         error body verbatim (must be the last key; may hold commas), e.g. body={};
+                        with status=200 the answer's body verbatim, whatever was asked (a wrong
+                        shape: [[sim:status=200,body={"id": "x"}]]; a stream: body=data: {...})
     tokens=N            (response_tokens) words in the answer
     latency_ms=MS       (latency) delay before the response's first byte
     ttft_ms=MS          (ttft) extra delay before a stream's first content chunk
