@@ -104,13 +104,16 @@ class CircuitBreaker:
 class Breakers:
     """One breaker per deployment URL, all created up front: lookups are plain dict reads."""
 
-    def __init__(self, urls: Sequence[str], policy: RetryPolicy) -> None:
+    def __init__(
+        self, urls: Sequence[str], policy: RetryPolicy, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._policy = policy
+        self._clock = clock
         self._by_url = {url: self._new() for url in urls}
         self._adding = threading.Lock()
 
     def _new(self) -> CircuitBreaker:
-        return CircuitBreaker(self._policy.breaker_failures, self._policy.breaker_cooldown_s)
+        return CircuitBreaker(self._policy.breaker_failures, self._policy.breaker_cooldown_s, self._clock)
 
     def add(self, urls: Sequence[str]) -> None:
         """Breakers for newly discovered URLs: a new dict published whole (copy on write), so

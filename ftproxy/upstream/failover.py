@@ -33,8 +33,16 @@ class Upstreams:
     first use), a circuit breaker per deployment URL and the retry policy."""
 
     def __init__(
-        self, config: Config, deployment_urls: Iterable[str], transport: Transport | None = None
+        self,
+        config: Config,
+        deployment_urls: Iterable[str],
+        transport: Transport | None = None,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        """`clock` is the clock of `Exchange.started` (the request's deadline) and of the
+        breakers' cooldowns; tests inject it, `sleep` and the transport."""
         settings = config.upstream
         self.transport = transport or Transport(
             connect_timeout=settings.connect_timeout,
@@ -47,7 +55,9 @@ class Upstreams:
             lambda name: UpstreamClient(by_name[name], self.transport, settings)
         )
         self.policy = config.retries
-        self.breakers = Breakers(list(deployment_urls), config.retries)
+        self.breakers = Breakers(list(deployment_urls), config.retries, clock)
+        self._clock = clock
+        self._sleep = sleep
         # Called (cheaply: it only may start a thread) when a deployment answers 404, which is
         # how a deleted deployment shows; discovery sets it to refresh the table soon.
         self.on_missing_deployment: Callable[[], None] | None = None
@@ -72,9 +82,9 @@ class Upstreams:
             breaker = self.breakers[deployment.url]
             if deployment.url in calls:  # the same deployment again: back off first
                 delay = _retry_delay(policy, last, calls[deployment.url] - 1)
-                if delay is None or time.perf_counter() - exchange.started + delay > policy.max_total_s:
+                if delay is None or self._clock() - exchange.started + delay > policy.max_total_s:
                     break
-                time.sleep(delay)  # bounded by max_retry_after_s / backoff_max_s; holds no lock
+                self._sleep(delay)  # bounded by max_retry_after_s / backoff_max_s; holds no lock
             if not breaker.allow():
                 last = last or self._all_open(deployments, exchange.model or "")
                 continue
