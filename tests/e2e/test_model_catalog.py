@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
+import httpx
 import openai
 import pytest
 from processes import running_proxy
@@ -99,3 +100,12 @@ def test_info_lists_the_models_with_route_family_and_subaccount(simulator: str, 
     }
     assert rows["anthropic--claude-4.5-sonnet"] == ["claude", "direct", "demo"]
     assert "any other model name: orchestration via demo" in out
+
+
+def test_the_metric_says_family_and_route(discovering: str) -> None:
+    orchestrated = next(m.name for m in CHAT_MODELS if not m.deployed and m.family == "llama")
+    for model in ("amazon--nova-lite", orchestrated):
+        assert _ask(discovering, "chat", model, False)
+    scrape = httpx.get(discovering + "/metrics", timeout=10).text
+    assert 'ftproxy_model_requests_total{family="nova",route="direct"}' in scrape
+    assert 'ftproxy_model_requests_total{family="llama",route="orchestration"}' in scrape
