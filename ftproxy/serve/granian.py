@@ -101,7 +101,8 @@ def serve_with_granian(chosen: ServePlan, options: ServeOptions, drain: Drain) -
         granian_internals.quiet_thread_warning()
     stopper = GranianStopper(server, drain, options.drain_timeout_s, threads_mode)
     # Startup hooks run in the main process after Granian installed its own SIGINT/SIGTERM
-    # handlers and before the workers start: ours replace them there.
+    # handlers and before the workers start: ours replace them there (an ordering of Granian's
+    # internals, listed and tested with the others: granian_internals.py).
     server.on_startup(stopper.install)
     server.serve()
     return 1 if drain.forced else 0

@@ -16,9 +16,9 @@ for the three things they cannot do:
 - **Stopping at once** (a second SIGTERM): `worker.kill()` on each of `server.wrks` (a process
   worker's `Process.kill()`; a thread worker inherits `AbstractWorker.kill`, which raises
   `NotImplementedError`), and `server.signal_handler_interrupt()`, the handler Granian installs
-  for SIGINT/SIGTERM in `AbstractServer.startup` (undocumented, but not underscored) — ours
-  replace Granian's handlers from an `on_startup` hook, which `startup` runs after installing
-  them, and call it to stop gracefully.
+  for SIGINT/SIGTERM in `AbstractServer.startup` (undocumented, but not underscored). Ours
+  replace Granian's handlers from an `on_startup` hook, relying on `startup` running the hooks
+  after it installed its handlers, and call it to stop gracefully.
 - **Silencing one warning**: `MPServer.serve` logs "Configuration allows spawning up to N Python
   threads …" on the `_granian` logger; only its text identifies it.
 
