@@ -36,7 +36,7 @@ from typing import Any
 
 # Called in Granian's main process for each worker that exited without being asked to, before
 # it is replaced: (its name as Granian logs it, its PID or thread id, its exit code or None).
-CrashReport = Callable[[str, "int | None", "int | None"], None]
+CrashReport = Callable[[str, int | None, int | None], None]
 
 GRANIAN_LOGGER = "_granian"
 THREAD_WARNING_PREFIX = "Configuration allows spawning up to"
