@@ -1,20 +1,37 @@
-"""What the agents tests share: the demo's address, a throwaway HOME and working folder, and a
-clean environment for the agent processes."""
+"""What the agents tests share: the demo's address, a throwaway HOME and working folder, a
+clean environment for the agent processes, and what the proxy and the simulator saw of a run."""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import httpx
+from processes import request_log_lines
+
+from ftproxy.convert.model_rules import TOOLS, rules_for
+from ftproxy.simulator import catalog
 
 NOTES = "The launch code word is MARMALADE.\n"
+# Served only through SAP's Orchestration Service: no deployment of their own in the simulator's
+# listing, so the demo's config has none either; those that take tools (the proxy's model rules).
+ORCHESTRATED = [
+    m.name for m in catalog.DEFAULT_MODELS if not m.deployed and TOOLS not in rules_for(m.name).refuses
+]
+# The models the proxy refuses tools for, on every route (Perplexity, DeepSeek-R1, IBM Granite).
+NO_TOOLS = [m.name for m in catalog.DEFAULT_MODELS if TOOLS in rules_for(m.name).refuses]
 
 
 @dataclass(frozen=True)
 class Demo:
     root: str  # http://127.0.0.1:PORT
     key: str
+    simulator: str  # the simulator's base URL
+    log: Path  # the proxy's log: one JSON line per request, with its model and route
 
 
 @dataclass(frozen=True)
@@ -30,3 +47,33 @@ def base_env(home: Path) -> dict[str, str]:
     node = shutil.which("node")
     path = os.pathsep.join(dict.fromkeys([*([str(Path(node).parent)] if node else []), "/usr/bin", "/bin"]))
     return {"PATH": path, "HOME": str(home), "LANG": "C.UTF-8", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+@dataclass(frozen=True)
+class Traffic:
+    requests: tuple[dict[str, Any], ...]  # the proxy's log lines of the requests that named a model
+    upstream: Counter[str]  # the simulator's requests by deployment id
+
+    def since(self, earlier: Traffic) -> Traffic:
+        """What happened between `earlier` and this."""
+        old = {line["request_id"] for line in earlier.requests}
+        new = tuple(line for line in self.requests if line["request_id"] not in old)
+        return Traffic(new, self.upstream - earlier.upstream)
+
+    @property
+    def routes(self) -> set[tuple[str, str]]:
+        """(model, route) of each request that went upstream."""
+        return {(line["model"], line["route"]) for line in self.requests if "route" in line}
+
+
+def traffic(demo: Demo) -> Traffic:
+    """The proxy's and the simulator's records so far. The simulator counts each request as it
+    arrives; the proxy's lines are written in order by one thread a moment after each request
+    ends: once the line of a request made now is there, so are those of every request that
+    ended before it (all of an agent's, once it exited)."""
+    stats = httpx.get(demo.simulator + "/_sim/stats", timeout=10).json()
+    auth = {"Authorization": f"Bearer {demo.key}"}
+    marker = httpx.get(demo.root + "/v1/models", headers=auth, timeout=10).headers["x-request-id"]
+    lines = request_log_lines(demo.log, [marker])
+    assert marker in {line["request_id"] for line in lines}, f"no log line for {marker} in {demo.log}"
+    return Traffic(tuple(line for line in lines if "model" in line), Counter(stats["requests_by_deployment"]))

@@ -1,8 +1,10 @@
 """Fixtures for the real coding agents: the pinned installs (install.py), one demo proxy in front
-of the simulator, and a temporary HOME and working folder per test."""
+of the simulator (its fixed deployment table, plus the orchestration deployment that serves the
+models without one of their own), and a temporary HOME and working folder per test."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from install import AgentsUnavailable, install
 from processes import proxy_config, running_proxy
 
 from ftproxy.demo import DEMO_KEY
+from ftproxy.simulator import catalog
 from ftproxy.simulator.testing import running_simulator
 
 __all__ = ["NOTES"]
@@ -38,8 +41,11 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     folder = tmp_path_factory.mktemp("agents-proxy")
     with running_simulator() as simulator:
         config = proxy_config(folder, simulator)
-        with running_proxy(config, folder) as (root, _log):
-            yield Demo(root=root, key=DEMO_KEY)
+        data = json.loads(config.read_text())
+        data["subAccounts"]["demo"]["orchestration_deployment"] = catalog.deployment_id("orchestration")
+        config.write_text(json.dumps(data))
+        with running_proxy(config, folder) as (root, log):
+            yield Demo(root=root, key=DEMO_KEY, simulator=simulator, log=log)
 
 
 @pytest.fixture

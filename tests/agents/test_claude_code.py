@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_env import NOTES, Demo, Workspace, base_env
+from agent_env import NO_TOOLS, NOTES, ORCHESTRATED, Demo, Workspace, base_env, traffic
+
+from ftproxy.simulator import catalog
 
 pytestmark = pytest.mark.agents
 
@@ -26,9 +28,12 @@ def claude(
     prompt: str,
     *,
     model: str | None = None,
+    background: str | None = None,
     stream: bool = False,
+    flags: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """The JSON messages Claude Code printed (`json`: one result; `stream-json`: every turn)."""
+    """The JSON messages Claude Code printed (`json`: one result; `stream-json`: every turn).
+    `background` is its small/fast model (titles, summaries: ANTHROPIC_DEFAULT_HAIKU_MODEL)."""
     env = base_env(ws.home) | {
         "ANTHROPIC_BASE_URL": demo.root,
         "ANTHROPIC_AUTH_TOKEN": demo.key,
@@ -40,9 +45,11 @@ def claude(
     }
     if model is not None:
         env["ANTHROPIC_MODEL"] = model
+    if background is not None:
+        env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = background
     output = ["--output-format", "stream-json", "--verbose"] if stream else ["--output-format", "json"]
     done = subprocess.run(
-        [str(agents["@anthropic-ai/claude-code"]), "-p", prompt, *output],
+        [str(agents["@anthropic-ai/claude-code"]), "-p", prompt, *output, *flags],
         cwd=ws.cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -111,3 +118,52 @@ def test_claude_code_reads_a_file_and_answers_after_the_result(
     assert kinds == ["call", "result", "text"]
     final = result(messages)
     assert final["num_turns"] == 2 and model in final["result"]
+
+
+@pytest.mark.parametrize("model", ORCHESTRATED)
+def test_claude_code_writes_a_file_on_a_model_only_orchestration_serves(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+) -> None:
+    """Claude Code's main and background model both an orchestration-only SAP model: its Write
+    tool runs (the file is there), the tool result goes back, and every request it made went
+    to the orchestration deployment, for that model."""
+    target = workspace.cwd / "answer.txt"
+    args = json.dumps({"file_path": str(target), "content": "written through orchestration\n"})
+    before = traffic(demo)
+    messages = claude(
+        agents,
+        demo,
+        workspace,
+        f"Write answer.txt. [[sim:tool=Write,args={args}]]",
+        model=model,
+        background=model,
+        stream=True,
+        flags=("--permission-mode", "acceptEdits"),
+    )
+    run = traffic(demo).since(before)
+    final = result(messages)
+    assert final["num_turns"] == 2 and model in final["result"]
+    assert target.read_text() == "written through orchestration\n"
+    results = [
+        block
+        for message in messages
+        if message["type"] == "user"
+        for block in message["message"]["content"]
+        if block.get("type") == "tool_result"
+    ]
+    assert len(results) == 1 and not results[0].get("is_error"), results
+    assert run.routes == {(model, "orchestration")}, run.requests
+    assert set(run.upstream) == {catalog.deployment_id("orchestration")} and run.upstream.total() >= 2
+
+
+@pytest.mark.parametrize("model", NO_TOOLS)
+def test_claude_code_on_a_model_without_tools_gets_the_proxys_400(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+) -> None:
+    """Claude Code always declares its tools: for a model that takes none the proxy answers a
+    400 naming the model and `tools` before any upstream call, and Claude Code shows it."""
+    before = traffic(demo)
+    (final,) = claude(agents, demo, workspace, "Say hello.", model=model, background=model)
+    assert final["is_error"] is True and final["api_error_status"] == 400, final
+    assert f"model '{model}' does not support tools" in final["result"]
+    assert not traffic(demo).since(before).upstream

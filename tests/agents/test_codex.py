@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_env import NOTES, Demo, Workspace, base_env
+from agent_env import NO_TOOLS, NOTES, ORCHESTRATED, Demo, Workspace, base_env, traffic
+
+from ftproxy.simulator import catalog
 
 pytestmark = pytest.mark.agents
 
@@ -32,14 +34,21 @@ wire_api = "responses"
 
 
 def codex(
-    agents: dict[str, Path], demo: Demo, ws: Workspace, prompt: str, model: str
+    agents: dict[str, Path],
+    demo: Demo,
+    ws: Workspace,
+    prompt: str,
+    model: str,
+    flags: tuple[str, ...] = (),
+    succeeds: bool = True,
 ) -> list[dict[str, Any]]:
-    """The JSON events of `codex exec --json`."""
+    """The JSON events of `codex exec --json` (of a completed turn, or with `succeeds=False`
+    a failed one)."""
     (ws.home / ".codex").mkdir(exist_ok=True)
     (ws.home / ".codex" / "config.toml").write_text(CONFIG.format(model=model, root=demo.root))
     env = base_env(ws.home) | {"FTPROXY_API_KEY": demo.key}
     done = subprocess.run(
-        [str(agents["@openai/codex"]), "exec", "--skip-git-repo-check", "--json", prompt],
+        [str(agents["@openai/codex"]), "exec", "--skip-git-repo-check", "--json", *flags, prompt],
         cwd=ws.cwd,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -49,10 +58,11 @@ def codex(
         check=False,
     )
     events = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert done.returncode == 0, (
+    assert (done.returncode == 0) is succeeds, (
         f"codex exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-2000:]}"
     )
-    assert events and events[-1]["type"] == "turn.completed", done.stdout[-3000:]
+    ending = "turn.completed" if succeeds else "turn.failed"
+    assert events and events[-1]["type"] == ending, done.stdout[-3000:]
     return events
 
 
@@ -82,3 +92,45 @@ def test_codex_runs_a_command_and_answers_after_its_output(
     assert "cat notes.txt" in command["command"] and command["exit_code"] == 0
     assert command["aggregated_output"] == NOTES
     assert model in answer["text"]
+
+
+@pytest.mark.parametrize("model", ORCHESTRATED)
+def test_codex_writes_a_file_on_a_model_only_orchestration_serves(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+) -> None:
+    """Codex's shell tool writes a file in its workspace, its output goes back through the
+    Responses API, the model answers; every request went to the orchestration deployment."""
+    target = workspace.cwd / "answer.txt"
+    args = json.dumps({"cmd": "echo written through orchestration > answer.txt && cat answer.txt"})
+    before = traffic(demo)
+    events = codex(
+        agents,
+        demo,
+        workspace,
+        f"Write answer.txt. [[sim:tool=exec_command,args={args}]]",
+        model,
+        flags=("--sandbox", "workspace-write"),
+    )
+    run = traffic(demo).since(before)
+    items = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] != "error"]
+    assert [i["type"] for i in items] == ["command_execution", "agent_message"], items
+    command, answer = items
+    assert command["exit_code"] == 0 and command["aggregated_output"] == "written through orchestration\n"
+    assert target.read_text() == "written through orchestration\n"
+    assert model in answer["text"]
+    assert run.routes == {(model, "orchestration")}, run.requests
+    assert set(run.upstream) == {catalog.deployment_id("orchestration")} and run.upstream.total() >= 2
+
+
+@pytest.mark.parametrize("model", NO_TOOLS)
+def test_codex_on_a_model_without_tools_gets_the_proxys_400(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+) -> None:
+    """Codex always declares its shell tool: for a model that takes none the proxy answers an
+    OpenAI 400 naming the model and `tools` before any upstream call; the turn fails with it."""
+    before = traffic(demo)
+    events = codex(agents, demo, workspace, "Say hello.", model, succeeds=False)
+    error = json.loads(events[-1]["error"]["message"])["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "tools"
+    assert error["message"] == f"model '{model}' does not support tools; send the request without 'tools'"
+    assert not traffic(demo).since(before).upstream
