@@ -17,10 +17,14 @@ from ftproxy.convert.model_rules import TOOLS, rules_for
 from ftproxy.simulator import catalog
 
 NOTES = "The launch code word is MARMALADE.\n"
-# Served only through SAP's Orchestration Service: no deployment of their own in the simulator's
-# listing, so the demo's config has none either; those that take tools (the proxy's model rules).
-ORCHESTRATED = [
-    m.name for m in catalog.DEFAULT_MODELS if not m.deployed and TOOLS not in rules_for(m.name).refuses
+# Families the other tests do not run, with the route each takes: "orchestration" for the models
+# SAP's Orchestration Service alone serves (`deployed=False` in the simulator's catalog: no
+# deployment in its listing, so none in the demo's config either). All take tools.
+ROUTED = [
+    ("mistralai--mistral-large-instruct", "direct"),
+    ("amazon--nova-pro", "direct"),
+    ("mistralai--mistral-small-instruct", "orchestration"),
+    ("meta--llama3.1-70b-instruct", "orchestration"),
 ]
 # The models the proxy refuses tools for, on every route (Perplexity, DeepSeek-R1, IBM Granite).
 NO_TOOLS = [m.name for m in catalog.DEFAULT_MODELS if TOOLS in rules_for(m.name).refuses]
@@ -77,3 +81,10 @@ def traffic(demo: Demo) -> Traffic:
     lines = request_log_lines(demo.log, [marker])
     assert marker in {line["request_id"] for line in lines}, f"no log line for {marker} in {demo.log}"
     return Traffic(tuple(line for line in lines if "model" in line), Counter(stats["requests_by_deployment"]))
+
+
+def deployment(model: str, route: str) -> str:
+    """The simulator's deployment that serves `model` on `route` (checked against its catalog)."""
+    spec = catalog.find(model)
+    assert spec is not None and spec.deployed is (route == "direct"), (model, route)
+    return catalog.deployment_id(model if route == "direct" else "orchestration")

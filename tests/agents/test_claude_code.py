@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_env import NO_TOOLS, NOTES, ORCHESTRATED, Demo, Workspace, base_env, traffic
-
-from ftproxy.simulator import catalog
+from agent_env import NO_TOOLS, NOTES, ROUTED, Demo, Workspace, base_env, deployment, traffic
 
 pytestmark = pytest.mark.agents
 
@@ -120,15 +118,15 @@ def test_claude_code_reads_a_file_and_answers_after_the_result(
     assert final["num_turns"] == 2 and model in final["result"]
 
 
-@pytest.mark.parametrize("model", ORCHESTRATED)
-def test_claude_code_writes_a_file_on_a_model_only_orchestration_serves(
-    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+@pytest.mark.parametrize(("model", "route"), ROUTED)
+def test_claude_code_writes_a_file_on_any_sap_model(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str, route: str
 ) -> None:
-    """Claude Code's main and background model both an orchestration-only SAP model: its Write
-    tool runs (the file is there), the tool result goes back, and every request it made went
-    to the orchestration deployment, for that model."""
+    """Claude Code's main and background model both one SAP model (Mistral, Nova, Llama; direct
+    or only through orchestration): its Write tool runs (the file is there), the tool result
+    goes back, and every request it made went to that model's deployment on its route."""
     target = workspace.cwd / "answer.txt"
-    args = json.dumps({"file_path": str(target), "content": "written through orchestration\n"})
+    args = json.dumps({"file_path": str(target), "content": f"written by {model}\n"})
     before = traffic(demo)
     messages = claude(
         agents,
@@ -143,7 +141,7 @@ def test_claude_code_writes_a_file_on_a_model_only_orchestration_serves(
     run = traffic(demo).since(before)
     final = result(messages)
     assert final["num_turns"] == 2 and model in final["result"]
-    assert target.read_text() == "written through orchestration\n"
+    assert target.read_text() == f"written by {model}\n"
     results = [
         block
         for message in messages
@@ -152,8 +150,8 @@ def test_claude_code_writes_a_file_on_a_model_only_orchestration_serves(
         if block.get("type") == "tool_result"
     ]
     assert len(results) == 1 and not results[0].get("is_error"), results
-    assert run.routes == {(model, "orchestration")}, run.requests
-    assert set(run.upstream) == {catalog.deployment_id("orchestration")} and run.upstream.total() >= 2
+    assert run.routes == {(model, route)}, run.requests
+    assert set(run.upstream) == {deployment(model, route)} and run.upstream.total() >= 2
 
 
 @pytest.mark.parametrize("model", NO_TOOLS)

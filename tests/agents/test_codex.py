@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_env import NO_TOOLS, NOTES, ORCHESTRATED, Demo, Workspace, base_env, traffic
-
-from ftproxy.simulator import catalog
+from agent_env import NO_TOOLS, NOTES, ROUTED, Demo, Workspace, base_env, deployment, traffic
 
 pytestmark = pytest.mark.agents
 
@@ -94,14 +92,15 @@ def test_codex_runs_a_command_and_answers_after_its_output(
     assert model in answer["text"]
 
 
-@pytest.mark.parametrize("model", ORCHESTRATED)
-def test_codex_writes_a_file_on_a_model_only_orchestration_serves(
-    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str
+@pytest.mark.parametrize(("model", "route"), ROUTED)
+def test_codex_writes_a_file_on_any_sap_model(
+    agents: dict[str, Path], demo: Demo, workspace: Workspace, model: str, route: str
 ) -> None:
-    """Codex's shell tool writes a file in its workspace, its output goes back through the
-    Responses API, the model answers; every request went to the orchestration deployment."""
+    """Codex on one SAP model (Mistral, Nova, Llama; direct or only through orchestration): its
+    shell tool writes a file in its workspace, the output goes back through the Responses API,
+    the model answers; every request went to that model's deployment on its route."""
     target = workspace.cwd / "answer.txt"
-    args = json.dumps({"cmd": "echo written through orchestration > answer.txt && cat answer.txt"})
+    args = json.dumps({"cmd": f"echo written by {model} > answer.txt && cat answer.txt"})
     before = traffic(demo)
     events = codex(
         agents,
@@ -115,11 +114,11 @@ def test_codex_writes_a_file_on_a_model_only_orchestration_serves(
     items = [e["item"] for e in events if e["type"] == "item.completed" and e["item"]["type"] != "error"]
     assert [i["type"] for i in items] == ["command_execution", "agent_message"], items
     command, answer = items
-    assert command["exit_code"] == 0 and command["aggregated_output"] == "written through orchestration\n"
-    assert target.read_text() == "written through orchestration\n"
+    assert command["exit_code"] == 0 and command["aggregated_output"] == f"written by {model}\n"
+    assert target.read_text() == f"written by {model}\n"
     assert model in answer["text"]
-    assert run.routes == {(model, "orchestration")}, run.requests
-    assert set(run.upstream) == {catalog.deployment_id("orchestration")} and run.upstream.total() >= 2
+    assert run.routes == {(model, route)}, run.requests
+    assert set(run.upstream) == {deployment(model, route)} and run.upstream.total() >= 2
 
 
 @pytest.mark.parametrize("model", NO_TOOLS)
