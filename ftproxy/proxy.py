@@ -32,9 +32,8 @@ from ftproxy.models import Deployment, LiveModels, ModelRegistry
 from ftproxy.observe import metrics
 from ftproxy.observe.exchange import Exchange
 from ftproxy.settings import Config
-from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamingProcessor, StreamOutcome
-from ftproxy.upstream import Response as UpstreamResponse
-from ftproxy.upstream import Stage, UpstreamError, Upstreams, client_error, read_json
+from ftproxy.streaming import CONTENT_STARTS, IDLE, StreamOutcome, StreamSlots
+from ftproxy.upstream import Stage, UpstreamError, UpstreamResponse, Upstreams, client_error, read_json
 from ftproxy.upstream.refresh import Refresher
 from ftproxy.wire.upstream import decode_stream
 
@@ -42,7 +41,7 @@ from ftproxy.wire.upstream import decode_stream
 EMBEDDINGS_PATH = "/embeddings?api-version=2023-05-15"
 
 # A JSON answer, or the chunks of a stream (which finishes the exchange itself when it ends).
-Answer = dict[str, Any] | Iterable[bytes]
+ProxiedAnswer = dict[str, Any] | Iterable[bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +55,7 @@ class Services:
     config: Config
     models: ModelRegistry | LiveModels
     upstreams: Upstreams
-    streams: StreamingProcessor
+    streams: StreamSlots
     discovery: Refresher | None = None  # set when the table is (also) discovered
 
     @classmethod
@@ -73,7 +72,7 @@ class Services:
             discovery.refresh()
             discovery.start()
             upstreams.on_missing_deployment = discovery.missing
-        streams = StreamingProcessor(config.streaming, blocking_threads=blocking_threads)
+        streams = StreamSlots(config.streaming, blocking_threads=blocking_threads)
         return cls(config, models, upstreams, streams, discovery)
 
     def close(self) -> None:
@@ -128,7 +127,7 @@ def forward(
     client_api: ClientApi,
     body: dict[str, Any],
     headers: dict[str, str] | None = None,
-) -> Answer:
+) -> ProxiedAnswer:
     """A chat-style request (chat completions, Messages, Responses) to its model and back."""
     model = requested_model(body)
     stream = requested_stream(body)
@@ -152,7 +151,7 @@ def forward(
     upstreams = services.upstreams
     call = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)
     if not stream:
-        response = upstreams.open(exchange, deployments, *call)
+        response = upstreams.call(exchange, deployments, *call)
         try:
             answer = translator.complete(read_json(response, exchange))
         except UpstreamProtocolError as exc:
@@ -162,7 +161,7 @@ def forward(
 
     slot = services.streams.acquire()  # a 503 here, before anything is sent upstream
     try:
-        response = upstreams.open(exchange, deployments, *call)
+        response = upstreams.call(exchange, deployments, *call)
     except BaseException:
         slot.release()
         raise
@@ -199,7 +198,7 @@ def embed(services: Services, exchange: Exchange, body: dict[str, Any]) -> dict[
     if deployment.api is UpstreamApi.ORCHESTRATION:
         answer = _embed_orchestrated(services, exchange, deployments, body, deployment.model)
     else:
-        response = services.upstreams.open(exchange, deployments, EMBEDDINGS_PATH, _encode(body))
+        response = services.upstreams.call(exchange, deployments, EMBEDDINGS_PATH, _encode(body))
         answer = read_json(response, exchange)
     usage = answer.get("usage")
     if isinstance(usage, dict) and isinstance(usage.get("prompt_tokens"), int):
@@ -220,7 +219,7 @@ def _embed_orchestrated(
     modules = services.config.orchestration.modules_for(exchange.client, model)
     request = orchestration.embeddings_with_masking(request, modules)
     path = orchestration.EMBEDDINGS_PATH
-    response = services.upstreams.open(exchange, deployments, path, _encode(request))
+    response = services.upstreams.call(exchange, deployments, path, _encode(request))
     try:
         return orchestration.embeddings_answer(read_json(response, exchange))
     except UpstreamProtocolError as exc:

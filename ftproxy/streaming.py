@@ -1,4 +1,4 @@
-"""StreamingProcessor: stream slots, and the relay that streams an answer on the serving thread.
+"""StreamSlots: stream slots, and the relay that streams an answer on the serving thread.
 
 A streamed answer is relayed by the thread that serves the request (Granian's blocking thread)
 and by no other: it reads the upstream's bytes, decodes and translates them (the producer
@@ -62,7 +62,7 @@ class StreamOutcome:
     pings: int = 0
 
 
-class StreamingProcessor:
+class StreamSlots:
     """One per worker: the stream slots and the stream timeouts."""
 
     def __init__(self, settings: StreamSettings | None = None, *, blocking_threads: int = 128) -> None:

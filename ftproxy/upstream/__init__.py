@@ -19,17 +19,17 @@ from ftproxy.upstream.errors import (
     UpstreamTimeout,
 )
 from ftproxy.upstream.failover import Upstreams
-from ftproxy.upstream.transport import Response, Transport
+from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 __all__ = [
     "ConnectFailed",
     "ConnectionLost",
     "ProtocolError",
-    "Response",
     "Stage",
     "Transport",
     "UpstreamClient",
     "UpstreamError",
+    "UpstreamResponse",
     "UpstreamTimeout",
     "Upstreams",
     "client_error",

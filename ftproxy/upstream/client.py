@@ -26,7 +26,7 @@ from ftproxy.upstream.errors import (
 )
 from ftproxy.upstream.oauth import oauth_fetcher
 from ftproxy.upstream.tokens import TokenError, TokenManager
-from ftproxy.upstream.transport import Response, Transport
+from ftproxy.upstream.transport import Transport, UpstreamResponse
 from ftproxy.wire.apis import UpstreamProtocolError
 
 if TYPE_CHECKING:
@@ -109,7 +109,9 @@ class UpstreamClient:
             headers["AI-Tenant-Id"] = subaccount.service_key.tenant_id
         self._headers = headers
 
-    def open(self, url: str, body: bytes, headers: Mapping[str, str] | None, exchange: Exchange) -> Response:
+    def send(
+        self, url: str, body: bytes, headers: Mapping[str, str] | None, exchange: Exchange
+    ) -> UpstreamResponse:
         """Sends a POST and returns the answer with its body unread; the caller must close it.
 
         A 401 means our token was revoked or expired early: fetch a new one and try once more.
@@ -146,7 +148,7 @@ class UpstreamClient:
             exchange.auth_s += time.perf_counter() - started
 
 
-def read_json(response: Response, exchange: Exchange) -> dict[str, Any]:
+def read_json(response: UpstreamResponse, exchange: Exchange) -> dict[str, Any]:
     """The whole answer as a JSON object; the response is closed (its connection reused)."""
     started = time.perf_counter()
     try:
@@ -164,7 +166,7 @@ def read_json(response: Response, exchange: Exchange) -> dict[str, Any]:
     return data
 
 
-def error_from_response(response: Response, subaccount: str) -> ApiError:
+def error_from_response(response: UpstreamResponse, subaccount: str) -> ApiError:
     """Reads (a bounded part of) an upstream error and turns it into the client's error.
 
     Statuses pass through unchanged, with one exception: a 401/403 that survived re-authentication

@@ -20,7 +20,7 @@ from ftproxy.settings import RetryPolicy
 from ftproxy.upstream.breakers import RETRY_STATUSES, Breakers, attempt_order, retry_after_seconds
 from ftproxy.upstream.client import UpstreamClient, error_from_response
 from ftproxy.upstream.pool import ClientPool
-from ftproxy.upstream.transport import Response, Transport
+from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 if TYPE_CHECKING:
     from ftproxy.models import Deployment
@@ -65,14 +65,14 @@ class Upstreams:
     def get(self, subaccount: str) -> UpstreamClient:
         return self._clients.get(subaccount)
 
-    def open(
+    def call(
         self,
         exchange: Exchange,
         deployments: RoundRobin[Deployment],
         path: str,
         body: bytes,
         headers: Mapping[str, str] | None = None,
-    ) -> Response:
+    ) -> UpstreamResponse:
         """The upstream's answer (status < 400, body unread), after failover and retries;
         otherwise raises the last upstream error as the client should see it."""
         policy = self.policy
@@ -93,7 +93,7 @@ class Upstreams:
             calls[deployment.url] = calls.get(deployment.url, 0) + 1
             client = self.get(deployment.subaccount)
             try:
-                response = client.open(deployment.url + path, body, headers, exchange)
+                response = client.send(deployment.url + path, body, headers, exchange)
             except ApiError as exc:  # no HTTP answer: connection refused, reset, timeout, no token
                 if exc.code == "upstream_auth_failed":
                     breaker.release()  # the token endpoint failed, not this deployment

@@ -37,7 +37,7 @@ class Waited(Exception):
     """`fill(wait=…)` saw no bytes within the wait."""
 
 
-class Response:
+class UpstreamResponse:
     """An upstream answer whose body has not been read yet. One thread reads it; any thread may
     `interrupt()` it."""
 

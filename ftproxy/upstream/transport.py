@@ -18,10 +18,10 @@ What it provides (the seam `ftproxy.upstream` is built on):
   more on a fresh connection (the server closed it while idle);
 - connect and read timeouts; TLS verified by default, with a configurable CA bundle;
 - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (CONNECT tunnels for https);
-- incremental bodies: `Response.iter_chunks()` yields bytes as they arrive, and with a `wait`
+- incremental bodies: `UpstreamResponse.iter_chunks()` yields bytes as they arrive, and with a `wait`
   function yields `b""` whenever nothing arrived within `wait()` seconds, so the caller can
   send keep-alives and enforce its own deadlines on the same thread;
-- `Response.interrupt()`, safe from another thread: it shuts the socket down, which wakes a
+- `UpstreamResponse.interrupt()`, safe from another thread: it shuts the socket down, which wakes a
   reader blocked in `recv` at once.
 Every failure becomes one of the four `ftproxy.upstream.errors` types in these three modules, and
 nowhere else: socket and TLS failures through one table per step of a call (`_CONNECTING` …
@@ -56,7 +56,7 @@ from ftproxy.upstream.errors import (
     UpstreamTimeout,
 )
 from ftproxy.upstream.http11 import MAX_HEAD, parse_head, request_head
-from ftproxy.upstream.response import Response, Waited
+from ftproxy.upstream.response import UpstreamResponse, Waited
 
 _RECV = 65536
 # An idle connection reused within this many seconds is not probed first: servers keep idle
@@ -211,7 +211,7 @@ class Transport:
         *,
         headers: Mapping[str, str],
         body: bytes = b"",
-    ) -> Response:
+    ) -> UpstreamResponse:
         """Sends the request and returns once the answer's status and headers have arrived.
 
         The body is left unread: iterate `iter_chunks()` or call `read()`, then `close()` (which
@@ -223,10 +223,10 @@ class Transport:
         connection = pool.checkout()
         if connection is not None:
             try:
-                return connection.exchange(payload, method)
+                return connection.round_trip(payload, method)
             except _Stale:
                 pass  # closed by the server while idle: once more on a fresh connection
-        return pool.connect().exchange(payload, method, fresh=True)
+        return pool.connect().round_trip(payload, method, fresh=True)
 
     def close(self) -> None:
         with self._pools_lock:
@@ -395,7 +395,7 @@ class _Connection:
             return False
         return not readable
 
-    def exchange(self, payload: bytes, method: str, *, fresh: bool = False) -> Response:
+    def round_trip(self, payload: bytes, method: str, *, fresh: bool = False) -> UpstreamResponse:
         """Sends the request and reads the answer's head; on any failure the connection is closed."""
         try:
             with _SEND if fresh else _RESEND:
@@ -413,7 +413,7 @@ class _Connection:
             self.close()
             raise
 
-    def _read_head(self, method: str) -> Response:
+    def _read_head(self, method: str) -> UpstreamResponse:
         buffer = self.buffer
         interim = False  # after an interim answer the server has the request: never send it again
         while True:
@@ -430,7 +430,7 @@ class _Connection:
             if 100 <= status < 200 and status != 101:
                 interim = True
                 continue  # an interim answer (100 Continue): the real one follows
-            return Response(self, status, headers, keep_alive, method)
+            return UpstreamResponse(self, status, headers, keep_alive, method)
 
     def fill(self, *, stale_if_empty: bool = False, wait: float | None = None) -> bool:
         """Reads what the socket has into the buffer. False at the end of the stream (the peer

@@ -13,7 +13,7 @@ from preempt import preempting
 
 from ftproxy import streaming
 from ftproxy.errors import ApiError
-from ftproxy.streaming import StreamingProcessor, StreamOutcome, StreamSettings
+from ftproxy.streaming import StreamOutcome, StreamSettings, StreamSlots
 
 pytestmark = pytest.mark.stress
 
@@ -23,7 +23,7 @@ CHUNKS = 6
 
 
 def test_slots_bound_open_streams_and_all_come_back() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=MAX_STREAMS))
+    processor = StreamSlots(StreamSettings(max_streams=MAX_STREAMS))
     open_now = [0]
     most = [0]
     count_lock = threading.Lock()

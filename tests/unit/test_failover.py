@@ -1,4 +1,4 @@
-"""The failover loop (`upstream.failover.Upstreams.open`) with an injected transport and clock.
+"""The failover loop (`upstream.failover.Upstreams.call`) with an injected transport and clock.
 
 The transport is scripted per deployment URL (an HTTP status, with headers, or a transport
 failure); the clock is a number that only `sleep` moves, so backoffs, Retry-After, the request
@@ -110,7 +110,7 @@ class Loop:
             "id", "POST", "/v1/chat/completions", "/v1/chat/completions", started=self.clock.now
         )
         exchange.model, exchange.family = "gpt-4.1", "gpt"
-        return self.upstreams.open(exchange, deployments(*urls), PATH, b"{}")  # type: ignore[return-value]
+        return self.upstreams.call(exchange, deployments(*urls), PATH, b"{}")  # type: ignore[return-value]
 
     def fails(self, *urls: str) -> ApiError:
         with pytest.raises(ApiError) as caught:

@@ -1,4 +1,4 @@
-"""StreamingProcessor: order, keep-alive, timeouts, disconnects and limits, with fake producers.
+"""StreamSlots: order, keep-alive, timeouts, disconnects and limits, with fake producers.
 
 A fake producer reads a script the test feeds through a queue, waiting at most `wait()` seconds
 for each item (as the upstream transport does) and yielding IDLE when nothing came. The stream's
@@ -20,9 +20,9 @@ from ftproxy.streaming import (
     CONTENT_STARTS,
     IDLE,
     KEEPALIVE_COMMENT,
-    StreamingProcessor,
     StreamOutcome,
     StreamSettings,
+    StreamSlots,
     default_max_streams,
 )
 
@@ -61,7 +61,7 @@ def error_event(status: int, message: str) -> bytes:
     return f"error {status}: {message}".encode()
 
 
-def open_stream(processor: StreamingProcessor, produce) -> tuple[object, list[StreamOutcome]]:
+def open_stream(processor: StreamSlots, produce) -> tuple[object, list[StreamOutcome]]:
     outcomes: list[StreamOutcome] = []
     body = processor.open_stream(
         processor.acquire(), produce, error_event=error_event, on_finish=outcomes.append
@@ -70,7 +70,7 @@ def open_stream(processor: StreamingProcessor, produce) -> tuple[object, list[St
 
 
 def test_chunks_arrive_in_order_and_the_outcome_is_reported_once() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=2))
+    processor = StreamSlots(StreamSettings(max_streams=2))
     upstream = Upstream(CONTENT_STARTS, b"a", b"b", b"c", END)
     body, outcomes = open_stream(processor, upstream.produce)
     assert list(body) == [b"a", b"b", b"c"]
@@ -80,7 +80,7 @@ def test_chunks_arrive_in_order_and_the_outcome_is_reported_once() -> None:
 
 
 def test_the_chunks_are_relayed_on_the_thread_that_iterates() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1))
+    processor = StreamSlots(StreamSettings(max_streams=1))
     threads: list[threading.Thread] = []
 
     def produce(wait: Callable[[], float]) -> Iterator[bytes]:
@@ -93,7 +93,7 @@ def test_the_chunks_are_relayed_on_the_thread_that_iterates() -> None:
 
 
 def test_keepalive_comments_while_the_first_token_is_slow() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=0.01))
+    processor = StreamSlots(StreamSettings(max_streams=1, keepalive_s=0.01))
     upstream = Upstream()
     body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
@@ -119,7 +119,7 @@ def test_keepalive_comments_while_the_first_token_is_slow() -> None:
 def test_timeouts_close_the_upstream_and_end_with_an_error_event(
     settings: StreamSettings, before: list[object], ended: str
 ) -> None:
-    processor = StreamingProcessor(settings)
+    processor = StreamSlots(settings)
     upstream = Upstream(*before)
     body, outcomes = open_stream(processor, upstream.produce)
     chunks = [c for c in body if c != KEEPALIVE_COMMENT]
@@ -131,7 +131,7 @@ def test_timeouts_close_the_upstream_and_end_with_an_error_event(
 
 
 def test_the_total_timeout_also_ends_a_stream_that_never_pauses() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1, total_timeout_s=0.05))
+    processor = StreamSlots(StreamSettings(max_streams=1, total_timeout_s=0.05))
     finished = threading.Event()
 
     def produce(wait: Callable[[], float]) -> Iterator[bytes | object]:
@@ -155,7 +155,7 @@ def test_the_drain_deadline_ends_the_stream_with_a_503_event(
     from ftproxy import runtime
 
     monkeypatch.setattr(runtime, "drain_deadline_at", math.inf)
-    processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=0.01, total_timeout_s=WAIT))
+    processor = StreamSlots(StreamSettings(max_streams=1, keepalive_s=0.01, total_timeout_s=WAIT))
     upstream = Upstream(CONTENT_STARTS, b"a")
     body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
@@ -174,7 +174,7 @@ def test_a_known_drain_deadline_bounds_the_wait(monkeypatch: pytest.MonkeyPatch)
     from ftproxy import runtime
 
     monkeypatch.setattr(runtime, "drain_deadline_at", math.inf)
-    processor = StreamingProcessor(StreamSettings(max_streams=1, keepalive_s=WAIT * 10, total_timeout_s=WAIT))
+    processor = StreamSlots(StreamSettings(max_streams=1, keepalive_s=WAIT * 10, total_timeout_s=WAIT))
     runtime.publish_drain_deadline(time.perf_counter() + 0.05)
     upstream = Upstream(CONTENT_STARTS, b"a")
     body, outcomes = open_stream(processor, upstream.produce)
@@ -185,7 +185,7 @@ def test_a_known_drain_deadline_bounds_the_wait(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_client_disconnect_mid_stream_closes_the_upstream_and_frees_the_slot() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1))
+    processor = StreamSlots(StreamSettings(max_streams=1))
     upstream = Upstream(CONTENT_STARTS, b"a")
     body, outcomes = open_stream(processor, upstream.produce)
     chunks = iter(body)
@@ -197,7 +197,7 @@ def test_client_disconnect_mid_stream_closes_the_upstream_and_frees_the_slot() -
 
 
 def test_close_before_iterating_still_cleans_up() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1))
+    processor = StreamSlots(StreamSettings(max_streams=1))
     upstream = Upstream(b"a")
     body, outcomes = open_stream(processor, upstream.produce)
     body.close()
@@ -207,7 +207,7 @@ def test_close_before_iterating_still_cleans_up() -> None:
 
 
 def test_a_prelude_before_the_content_does_not_end_the_first_token_wait() -> None:
-    processor = StreamingProcessor(
+    processor = StreamSlots(
         StreamSettings(max_streams=1, idle_timeout_s=0.01, first_token_timeout_s=60, keepalive_s=0.02)
     )
     upstream = Upstream(b"role chunk")  # e.g. OpenAI's role chunk or Anthropic's message_start
@@ -223,7 +223,7 @@ def test_a_prelude_before_the_content_does_not_end_the_first_token_wait() -> Non
 
 
 def test_a_slow_client_pauses_the_producer_instead_of_buffering() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=1))
+    processor = StreamSlots(StreamSettings(max_streams=1))
     produced: list[int] = []
 
     def produce(wait: Callable[[], float]) -> Iterator[bytes]:
@@ -241,7 +241,7 @@ def test_a_slow_client_pauses_the_producer_instead_of_buffering() -> None:
 
 
 def test_streams_beyond_the_limit_get_503_with_retry_after() -> None:
-    processor = StreamingProcessor(StreamSettings(max_streams=2, retry_after_s=3))
+    processor = StreamSlots(StreamSettings(max_streams=2, retry_after_s=3))
     first, second = processor.acquire(), processor.acquire()
     with pytest.raises(ApiError) as refused:
         processor.acquire()

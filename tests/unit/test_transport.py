@@ -33,7 +33,7 @@ from raw_http import (
 
 from ftproxy.upstream import transport as transport_module
 from ftproxy.upstream.errors import ConnectFailed, ConnectionLost, ProtocolError, UpstreamTimeout
-from ftproxy.upstream.transport import Response, Transport
+from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 CHUNKED = (("Transfer-Encoding", "chunked"),)
 
@@ -78,7 +78,7 @@ def tls_for(scheme: str, certificates: Certificates) -> ssl.SSLContext | None:
     return certificates.server_context() if scheme == "https" else None
 
 
-def get(transport: Transport, url: str, method: str = "GET", **headers: str) -> Response:
+def get(transport: Transport, url: str, method: str = "GET", **headers: str) -> UpstreamResponse:
     return transport.request(method, url, headers=headers)
 
 
@@ -231,7 +231,7 @@ def test_sequential_requests_share_one_connection(make_transport: Callable[..., 
     ],
 )
 def test_an_answer_not_read_to_the_end_does_not_return_its_connection(
-    make_transport: Callable[..., Transport], finish: Callable[[Response], object]
+    make_transport: Callable[..., Transport], finish: Callable[[UpstreamResponse], object]
 ) -> None:
     transport = make_transport()
     with RawServer(keep_answering(response(200, b"x" * 100_000))) as server:
@@ -833,7 +833,7 @@ def test_interrupt_wakes_a_blocked_reader(
     got_first = threading.Event()
     outcome: list[BaseException | bytes] = []
 
-    def reader(reply: Response) -> None:
+    def reader(reply: UpstreamResponse) -> None:
         try:
             chunks = reply.iter_chunks(wait=None if wait is None else lambda: wait)
             got = next(chunks)
