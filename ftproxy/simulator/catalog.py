@@ -69,7 +69,8 @@ class ModelSpec:
 
 # Amazon Nova's Converse `inferenceConfig.maxTokens` is 1..5000 (AWS Nova user guide).
 _NOVA = 5000
-# Perplexity's chat completions and DeepSeek-R1 as SAP hosts it take no function tools.
+# Perplexity's chat completions, DeepSeek-R1 and Granite 13B chat as SAP hosts them take no
+# function tools.
 _NO_TOOLS = frozenset({"tools"})
 
 DEFAULT_MODELS: tuple[ModelSpec, ...] = (
@@ -104,7 +105,7 @@ DEFAULT_MODELS: tuple[ModelSpec, ...] = (
         )
         for size in ("pro", "lite", "micro", "premier")
     ),
-    ModelSpec("ibm--granite-13b-chat", "ibm", "openai-compat", "2", deployed=False),
+    ModelSpec("ibm--granite-13b-chat", "ibm", "openai-compat", "2", deployed=False, rejects=_NO_TOOLS),
     ModelSpec("deepseek-ai--deepseek-r1", "deepseek", "openai-compat", "1", rejects=_NO_TOOLS),
     ModelSpec("sonar", "perplexity", "openai-compat", "1", rejects=_NO_TOOLS),
     ModelSpec("sonar-pro", "perplexity", "openai-compat", "1", rejects=_NO_TOOLS),

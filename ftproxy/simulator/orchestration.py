@@ -33,7 +33,7 @@ from typing import Any
 
 from ftproxy._json import dumps, loads
 from ftproxy.simulator import answer as answers
-from ftproxy.simulator import catalog, filters, openai_api, tool_choice
+from ftproxy.simulator import catalog, filters, openai_api, rules, tool_choice
 from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, plan, stop_list, text_chars
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import ModelSpec
@@ -159,6 +159,9 @@ def completion(call: Call) -> Reply | StreamReply:
             "message": "Input Filter passed successfully.",
             "data": filters.scores(modules, "input", flagged=flagged),
         }
+    refused = rules.rejected_param(spec, {"tools": prompt.get("tools")})
+    if refused is not None:  # the model's own server refuses it; the LLM module relays that
+        return error(400, rules.rejection_message(spec, refused), "LLM Module", intermediate)
     answer = _plan(call, spec, template, prompt, params, mask)
     flagged = call.knobs.filter == "output"
     blocked = flagged and filters.blocks(modules, "output")

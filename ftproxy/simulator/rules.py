@@ -21,10 +21,9 @@ _VLLM_TOOLS = '"auto" tool choice requires --enable-auto-tool-choice and --tool-
 
 
 def _rejected(spec: ModelSpec, param: str) -> Reply:
+    message = rejection_message(spec, param)
     if spec.family == "perplexity":
-        message = _PERPLEXITY_TOOLS if param == "tools" else f"Unsupported parameter: {param}"
         return perplexity_error(400, message)
-    message = _VLLM_TOOLS if param == "tools" else f"Unsupported parameter: '{param}'"
     return openai_compat_error(400, message, param)
 
 
@@ -34,12 +33,27 @@ def _max_tokens(spec: ModelSpec, api: str, body: dict[str, Any]) -> object:
     return body.get("max_completion_tokens", body.get("max_tokens"))
 
 
-def check(spec: ModelSpec, body: dict[str, Any]) -> Reply | None:
-    """The 400 `spec`'s upstream answers `body` with, or None when every rule holds."""
+def rejected_param(spec: ModelSpec, body: dict[str, Any]) -> str | None:
+    """The first parameter of `body` that `spec` does not take, or None."""
     if spec.rejects:  # most models have none: no work on their hot path
         for param in sorted(spec.rejects):  # sorted: the same param named in every process
             if body.get(param) is not None:
-                return _rejected(spec, param)
+                return param
+    return None
+
+
+def rejection_message(spec: ModelSpec, param: str) -> str:
+    """What the model's server says about `param` (the orchestration LLM module relays it)."""
+    if param == "tools":
+        return _PERPLEXITY_TOOLS if spec.family == "perplexity" else _VLLM_TOOLS
+    return f"Unsupported parameter: '{param}'"
+
+
+def check(spec: ModelSpec, body: dict[str, Any]) -> Reply | None:
+    """The 400 `spec`'s upstream answers `body` with, or None when every rule holds."""
+    param = rejected_param(spec, body)
+    if param is not None:
+        return _rejected(spec, param)
     limit = spec.max_output_tokens
     if limit:
         requested = _max_tokens(spec, spec.api, body)
@@ -53,4 +67,4 @@ def check(spec: ModelSpec, body: dict[str, Any]) -> Reply | None:
     return None
 
 
-__all__ = ["check"]
+__all__ = ["check", "rejected_param", "rejection_message"]

@@ -146,3 +146,15 @@ def test_orchestration_only_models_have_no_deployment(sim: SimClient, name: str)
     reply = sim.post(name, "chat/completions", {"model": name, "messages": HI})
     assert reply.status_code == 404
     assert catalog.deployment_id(name) in reply.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("name", sorted(m.name for m in catalog.DEFAULT_MODELS if "tools" in m.rejects))
+def test_orchestration_relays_a_models_refusal_of_tools(sim: SimClient, name: str) -> None:
+    body = _orchestrate(name)
+    body["config"]["modules"]["prompt_templating"]["prompt"]["tools"] = [TOOL]
+    reply = sim.post("orchestration", "v2/completion", body)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["error"]
+    assert error["location"] == "LLM Module" and "tool" in error["message"].lower()
+    # the same model without tools answers
+    assert sim.post("orchestration", "v2/completion", _orchestrate(name)).status_code == 200
