@@ -394,6 +394,7 @@ UPSTREAM_MODELS = {
     UpstreamApi.BEDROCK_INVOKE: "anthropic--claude-3.5-sonnet",
     UpstreamApi.VERTEX_GEMINI: "gemini-2.5-pro",
     UpstreamApi.ORCHESTRATION: "mistralai--mistral-large-instruct",
+    UpstreamApi.OPENAI_COMPATIBLE_CHAT: "mistralai--mistral-medium-instruct",
 }
 
 
