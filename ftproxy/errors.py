@@ -74,10 +74,6 @@ def _render(body: dict[str, Any]) -> bytes:
         return dumps_ascii(body)
 
 
-def bad_request(message: str, param: str | None = None) -> ApiError:
-    return ApiError(400, message, param=param)
-
-
 def upstream_message(body: bytes) -> str | None:
     """The human message inside an upstream error body, whatever its dialect."""
     try:

@@ -289,9 +289,7 @@ def build_native_request(
             out.pop("tools", None)
             out.pop("tool_choice", None)
     path, extra_headers, stream_format = invoke_paths(stream)
-    return UpstreamRequest(
-        path=path, body=out, stream=stream, stream_format=stream_format, headers=extra_headers
-    )
+    return UpstreamRequest(path=path, body=out, stream_format=stream_format, headers=extra_headers)
 
 
 def _is_server_tool(tool: Any) -> bool:

@@ -21,7 +21,6 @@ from ftproxy.wire.apis import StreamFormat
 class UpstreamRequest:
     path: str  # appended to the deployment URL, query string included
     body: dict[str, Any]
-    stream: bool
     stream_format: StreamFormat = StreamFormat.SSE_JSON
     headers: dict[str, str] = field(default_factory=dict)  # e.g. Accept, anthropic-beta
 

@@ -95,4 +95,4 @@ def build_invoke_request(request: ChatRequest, *, model: str, stream: bool) -> U
     if request.betas:
         body["anthropic_beta"] = request.betas
     path, headers, stream_format = invoke_paths(stream)
-    return UpstreamRequest(path=path, body=body, stream=stream, stream_format=stream_format, headers=headers)
+    return UpstreamRequest(path=path, body=body, stream_format=stream_format, headers=headers)

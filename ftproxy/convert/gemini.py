@@ -107,7 +107,7 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
         body["toolConfig"] = {"functionCallingConfig": calling}
     name = gemini_model_name(model)
     path = f"/models/{name}:streamGenerateContent?alt=sse" if stream else f"/models/{name}:generateContent"
-    return UpstreamRequest(path=path, body=body, stream=stream, stream_format=StreamFormat.SSE_JSON)
+    return UpstreamRequest(path=path, body=body, stream_format=StreamFormat.SSE_JSON)
 
 
 def _parts(blocks: list[dict[str, Any]], names: dict[str, str]) -> list[dict[str, Any]]:

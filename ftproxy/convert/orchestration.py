@@ -84,7 +84,7 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
     config: dict[str, Any] = {"modules": {"prompt_templating": {"prompt": prompt, "model": details}}}
     if stream:
         config["stream"] = _STREAM
-    return UpstreamRequest(COMPLETION_PATH, {"config": config}, stream, StreamFormat.SSE_JSON)
+    return UpstreamRequest(COMPLETION_PATH, {"config": config}, StreamFormat.SSE_JSON)
 
 
 def with_modules(request: UpstreamRequest, modules: Mapping[str, Any]) -> UpstreamRequest:

@@ -24,7 +24,7 @@ TOOL = {"type": "function", "function": {"name": "f", "description": "d", "param
 
 def build(client: ClientApi, body: dict[str, Any], stream: bool = False) -> dict[str, Any]:
     request = convert.build_request(client, ORCH, {"model": "m", **body}, model=MODEL, stream=stream)
-    assert request.path == "/v2/completion" and request.stream is stream
+    assert request.path == "/v2/completion" and ("stream" in request.body["config"]) is stream
     return request.body
 
 
