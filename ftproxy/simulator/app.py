@@ -23,6 +23,7 @@ from ftproxy.simulator import (
     orchestration,
     orchestration_v1,
     rules,
+    scenario_models,
 )
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import DEFAULT_MODELS, ModelSpec
@@ -117,6 +118,8 @@ class SimulatorApp:
             return await auth.token(req, self.settings, self.state)
         if path.startswith("/v2/lm/deployments"):
             return self.lm(req)
+        if path == scenario_models.PATH:
+            return self.models_catalog(req)
         if path.startswith("/_sim/"):
             return control.handle(req, self.state, self.models)
         return aicore_error(404, f"No route for {req.method} {path}", path)
@@ -130,6 +133,14 @@ class SimulatorApp:
         table = self.state.deployments.table
         reply = listing.listing(req, table) if not rest else listing.one(req, table, rest)
         self.state.count_request("listing", None, reply.status)
+        return reply
+
+    def models_catalog(self, req: Request) -> Reply:
+        """The AI API's model catalog (`scenario_models.py`): the same token and resource group
+        checks as the deployments listing."""
+        denied = auth.check_bearer(req, self.state) or auth.check_resource_group(req, self.settings, None)
+        reply = denied or scenario_models.catalog(self.state, self.models)
+        self.state.count_request("models_catalog", None, reply.status)
         return reply
 
     async def inference(self, req: Request) -> Reply | StreamReply:

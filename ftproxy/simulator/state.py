@@ -142,13 +142,14 @@ class State:
             self._faults.clear()
             self._token_faults.clear()
 
-    def take_fault(self, deployment: str) -> Fault | None:
-        """The first fault for `deployment` (or "*"), consuming one of its uses."""
+    def take_fault(self, deployment: str, *, wildcard: bool = True) -> Fault | None:
+        """The first fault for `deployment` (or "*" unless `wildcard` is False), consuming one of
+        its uses."""
         if not self._faults:
             return None
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.deployment in (deployment, "*"):
+                if fault.deployment == deployment or (wildcard and fault.deployment == "*"):
                     if fault.remaining is not None:
                         fault.remaining -= 1
                         if fault.remaining <= 0:
