@@ -4,12 +4,15 @@ Built once from the configuration; lookups are dict reads. The same model in sev
 subaccounts (or with several URLs) becomes one round-robin over all of them. A name that is not
 a configured model may be an alias of one (`aliases.py`: config.json's `model_aliases`, and
 Anthropic's public Claude ids built in); `get` answers for it with the target's deployments.
+Models the AI API's catalog offers through a subaccount's orchestration deployment, and that no
+subaccount deploys, are listed too, with route orchestration (`Subaccount.orchestration_models`).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -112,7 +115,10 @@ class ModelRegistry:
             else RoundRobin(deps)
             for model, deps in grouped.items()
         }
-        self._aliases = Aliases(self._balancers, config.model_aliases)
+        # The built-in Claude ids keep resolving among the configured and deployed models: a
+        # catalog's orchestration-only Claude model does not take `sonnet` from a direct one.
+        self._aliases = Aliases(tuple(self._balancers), config.model_aliases)
+        self._balancers.update(self._listed_orchestrated(config, grouped))
 
     def entries(self) -> tuple[ModelEntry, ...]:
         """Every listed model with its family, route and the subaccounts that serve it."""
@@ -154,6 +160,28 @@ class ModelRegistry:
         if found is None and self._orchestration and route_of(model, self._routes) != "direct":
             found = self._orchestrated.get(model) or self._orchestrated_model(model)
         return found
+
+    def _listed_orchestrated(
+        self, config: Config, direct: Mapping[str, object]
+    ) -> dict[str, RoundRobin[Deployment]]:
+        """The models the catalog says a subaccount's orchestration deployment offers and that no
+        subaccount deploys directly (a direct deployment, and `model_routes: direct`, win): listed
+        as route orchestration, over the orchestration deployments of the subaccounts that offer
+        them."""
+        listed: dict[str, list[Deployment]] = {}
+        for sub in config.subaccounts:
+            if sub.orchestration_url is None:
+                continue
+            for model in sub.orchestration_models:
+                if model in direct or route_of(model, self._routes) == "direct":
+                    continue
+                family, _, embeddings = classify(model)
+                listed.setdefault(model, []).append(
+                    Deployment(
+                        model, sub.orchestration_url, sub.name, family, UpstreamApi.ORCHESTRATION, embeddings
+                    )
+                )
+        return {model: RoundRobin(deps) for model, deps in listed.items()}
 
     def _orchestrated_model(self, model: str) -> RoundRobin[Deployment]:
         """A model with no direct deployment, through the subaccounts' orchestration deployments

@@ -119,6 +119,9 @@ class Subaccount:
     # the Orchestration Service deployment's URL (config.json `orchestration_deployment`): it
     # serves every model name that has no direct deployment
     orchestration_url: str | None = None
+    # models the AI API's catalog says the orchestration deployment offers (discovery sets it):
+    # listed as route orchestration when no subaccount has a direct deployment of them
+    orchestration_models: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

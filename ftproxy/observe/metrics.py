@@ -108,6 +108,11 @@ CLIENT_DISCONNECTS = _counter("ftproxy_client_disconnects", "Clients that went a
 DISCOVERY_REFRESHES = _counter(
     "ftproxy_discovery_refreshes", "Deployment listing refreshes", ["subaccount", "outcome"]
 )
+DISCOVERY_CATALOG_READS = _counter(
+    "ftproxy_discovery_catalog_reads",
+    "AI API model catalog reads (the models orchestration offers)",
+    ["subaccount", "outcome"],
+)
 DISCOVERY_LAST_SUCCESS = Gauge(
     "ftproxy_discovery_last_success_timestamp_seconds",
     "Unix time of the last deployment listing read",

@@ -4,7 +4,10 @@ One `Refresher` per worker process: a first refresh at start-up (bounded by the 
 timeouts; a failure never raises), then a daemon thread every `discovery.interval_seconds`, and
 `soon()` for a deployment that answered 404 (debounced: at most one refresh in flight, at most
 one per `_SOON_SPACING_S`). A failing listing keeps the last good table; `status()` says how
-stale it is for /ready.
+stale it is for /ready. A subaccount with an orchestration deployment has its model catalog
+read in the same refresh (the models orchestration offers, listed when none is deployed); a
+failing catalog keeps the last one read and is named in `status().error`, but the listing alone
+decides whether the table is current.
 
 A 404 from a deployment is how AI Core shows one that was deleted (and perhaps recreated under
 a new id): `missing()` starts the refresh and answers the request with a 503 and Retry-After,
@@ -23,7 +26,8 @@ from dataclasses import dataclass, replace
 from ftproxy.errors import ApiError
 from ftproxy.models import LiveModels
 from ftproxy.observe import metrics
-from ftproxy.upstream.discovery import Discovered, DiscoveryError, fetch, merged
+from ftproxy.settings import Subaccount
+from ftproxy.upstream.discovery import Discovered, DiscoveryError, fetch, fetch_catalog, merged
 from ftproxy.upstream.failover import Upstreams
 from ftproxy.upstream.transport import Transport
 
@@ -36,9 +40,9 @@ MISSING_RETRY_AFTER_S = 1  # what a client waits after a deleted deployment's 40
 
 @dataclass(frozen=True, slots=True)
 class DiscoveryStatus:
-    ok: bool  # every subaccount's listing was read at the last attempt
+    ok: bool  # every subaccount's listing was read at the last attempt (catalogs aside)
     last_success_age_s: float | None  # None: never read
-    error: str | None
+    error: str | None  # what failed at the last attempt: listings, then catalogs
     serving: bool  # the table has a model (explicit or discovered): the instance can serve
 
 
@@ -56,7 +60,8 @@ class Refresher:
             max_idle_per_origin=2,
         )
         self._found: dict[str, Discovered] = {}
-        self._errors: dict[str, str] = {}
+        self._errors: dict[str, str] = {}  # subaccount → why its listing failed
+        self._catalog_errors: dict[str, str] = {}  # subaccount → why its catalog failed
         self._last_success: float | None = None
         # Two locks: a refresh reads AI Core (seconds when it is slow) under `_refreshing`, while
         # `_lock` guards only the fields above, so /ready's status() never waits on the network.
@@ -78,6 +83,7 @@ class Refresher:
                         self._errors[sub.name] = str(exc)
                     metrics.child(metrics.DISCOVERY_REFRESHES, sub.name, "error").inc()
                     continue
+                found = self._with_catalog(sub, found)
                 with self._lock:
                     self._found[sub.name] = found
                     self._errors.pop(sub.name, None)
@@ -97,12 +103,33 @@ class Refresher:
                     self._last_success = time.monotonic()
             return ok
 
+    def _with_catalog(self, sub: Subaccount, found: Discovered) -> Discovered:
+        """`found` with the models the subaccount's catalog offers through orchestration, read
+        when it has an orchestration deployment; on failure, the last catalog read."""
+        if sub.orchestration_url is None and not found.orchestration:
+            return found
+        tokens = self._upstreams.get(sub.name).tokens.get
+        try:
+            orchestrated = fetch_catalog(sub, self._transport, tokens)
+        except DiscoveryError as exc:
+            with self._lock:
+                self._catalog_errors[sub.name] = str(exc)
+                last = self._found.get(sub.name)
+            metrics.child(metrics.DISCOVERY_CATALOG_READS, sub.name, "error").inc()
+            return replace(found, orchestrated=last.orchestrated) if last is not None else found
+        with self._lock:
+            self._catalog_errors.pop(sub.name, None)
+        metrics.child(metrics.DISCOVERY_CATALOG_READS, sub.name, "ok").inc()
+        return replace(found, orchestrated=orchestrated)
+
     def status(self) -> DiscoveryStatus:
         with self._lock:
-            errors = "; ".join(f"{name}: {e}" for name, e in self._errors.items()) or None
+            listing = not self._errors
+            failed = [*self._errors.items(), *self._catalog_errors.items()]
             last = self._last_success
+        errors = "; ".join(f"{name}: {e}" for name, e in failed) or None
         age = None if last is None else round(time.monotonic() - last, 3)
-        return DiscoveryStatus(errors is None, age, errors, bool(self._models.names))
+        return DiscoveryStatus(listing, age, errors, bool(self._models.names))
 
     def start(self) -> None:
         """The periodic refresh, on a daemon thread (it must never keep a worker from exiting)."""
