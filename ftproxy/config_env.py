@@ -28,6 +28,25 @@ from typing import Any
 
 from ftproxy._json import loads
 from ftproxy.config import load_config, parse_config
+from ftproxy.environment import (
+    AICORE_AUTH_URL,
+    AICORE_BASE_URL,
+    AICORE_CERT_FILE_PATH,
+    AICORE_CERT_STR,
+    AICORE_CERT_URL,
+    AICORE_CLIENT_ID,
+    AICORE_CLIENT_SECRET,
+    AICORE_CONFIG,
+    AICORE_HOME,
+    AICORE_KEY_FILE_PATH,
+    AICORE_PROFILE,
+    AICORE_RESOURCE_GROUP,
+    AICORE_SERVICE_KEY,
+    FTPROXY_ALLOW_UNAUTHENTICATED,
+    FTPROXY_API_KEYS,
+    FTPROXY_CONFIG,
+    VCAP_SERVICES,
+)
 from ftproxy.errors import ConfigError, ConfigErrors
 from ftproxy.settings import Config
 
@@ -45,19 +64,14 @@ __all__ = [
 # $FTPROXY_CONFIG, and each worker reads the environment it inherited again.
 ENVIRONMENT = "(environment)"
 
-SERVICE_KEY = "AICORE_SERVICE_KEY"
-VCAP = "VCAP_SERVICES"
-API_KEYS = "FTPROXY_API_KEYS"
-ALLOW_UNAUTHENTICATED = "FTPROXY_ALLOW_UNAUTHENTICATED"
-RESOURCE_GROUP = "AICORE_RESOURCE_GROUP"
 # The SDK's names (AICORE_<NAME>) → the service key's fields.
 _SEPARATE = {
-    "AICORE_CLIENT_ID": "clientid",
-    "AICORE_CLIENT_SECRET": "clientsecret",
-    "AICORE_AUTH_URL": "url",
-    "AICORE_BASE_URL": "AI_API_URL",
+    AICORE_CLIENT_ID: "clientid",
+    AICORE_CLIENT_SECRET: "clientsecret",
+    AICORE_AUTH_URL: "url",
+    AICORE_BASE_URL: "AI_API_URL",
 }
-_CERTIFICATE = ("AICORE_CERT_URL", "AICORE_CERT_FILE_PATH", "AICORE_KEY_FILE_PATH", "AICORE_CERT_STR")
+_CERTIFICATE = (AICORE_CERT_URL, AICORE_CERT_FILE_PATH, AICORE_KEY_FILE_PATH, AICORE_CERT_STR)
 _SUBACCOUNT = "default"
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 
@@ -91,13 +105,13 @@ def load(source: str, env: Mapping[str, str] | None = None, home: Path | None = 
     found = from_environment(os.environ if env is None else env, Path.home() if home is None else home)
     if found is None:
         raise ConfigError(
-            ENVIRONMENT, SERVICE_KEY, "is not set, nor any other AI Core credential", _NO_KEY_FIX
+            ENVIRONMENT, AICORE_SERVICE_KEY, "is not set, nor any other AI Core credential", _NO_KEY_FIX
         )
     return found.config
 
 
 _NO_KEY_FIX = (
-    f"export {SERVICE_KEY}='<the service key JSON>' (or AICORE_CLIENT_ID, AICORE_CLIENT_SECRET, "
+    f"export {AICORE_SERVICE_KEY}='<the service key JSON>' (or AICORE_CLIENT_ID, AICORE_CLIENT_SECRET, "
     "AICORE_AUTH_URL and AICORE_BASE_URL), or pass --config PATH"
 )
 
@@ -107,8 +121,8 @@ def choose_source(explicit: str | None, env: Mapping[str, str], home: Path, cwd:
     service key in the environment (`ENVIRONMENT`) > None (nothing configured)."""
     if explicit:
         return explicit
-    if env.get("FTPROXY_CONFIG"):
-        return env["FTPROXY_CONFIG"]
+    if env.get(FTPROXY_CONFIG):
+        return env[FTPROXY_CONFIG]
     if (cwd / "config.json").exists():
         return "config.json"
     return ENVIRONMENT if has_service_key(env, home) else None
@@ -116,14 +130,18 @@ def choose_source(explicit: str | None, env: Mapping[str, str], home: Path, cwd:
 
 def not_read_with_a_file(env: Mapping[str, str]) -> list[str]:
     """The variables of this module that are set but not read because a config file is used."""
-    return [name for name in (SERVICE_KEY, API_KEYS, ALLOW_UNAUTHENTICATED) if env.get(name)]
+    return [
+        name
+        for name in (AICORE_SERVICE_KEY, FTPROXY_API_KEYS, FTPROXY_ALLOW_UNAUTHENTICATED)
+        if env.get(name)
+    ]
 
 
 def has_service_key(env: Mapping[str, str], home: Path) -> bool:
     """Whether any source of a service key is there (a malformed one counts: reading it says why)."""
-    if env.get(SERVICE_KEY) or any(env.get(name) for name in (*_SEPARATE, *_CERTIFICATE)):
+    if env.get(AICORE_SERVICE_KEY) or any(env.get(name) for name in (*_SEPARATE, *_CERTIFICATE)):
         return True
-    if env.get("AICORE_CONFIG") or env.get("AICORE_PROFILE") or _sdk_config_path(env, home).exists():
+    if env.get(AICORE_CONFIG) or env.get(AICORE_PROFILE) or _sdk_config_path(env, home).exists():
         return True
     return _vcap_present(env)
 
@@ -140,10 +158,10 @@ def from_environment(env: Mapping[str, str], home: Path) -> FromEnvironment | No
         return sdk_file[0]
 
     sources = (
-        (SERVICE_KEY, lambda: bool(env.get(SERVICE_KEY, "").strip()), lambda: _json_key(env)),
+        (AICORE_SERVICE_KEY, lambda: bool(env.get(AICORE_SERVICE_KEY, "").strip()), lambda: _json_key(env)),
         ("AICORE_CLIENT_ID …", lambda: _any_separate(env), lambda: _fields_key(None, env)),
         ("the AI Core SDK config file", lambda: False, lambda: _fields_key(*sdk_config())),
-        (VCAP, lambda: _vcap_present(env), lambda: _vcap_key(env)),
+        (VCAP_SERVICES, lambda: _vcap_present(env), lambda: _vcap_key(env)),
     )
     key: _Key | None = None
     not_used = []
@@ -175,25 +193,28 @@ def from_environment(env: Mapping[str, str], home: Path) -> FromEnvironment | No
 
 
 def _json_key(env: Mapping[str, str]) -> _Key | None:
-    raw = env.get(SERVICE_KEY, "").strip()
+    raw = env.get(AICORE_SERVICE_KEY, "").strip()
     if not raw:
         return None
     try:
         data = loads(raw)
     except ValueError as exc:
         raise ConfigError(
-            SERVICE_KEY,
+            AICORE_SERVICE_KEY,
             "(value)",
             f"is not valid JSON ({exc})",
-            f"export {SERVICE_KEY}='<the service key JSON from SAP BTP>', in single quotes",
+            f"export {AICORE_SERVICE_KEY}='<the service key JSON from SAP BTP>', in single quotes",
         ) from None
     if isinstance(data, dict) and "clientid" not in data and isinstance(data.get("credentials"), dict):
         data = data["credentials"]  # a service binding's entry (as in VCAP_SERVICES), not the bare key
     if not isinstance(data, dict):
         raise ConfigError(
-            SERVICE_KEY, "(value)", "must be a JSON object", "use the service key exactly as SAP BTP gives it"
+            AICORE_SERVICE_KEY,
+            "(value)",
+            "must be a JSON object",
+            "use the service key exactly as SAP BTP gives it",
         )
-    return _Key(_normalised(data), SERVICE_KEY, SERVICE_KEY)
+    return _Key(_normalised(data), AICORE_SERVICE_KEY, AICORE_SERVICE_KEY)
 
 
 def _any_separate(values: Mapping[str, Any]) -> bool:
@@ -213,7 +234,7 @@ def _fields_key(file: Path | None, values: Mapping[str, Any]) -> _Key | None:
         )
 
     certificate = [name for name in _CERTIFICATE if values.get(name)]
-    if certificate and not values.get("AICORE_CLIENT_SECRET"):
+    if certificate and not values.get(AICORE_CLIENT_SECRET):
         raise mistake(
             certificate[0],
             "is a certificate (X.509) credential, which ftproxy does not support",
@@ -226,13 +247,13 @@ def _fields_key(file: Path | None, values: Mapping[str, Any]) -> _Key | None:
             raise mistake(
                 name,
                 f"is missing or empty, but {given} is given",
-                f"set it to the service key's {field}, or give the whole key in {SERVICE_KEY}",
+                f"set it to the service key's {field}, or give the whole key in {AICORE_SERVICE_KEY}",
             )
     data = {
-        "clientid": values["AICORE_CLIENT_ID"].strip(),
-        "clientsecret": values["AICORE_CLIENT_SECRET"].strip(),
-        "url": values["AICORE_AUTH_URL"].strip(),
-        "serviceurls": {"AI_API_URL": values["AICORE_BASE_URL"].strip()},
+        "clientid": values[AICORE_CLIENT_ID].strip(),
+        "clientsecret": values[AICORE_CLIENT_SECRET].strip(),
+        "url": values[AICORE_AUTH_URL].strip(),
+        "serviceurls": {"AI_API_URL": values[AICORE_BASE_URL].strip()},
     }
     origin = str(file) if file else ", ".join(_SEPARATE)
     return _Key(_normalised(data), origin, origin)
@@ -241,22 +262,22 @@ def _fields_key(file: Path | None, values: Mapping[str, Any]) -> _Key | None:
 def _sdk_config_path(env: Mapping[str, str], home: Path) -> Path:
     """The SDK's `init_conf`: $AICORE_CONFIG, else config.json (or config_<profile>.json) in
     $AICORE_HOME, `~/.aicore` by default."""
-    if env.get("AICORE_CONFIG"):
-        return Path(env["AICORE_CONFIG"]).expanduser()
-    folder = Path(env["AICORE_HOME"]).expanduser() if env.get("AICORE_HOME") else home / ".aicore"
-    profile = env.get("AICORE_PROFILE", "")
+    if env.get(AICORE_CONFIG):
+        return Path(env[AICORE_CONFIG]).expanduser()
+    folder = Path(env[AICORE_HOME]).expanduser() if env.get(AICORE_HOME) else home / ".aicore"
+    profile = env.get(AICORE_PROFILE, "")
     return folder / ("config.json" if profile in ("", "default") else f"config_{profile}.json")
 
 
 def _read_sdk_config(env: Mapping[str, str], home: Path) -> tuple[Path, dict[str, Any]]:
     """The SDK's config file and its contents ({} when there is none and none was asked for)."""
     path = _sdk_config_path(env, home)
-    asked = env.get("AICORE_CONFIG") or env.get("AICORE_PROFILE", "") not in ("", "default")
+    asked = env.get(AICORE_CONFIG) or env.get(AICORE_PROFILE, "") not in ("", "default")
     try:
         data = loads(path.read_bytes())
     except FileNotFoundError:
         if asked:  # the SDK refuses a missing profile too
-            named = "AICORE_CONFIG" if env.get("AICORE_CONFIG") else "AICORE_PROFILE"
+            named = AICORE_CONFIG if env.get(AICORE_CONFIG) else AICORE_PROFILE
             raise ConfigError(
                 named,
                 "(variable)",
@@ -278,17 +299,19 @@ def _read_sdk_config(env: Mapping[str, str], home: Path) -> tuple[Path, dict[str
 
 
 def _vcap_services(env: Mapping[str, str]) -> dict[str, Any]:
-    raw = env.get(VCAP, "").strip()
+    raw = env.get(VCAP_SERVICES, "").strip()
     if not raw:
         return {}
     try:
         data = loads(raw)
     except ValueError as exc:
         raise ConfigError(
-            VCAP, "(value)", f"is not valid JSON ({exc})", "check the app's service bindings"
+            VCAP_SERVICES, "(value)", f"is not valid JSON ({exc})", "check the app's service bindings"
         ) from None
     if not isinstance(data, dict):
-        raise ConfigError(VCAP, "(value)", "must be a JSON object", "check the app's service bindings")
+        raise ConfigError(
+            VCAP_SERVICES, "(value)", "must be a JSON object", "check the app's service bindings"
+        )
     return data
 
 
@@ -314,17 +337,19 @@ def _vcap_key(env: Mapping[str, str]) -> _Key | None:
         return None
     name = binding.get("name") or "?"
     credentials = binding.get("credentials")
-    where = f"{VCAP} (service aicore, instance {name})"
+    where = f"{VCAP_SERVICES} (service aicore, instance {name})"
     if not isinstance(credentials, dict):
-        raise ConfigError(VCAP, f"aicore[{name}].credentials", "is missing", "rebind the AI Core service")
+        raise ConfigError(
+            VCAP_SERVICES, f"aicore[{name}].credentials", "is missing", "rebind the AI Core service"
+        )
     if "clientsecret" not in credentials and "certificate" in credentials:
         raise ConfigError(
-            VCAP,
+            VCAP_SERVICES,
             f"aicore[{name}].credentials",
             "holds a certificate (X.509) credential, which ftproxy does not support",
             "bind the AI Core service with a client secret (credential-type binding-secret)",
         )
-    return _Key(_normalised(credentials), where, VCAP)
+    return _Key(_normalised(credentials), where, VCAP_SERVICES)
 
 
 def _normalised(key: dict[str, Any]) -> dict[str, Any]:
@@ -347,38 +372,45 @@ def _without(url: str, suffix: str) -> str:
 
 def _resource_group(env: Mapping[str, str], sdk_config: Any) -> tuple[str, str]:
     """The SDK's `resolve_resource_group`: the first source that gives one, each on its own."""
-    if env.get(RESOURCE_GROUP, "").strip():
-        return env[RESOURCE_GROUP].strip(), RESOURCE_GROUP
+    if env.get(AICORE_RESOURCE_GROUP, "").strip():
+        return env[AICORE_RESOURCE_GROUP].strip(), AICORE_RESOURCE_GROUP
     path, data = sdk_config()
-    group = data.get(RESOURCE_GROUP)
+    group = data.get(AICORE_RESOURCE_GROUP)
     if isinstance(group, str) and group.strip():
-        return group.strip(), f"{RESOURCE_GROUP} in {path}"
-    return "default", f"{RESOURCE_GROUP} not set: the default"
+        return group.strip(), f"{AICORE_RESOURCE_GROUP} in {path}"
+    return "default", f"{AICORE_RESOURCE_GROUP} not set: the default"
 
 
 def _client_keys(env: Mapping[str, str]) -> tuple[list[str], str]:
-    raw = env.get(API_KEYS)
-    allow = env.get(ALLOW_UNAUTHENTICATED, "").strip().lower()
+    raw = env.get(FTPROXY_API_KEYS)
+    allow = env.get(FTPROXY_ALLOW_UNAUTHENTICATED, "").strip().lower()
     if allow not in (*_TRUE, *_FALSE):
         raise ConfigError(
-            ALLOW_UNAUTHENTICATED, "(variable)", f"is {allow!r}, not 1 or 0", "set it to 1 (or unset it)"
+            FTPROXY_ALLOW_UNAUTHENTICATED,
+            "(variable)",
+            f"is {allow!r}, not 1 or 0",
+            "set it to 1 (or unset it)",
         )
     if raw is None:
         if allow in _TRUE:
-            return [], f"none: {ALLOW_UNAUTHENTICATED}={env[ALLOW_UNAUTHENTICATED]} (any client may call)"
+            given = f"{FTPROXY_ALLOW_UNAUTHENTICATED}={env[FTPROXY_ALLOW_UNAUTHENTICATED]}"
+            return [], f"none: {given} (any client may call)"
         raise ConfigError(
-            API_KEYS,
+            FTPROXY_API_KEYS,
             "(variable)",
             "is not set, so no client could call the proxy",
-            f"export {API_KEYS}=sk-…,sk-… (the client keys, comma-separated), or "
-            f"{ALLOW_UNAUTHENTICATED}=1 to run without client authentication",
+            f"export {FTPROXY_API_KEYS}=sk-…,sk-… (the client keys, comma-separated), or "
+            f"{FTPROXY_ALLOW_UNAUTHENTICATED}=1 to run without client authentication",
         )
     keys = [k.strip() for k in raw.split(",") if k.strip()]
     if not keys:
         raise ConfigError(
-            API_KEYS, "(variable)", "holds no key", f"export {API_KEYS}=sk-…,sk-… (comma-separated)"
+            FTPROXY_API_KEYS,
+            "(variable)",
+            "holds no key",
+            f"export {FTPROXY_API_KEYS}=sk-…,sk-… (comma-separated)",
         )
-    return keys, f"{API_KEYS} ({len(keys)} key{'s' if len(keys) > 1 else ''})"
+    return keys, f"{FTPROXY_API_KEYS} ({len(keys)} key{'s' if len(keys) > 1 else ''})"
 
 
 def _parse(data: dict[str, Any], key: _Key, group_origin: str) -> Config:
@@ -399,7 +431,7 @@ def _parse(data: dict[str, Any], key: _Key, group_origin: str) -> Config:
             elif m.key.startswith(prefix + "resource_group"):
                 told.append(ConfigError(group_origin.split(" ")[0], "(variable)", m.problem, m.fix))
             elif m.key.startswith("secret_authentication_tokens"):
-                told.append(ConfigError(API_KEYS, "(variable)", m.problem, m.fix))
+                told.append(ConfigError(FTPROXY_API_KEYS, "(variable)", m.problem, m.fix))
             else:
                 told.append(m)
         raise (told[0] if len(told) == 1 else ConfigErrors(told)) from None

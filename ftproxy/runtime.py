@@ -19,6 +19,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ftproxy.environment import FTPROXY_DRAIN_FILE, PYTHON_GIL
+
 
 @dataclass(frozen=True)
 class RuntimeFacts:
@@ -67,9 +69,9 @@ def requested_gil(
     option = xoptions.get("gil")
     if option in ("0", "1"):
         return option == "1", f"-X gil={option}"
-    variable = environ.get("PYTHON_GIL")
+    variable = environ.get(PYTHON_GIL)
     if variable in ("0", "1"):
-        return variable == "1", f"PYTHON_GIL={variable}"
+        return variable == "1", f"{PYTHON_GIL}={variable}"
     return None, ""
 
 
@@ -86,8 +88,6 @@ def current() -> RuntimeFacts:
     )
 
 
-# Set by the launcher (`serve/lifecycle.py`): the path of this run's drain file, absent while serving.
-DRAIN_FILE_ENV = "FTPROXY_DRAIN_FILE"
 WATCH_INTERVAL_S = 0.2  # how soon a worker sees the drain file come or go; a stop is seconds long
 
 
@@ -176,7 +176,7 @@ def watch_drain() -> None:
     main one. Its first look is taken before it is published, so a worker that starts while the
     instance drains answers 503 from its first /ready."""
     global _process_watch
-    path = os.environ.get(DRAIN_FILE_ENV)
+    path = os.environ.get(FTPROXY_DRAIN_FILE)
     if not path or _process_watch is not None:
         return
     watch = DrainWatch(path)

@@ -27,9 +27,9 @@ from typing import Protocol
 from ftproxy.deploy.model import Instance
 from ftproxy.deploy.nginx import Runner, run_command
 from ftproxy.deploy.state import write_atomically
+from ftproxy.environment import FTPROXY_GIL, FTPROXY_INSTANCE, PYTHONUNBUFFERED
 
 DROPIN_NAME = "50-ftproxy-gil.conf"
-INSTANCE_ENV = "FTPROXY_INSTANCE"
 
 
 class BackendError(RuntimeError):
@@ -70,8 +70,8 @@ class ProcessBackend:
         env.update(inst.env)
         if gil:
             env.update(self.gil_env)
-        env[INSTANCE_ENV] = inst.name
-        env.setdefault("PYTHONUNBUFFERED", "1")
+        env[FTPROXY_INSTANCE] = inst.name
+        env.setdefault(PYTHONUNBUFFERED, "1")
         return env
 
     def plan(self, inst: Instance, *, gil: bool) -> str:
@@ -149,7 +149,7 @@ class ProcessBackend:
 
 class SystemdBackend:
     def __init__(self, gil_env: Mapping[str, str], runner: Runner = run_command) -> None:
-        self.gil_env = {**gil_env, "FTPROXY_GIL": "on"}
+        self.gil_env = {**gil_env, FTPROXY_GIL: "on"}
         self.runner = runner
 
     @staticmethod

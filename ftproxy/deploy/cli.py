@@ -11,12 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from ftproxy.deploy.kubernetes import CANARY_IMAGE, STANDARD_IMAGE
+from ftproxy.environment import FTPROXY_DEPLOY_PROG, FTPROXY_ROUTING
 from ftproxy.errors import ConfigError
 
 DEFAULT_CONFIG = "deploy/traffic_routing.yaml"
-CONFIG_ENV = "FTPROXY_ROUTING"
-# The command name shown in usage lines: scripts/emergency_rollback.sh sets itself.
-PROG_ENV = "FTPROXY_DEPLOY_PROG"
 OTHER_COMMANDS = (
     "The same tooling has other commands: status (weights, health, GIL state, last rollback), "
     "promote (reverse a rollback), watch (canary analysis; rolls back after bad windows), route, "
@@ -31,8 +29,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[
         p = commands.add_parser(name, help=help, description=help, epilog=OTHER_COMMANDS)
         p.add_argument(
             "--config",
-            default=os.environ.get(CONFIG_ENV, DEFAULT_CONFIG),
-            help=f"the routing YAML (default: ${CONFIG_ENV}, else {DEFAULT_CONFIG})",
+            default=os.environ.get(FTPROXY_ROUTING, DEFAULT_CONFIG),
+            help=f"the routing YAML (default: ${FTPROXY_ROUTING}, else {DEFAULT_CONFIG})",
         )
         return p
 
@@ -109,7 +107,7 @@ def _target_options(p: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    prog = os.environ.get(PROG_ENV) or "python -m ftproxy.deploy"
+    prog = os.environ.get(FTPROXY_DEPLOY_PROG) or "python -m ftproxy.deploy"
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     add_commands(parser.add_subparsers(required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)

@@ -22,6 +22,7 @@ from ftproxy.deploy import kubernetes, manifests
 from ftproxy.deploy.model import Deployment
 from ftproxy.deploy.operations import StepFailed, Steps, _dry, _run
 from ftproxy.deploy.state import State
+from ftproxy.environment import FTPROXY_GIL, PYTHON_GIL
 
 CANARY = f"deployment/{kubernetes.APP}-canary"
 ROLES = ("standard", "canary")
@@ -72,7 +73,7 @@ def gil_env(deployment: Deployment) -> dict[str, str | None]:
 def normal_env(deployment: Deployment) -> dict[str, str | None]:
     """The canary's own environment back: its env values, and what only gil_env set removed."""
     canary = deployment.canaries[0]
-    own = {kubernetes.GIL_ENV: canary.gil, **canary.env}
+    own = {FTPROXY_GIL: canary.gil, **canary.env}
     return {k: own.get(k) for k in gil_env(deployment)}
 
 
@@ -104,7 +105,7 @@ def verify(kubectl: Kubectl, deployment: Deployment, want_gil: bool) -> str:
             raise StepFailed(f"{kubernetes.APP}-{role}: {ready} of {wanted} replicas ready")
         notes.append(f"{kubernetes.APP}-{role} {ready}/{wanted} ready")
         if role == "canary":
-            gil = _container_env(obj).get("PYTHON_GIL")
+            gil = _container_env(obj).get(PYTHON_GIL)
             if (gil == "1") != want_gil:
                 raise StepFailed(
                     f"{kubernetes.APP}-canary has PYTHON_GIL={gil!r}, wanted {'1' if want_gil else 'unset'}"

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ftproxy.deploy.model import Deployment, Instance
+from ftproxy.environment import FTPROXY_GIL
 
 KUBERNETES_VERSION = "1.31.0"  # what the tests validate against (kubernetes-validate's schemas)
 APP = "ftproxy"
 CONFIG_SECRET = "ftproxy-config"  # config.json (with the service key), created by the operator
 CONFIG_MOUNT = "/etc/ftproxy"
-GIL_ENV = "FTPROXY_GIL"
 # Sizing, from docs/benchmarks.md: one worker held 1,004 stream threads in 168 MiB RSS, about
 # 130 KiB per stream thread, so ~40 MiB per worker process before its threads; Granian's
 # supervisor process is ~37 MiB.
@@ -71,14 +71,14 @@ def args(inst: Instance) -> list[str]:
     out = []
     for word in words:
         word = word.replace("{host}", "0.0.0.0").replace("{port}", str(inst.port))
-        word = word.replace("{name}", inst.name).replace("{gil}", f"$({GIL_ENV})")
+        word = word.replace("{name}", inst.name).replace("{gil}", f"$({FTPROXY_GIL})")
         out.append(word.replace("${", "$(").replace("}", ")") if "${" in word else word)
     return out
 
 
 def rollback_env(deployment: Deployment) -> dict[str, str]:
     """What `kubectl set env` puts on the canary Deployment: the YAML's gil_env, and --gil on."""
-    return {**deployment.rollback.gil_env, GIL_ENV: "on"}
+    return {**deployment.rollback.gil_env, FTPROXY_GIL: "on"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def deployment_object(deployment: Deployment, role: str, images: Images) -> dict
     d = drain(inst)
     mem, _ = memory_mib(inst, deployment)
     workers = max(_sizes(inst, {**inst.env, **deployment.rollback.gil_env})[0], _sizes(inst, inst.env)[0])
-    env = {GIL_ENV: inst.gil, **inst.env}
+    env = {FTPROXY_GIL: inst.gil, **inst.env}
     container = {
         "name": APP,
         "image": images.canary if role == "canary" else images.standard,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from ftproxy import paths
+from ftproxy.environment import PYTHON_GIL
 from ftproxy.errors import ConfigError
 
 Role = Literal["standard", "canary"]
@@ -140,7 +141,7 @@ class RollbackSettings:
     webhook_url: str | None = None
     webhook_timeout_s: float = 5.0
     health_timeout_s: float = 60.0
-    gil_env: Mapping[str, str] = field(default_factory=lambda: {"PYTHON_GIL": "1"})
+    gil_env: Mapping[str, str] = field(default_factory=lambda: {PYTHON_GIL: "1"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from ftproxy.deploy.model import (
     Router,
     RoutingConfigError,
 )
+from ftproxy.environment import PYTHON_GIL
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _UNIT = re.compile(r"^[A-Za-z0-9:_.@\\-]+\.service$")
@@ -462,12 +463,12 @@ def _rollback(r: _Reader, raw: Any) -> RollbackSettings:
     webhook = r.optional_string(obj, "webhook_url", key)
     if webhook is not None:
         _url(r, webhook, "rollback.webhook_url")
-    gil_env = r.env(obj, "gil_env", key) or {"PYTHON_GIL": "1"}
-    if gil_env.get("PYTHON_GIL") != "1":
+    gil_env = r.env(obj, "gil_env", key) or {PYTHON_GIL: "1"}
+    if gil_env.get(PYTHON_GIL) != "1":
         raise r.error(
-            "rollback.gil_env.PYTHON_GIL",
+            f"rollback.gil_env.{PYTHON_GIL}",
             'must be "1": the rollback switches the canary to the GIL',
-            'write PYTHON_GIL: "1"',
+            f'write {PYTHON_GIL}: "1"',
         )
     return RollbackSettings(
         state_file=r.path(obj, "state_file", key),

@@ -27,9 +27,8 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from ftproxy._json import dumps, dumps_ascii
+from ftproxy.environment import FTPROXY_ACCESS_LOG, FTPROXY_LOG_LEVEL
 
-LEVEL_ENV = "FTPROXY_LOG_LEVEL"
-ACCESS_LOG_ENV = "FTPROXY_ACCESS_LOG"
 _BATCH = 256  # lines per write at most: a burst is written in a few system calls
 # After the first line of a batch the writer waits this long for more, so that under load it
 # wakes (and takes the GIL) a few dozen times a second, not once per request.
@@ -122,7 +121,7 @@ atexit.register(ACCESS_LOG.flush)  # the lines still queued when the process end
 
 def configure() -> None:
     """Idempotent: a worker may build its app more than once (reloads), handlers are added once."""
-    level = os.environ.get(LEVEL_ENV, "INFO").upper()
+    level = os.environ.get(FTPROXY_LOG_LEVEL, "INFO").upper()
     root = logging.getLogger("ftproxy")
     if not any(getattr(h, "_ftproxy", False) for h in root.handlers):
         handler = logging.StreamHandler(sys.stderr)
@@ -131,7 +130,7 @@ def configure() -> None:
         root.addHandler(handler)
     root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
     root.propagate = False
-    if os.environ.get(ACCESS_LOG_ENV, "1") != "0" and root.isEnabledFor(logging.INFO):
+    if os.environ.get(FTPROXY_ACCESS_LOG, "1") != "0" and root.isEnabledFor(logging.INFO):
         ACCESS_LOG.start()
     else:
         ACCESS_LOG.flush()

@@ -51,13 +51,14 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 
 from ftproxy import __version__, paths, runtime
-
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+from ftproxy.environment import PROMETHEUS_MULTIPROC_DIR
 
 # Read once, as prometheus_client (imported above) did: the two agree for the life of the process.
-_multiproc_dir = os.environ.get(MULTIPROC_ENV) or None
+_multiproc_dir = os.environ.get(PROMETHEUS_MULTIPROC_DIR) or None
 if _multiproc_dir is not None and not os.path.isdir(_multiproc_dir):
-    raise ValueError(f"{MULTIPROC_ENV}={_multiproc_dir!r}: not a directory; create and empty it first")
+    raise ValueError(
+        f"{PROMETHEUS_MULTIPROC_DIR}={_multiproc_dir!r}: not a directory; create and empty it first"
+    )
 
 REGISTRY = CollectorRegistry()
 _counter = partial(Counter, registry=REGISTRY)

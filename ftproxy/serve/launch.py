@@ -14,9 +14,14 @@ import sys
 from pathlib import Path
 
 from ftproxy import runtime
+from ftproxy.environment import (
+    FTPROXY_BLOCKING_THREADS,
+    FTPROXY_CONFIG,
+    FTPROXY_GIL_REEXEC,
+    PROMETHEUS_MULTIPROC_DIR,
+)
 from ftproxy.serve import lifecycle, ports
 from ftproxy.serve.plan import (
-    REEXEC_ENV,
     LaunchError,
     ServeOptions,
     ServePlan,
@@ -27,10 +32,6 @@ from ftproxy.serve.plan import (
     with_installed_server,
 )
 
-# prometheus_client's own variable (ftproxy.observe.metrics names it too, but importing that
-# module imports prometheus_client, which must not happen before the variable is set).
-MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-
 
 def switch_gil_if_asked(options: ServeOptions) -> None:
     """Re-executes this interpreter when --gil asks for the other GIL state. Returns otherwise.
@@ -40,9 +41,9 @@ def switch_gil_if_asked(options: ServeOptions) -> None:
     """
     chosen = plan(runtime.current(), options)
     if chosen.reexec_gil is None:
-        os.environ.pop(REEXEC_ENV, None)
+        os.environ.pop(FTPROXY_GIL_REEXEC, None)
         return
-    if os.environ.get(REEXEC_ENV):
+    if os.environ.get(FTPROXY_GIL_REEXEC):
         raise LaunchError(
             f"re-executed with -X gil={chosen.reexec_gil} but the GIL state still differs from --gil "
             f"{options.gil}; start the interpreter with -X gil={chosen.reexec_gil} yourself"
@@ -55,7 +56,7 @@ def switch_gil_if_asked(options: ServeOptions) -> None:
         flush=True,
     )
     sys.stdout.flush()
-    os.environ[REEXEC_ENV] = "1"
+    os.environ[FTPROXY_GIL_REEXEC] = "1"
     os.execv(sys.executable, argv)
 
 
@@ -126,12 +127,11 @@ def serve(options: ServeOptions) -> int:
             except ports.PortBusy as exc:
                 raise LaunchError(str(exc)) from None
         from ftproxy.config_env import ENVIRONMENT
-        from ftproxy.web.app import BLOCKING_THREADS_ENV, CONFIG_ENV  # after the guard's "before" facts
 
         # The environment's service key: each worker reads the environment it inherits again.
         source = options.config_path
-        os.environ[CONFIG_ENV] = source if source == ENVIRONMENT else os.path.abspath(source)
-        os.environ[BLOCKING_THREADS_ENV] = str(chosen.threads)
+        os.environ[FTPROXY_CONFIG] = source if source == ENVIRONMENT else os.path.abspath(source)
+        os.environ[FTPROXY_BLOCKING_THREADS] = str(chosen.threads)
         text = banner(runtime.current(), chosen, options, drain_file=str(drain_file))
         print(text, file=sys.stderr, flush=True)
         drain = lifecycle.Drain(drain_file, options.drain_delay_s, options.drain_timeout_s)
@@ -166,18 +166,18 @@ def share_metrics_between_workers(chosen: ServePlan, options: ServeOptions, fold
     this runs before anything imports it, and refuses to go on if something already did. An
     operator's own PROMETHEUS_MULTIPROC_DIR wins and is left as it is.
     """
-    if os.environ.get(MULTIPROC_ENV) or not may_serve_with_processes(chosen, options):
+    if os.environ.get(PROMETHEUS_MULTIPROC_DIR) or not may_serve_with_processes(chosen, options):
         return None
     if "prometheus_client" in sys.modules:
         raise LaunchError(
-            f"prometheus_client was imported before {MULTIPROC_ENV} was set, so each of the "
+            f"prometheus_client was imported before {PROMETHEUS_MULTIPROC_DIR} was set, so each of the "
             f"{chosen.workers} worker processes would count metrics for itself and a scrape would see one "
             "of them; the launcher must set it before anything imports prometheus_client (or set "
-            f"{MULTIPROC_ENV} to an empty directory yourself before starting ftproxy)"
+            f"{PROMETHEUS_MULTIPROC_DIR} to an empty directory yourself before starting ftproxy)"
         )
     folder.mkdir(exist_ok=True)
     for stale in folder.glob("*.db"):  # a previous run's values would be summed in
         stale.unlink()
     directory = os.path.abspath(folder)
-    os.environ[MULTIPROC_ENV] = directory  # inherited by the workers, forked or spawned
+    os.environ[PROMETHEUS_MULTIPROC_DIR] = directory  # inherited by the workers, forked or spawned
     return directory

@@ -32,11 +32,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ftproxy.runtime import DRAIN_FILE_ENV, watch_drain
-
-# Worker respawns so far, handed by the supervisor to the workers it starts afterwards: with one
-# process worker its metrics live in memory, and the supervisor's count would be unseen.
-RESTARTS_ENV = "FTPROXY_WORKER_RESTARTS"
+from ftproxy.environment import FTPROXY_DRAIN_FILE, FTPROXY_WORKER_RESTARTS
+from ftproxy.runtime import watch_drain
 
 
 def say(message: str) -> None:
@@ -72,17 +69,17 @@ def private_drain_file() -> Iterator[Path]:
     """
     folder = Path(tempfile.mkdtemp(prefix="ftproxy-drain-"))  # mkdtemp: mode 0700, unique name
     owner = os.getpid()
-    previous = os.environ.get(DRAIN_FILE_ENV)
-    os.environ[DRAIN_FILE_ENV] = str(folder / "draining")
+    previous = os.environ.get(FTPROXY_DRAIN_FILE)
+    os.environ[FTPROXY_DRAIN_FILE] = str(folder / "draining")
     try:
         yield folder / "draining"
     finally:
         if os.getpid() == owner:
             remove_private_folder(folder)
             if previous is None:
-                os.environ.pop(DRAIN_FILE_ENV, None)
+                os.environ.pop(FTPROXY_DRAIN_FILE, None)
             else:
-                os.environ[DRAIN_FILE_ENV] = previous
+                os.environ[FTPROXY_DRAIN_FILE] = previous
 
 
 def remove_private_folder(folder: Path) -> None:
@@ -151,8 +148,8 @@ def worker_died(name: str, pid: int | None, exitcode: int | None) -> None:
     if exitcode is not None:
         how = f" (killed by signal {-exitcode})" if exitcode < 0 else f" (exit code {exitcode})"
     say(f"{name} (pid {pid}) exited unexpectedly{how}; starting a new one, the others serve on")
-    total = int(os.environ.get(RESTARTS_ENV) or 0) + 1
-    os.environ[RESTARTS_ENV] = str(total)
+    total = int(os.environ.get(FTPROXY_WORKER_RESTARTS) or 0) + 1
+    os.environ[FTPROXY_WORKER_RESTARTS] = str(total)
     if metrics.multiprocess_directory() is not None:
         if pid is not None:
             metrics.mark_process_dead(pid)  # its in-flight gauges must not be summed any more
@@ -173,7 +170,7 @@ def worker_app() -> object:
     with _counted_lock:
         if not _counted_restarts:
             _counted_restarts = True
-            restarts = int(os.environ.get(RESTARTS_ENV) or 0)
+            restarts = int(os.environ.get(FTPROXY_WORKER_RESTARTS) or 0)
             if restarts and metrics.multiprocess_directory() is None:
                 metrics.WORKER_RESTARTS.labels("crash").inc(restarts)
     watch_drain()  # once per process: /ready and the streams learn of a drain from it

@@ -50,10 +50,6 @@ GIL_CHOICES: tuple[GilChoice, ...] = ("auto", "on", "off")
 SERVER_CHOICES: tuple[ServerChoice, ...] = ("auto", "granian", "gunicorn")
 ON_GIL_REENABLED_CHOICES: tuple[OnGilReenabled, ...] = ("fail", "fallback")
 
-# Set in the environment of the re-executed interpreter, so a re-exec that did not switch the
-# GIL fails with a message instead of re-executing forever.
-REEXEC_ENV = "FTPROXY_GIL_REEXEC"
-
 SERVER_LABELS = {"granian": "Granian WSGI", "gunicorn": "Gunicorn gthread"}
 
 

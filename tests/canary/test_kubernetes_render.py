@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from ftproxy import environment
 from ftproxy.deploy import kubernetes, manifests, reading
 from ftproxy.deploy.state import State
 from ftproxy.observe import metrics as exported
@@ -138,7 +139,7 @@ def test_figures_come_from_their_sources(tmp_path: Path) -> None:
 def test_rolled_back_canary_has_weight_zero_and_the_gil(tmp_path: Path) -> None:
     docs = documents(rendered(tmp_path, rolled_back=True))
     env = env_of(by_kind(docs, "Deployment", "ftproxy-canary"))
-    assert env["PYTHON_GIL"] == "1" and env[kubernetes.GIL_ENV] == "on"
+    assert env["PYTHON_GIL"] == "1" and env[environment.FTPROXY_GIL] == "on"
     assert env["FTPROXY_WORKERS"] == "4" and env["FTPROXY_THREADS"] == "64"
     ingress = by_kind(docs, "Ingress", "ftproxy-canary")["metadata"]["annotations"]
     assert ingress["nginx.ingress.kubernetes.io/canary-weight"] == "0"

@@ -13,7 +13,7 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
-from ftproxy import runtime
+from ftproxy import environment, runtime
 
 pytestmark = pytest.mark.stress
 
@@ -34,7 +34,7 @@ def test_the_earliest_published_deadline_wins(monkeypatch: pytest.MonkeyPatch) -
 
 def test_one_watcher_per_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     started: list[runtime.DrainWatch] = []
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(tmp_path / "draining"))
+    monkeypatch.setenv(environment.FTPROXY_DRAIN_FILE, str(tmp_path / "draining"))
     monkeypatch.setattr(runtime.DrainWatch, "start", lambda self: started.append(self))  # no thread left
     for _ in range(5):
         monkeypatch.setattr(runtime, "_process_watch", None)

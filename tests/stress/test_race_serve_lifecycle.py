@@ -11,6 +11,7 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
+from ftproxy import environment
 from ftproxy.serve import lifecycle
 from ftproxy.serve.lifecycle import Drain
 
@@ -42,7 +43,7 @@ def test_thread_workers_count_earlier_restarts_once(monkeypatch: pytest.MonkeyPa
     from ftproxy.observe import metrics
     from ftproxy.web import app
 
-    monkeypatch.setenv(lifecycle.RESTARTS_ENV, "3")
+    monkeypatch.setenv(environment.FTPROXY_WORKER_RESTARTS, "3")
     gateway = object()
     monkeypatch.setattr(app, "from_environment", lambda: gateway)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ftproxy import runtime
+from ftproxy import environment, runtime
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.observe.exchange import Exchange
@@ -99,7 +99,7 @@ def test_ready_and_health_read_state_only(
     watch = runtime.DrainWatch(str(drain_file))
     watch.look()
     monkeypatch.setattr(runtime, "_process_watch", watch)
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(drain_file))
+    monkeypatch.setenv(environment.FTPROXY_DRAIN_FILE, str(drain_file))
     counters = {name: Counting(getattr(os, name)) for name in ("stat", "lstat")}
     for name, counter in counters.items():
         monkeypatch.setattr(os, name, counter)

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ftproxy import runtime
+from ftproxy import environment, runtime
 from ftproxy.runtime import RuntimeFacts
 from ftproxy.serve import granian as serve_granian
 from ftproxy.serve import launch, lifecycle
@@ -240,7 +240,7 @@ def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.Mon
     monkeypatch.setattr(os, "execv", fake_execv)
     monkeypatch.setattr("sys.orig_argv", ["python3.14t", "-m", "ftproxy", "serve", "--gil", "on"])
     monkeypatch.setattr("sys.executable", "/opt/venv/bin/python")
-    monkeypatch.delenv(serve_plan.REEXEC_ENV, raising=False)
+    monkeypatch.delenv(environment.FTPROXY_GIL_REEXEC, raising=False)
     options = ServeOptions("c", "h", 1, gil="on")
     with pytest.raises(Execed):
         launch.switch_gil_if_asked(options)
@@ -251,7 +251,7 @@ def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.Mon
         )
     ]
     # Started again, and the GIL is still off: a message, not a loop.
-    assert os.environ[serve_plan.REEXEC_ENV] == "1"
+    assert os.environ[environment.FTPROXY_GIL_REEXEC] == "1"
     with pytest.raises(LaunchError, match="re-executed with -X gil=1"):
         launch.switch_gil_if_asked(options)
     assert len(calls) == 1
@@ -260,9 +260,9 @@ def test_gil_on_reexecs_a_free_threaded_interpreter_once(monkeypatch: pytest.Mon
 def test_no_reexec_when_the_gil_is_already_as_asked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runtime, "current", lambda: FT_ENV_ON)
     monkeypatch.setattr(os, "execv", lambda *args: pytest.fail("must not re-exec"))
-    monkeypatch.setenv(serve_plan.REEXEC_ENV, "1")  # as after a successful re-exec
+    monkeypatch.setenv(environment.FTPROXY_GIL_REEXEC, "1")  # as after a successful re-exec
     launch.switch_gil_if_asked(ServeOptions("c", "h", 1, gil="on"))
-    assert serve_plan.REEXEC_ENV not in os.environ  # not inherited by what it starts
+    assert environment.FTPROXY_GIL_REEXEC not in os.environ  # not inherited by what it starts
 
 
 # ---- where metrics are counted: chosen before anything imports prometheus_client ----
@@ -302,15 +302,20 @@ def test_metrics_are_shared_when_several_processes_may_serve(
 def test_metrics_directory_is_left_alone_for_one_process_or_the_operators(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv(launch.MULTIPROC_ENV, raising=False)
+    monkeypatch.delenv(environment.PROMETHEUS_MULTIPROC_DIR, raising=False)
     one = ServePlan("granian", "processes", 1, 4, "")
     assert launch.share_metrics_between_workers(one, ServeOptions("c", "h", 1), tmp_path / "m") is None
-    assert launch.MULTIPROC_ENV not in os.environ
-    monkeypatch.setenv(launch.MULTIPROC_ENV, str(tmp_path))  # the operator's wins, kept as it is
+    assert environment.PROMETHEUS_MULTIPROC_DIR not in os.environ
+    monkeypatch.setenv(
+        environment.PROMETHEUS_MULTIPROC_DIR, str(tmp_path)
+    )  # the operator's wins, kept as it is
     (tmp_path / "counter_1.db").write_bytes(b"")
     two = ServePlan("granian", "processes", 2, 4, "")
     assert launch.share_metrics_between_workers(two, ServeOptions("c", "h", 1), tmp_path / "m") is None
-    assert os.environ[launch.MULTIPROC_ENV] == str(tmp_path) and (tmp_path / "counter_1.db").exists()
+    assert (
+        os.environ[environment.PROMETHEUS_MULTIPROC_DIR] == str(tmp_path)
+        and (tmp_path / "counter_1.db").exists()
+    )
     assert not (tmp_path / "m").exists()
 
 
@@ -319,17 +324,11 @@ def test_metrics_directory_is_refused_after_prometheus_client_was_imported(
 ) -> None:
     import prometheus_client  # noqa: F401  (as a library imported by something earlier would)
 
-    monkeypatch.delenv(launch.MULTIPROC_ENV, raising=False)
+    monkeypatch.delenv(environment.PROMETHEUS_MULTIPROC_DIR, raising=False)
     two = ServePlan("granian", "processes", 2, 4, "")
     with pytest.raises(LaunchError, match="prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR"):
         launch.share_metrics_between_workers(two, ServeOptions("c", "h", 1), tmp_path / "m")
-    assert launch.MULTIPROC_ENV not in os.environ and not (tmp_path / "m").exists()
-
-
-def test_launcher_names_prometheus_clients_variable() -> None:
-    from ftproxy.observe import metrics
-
-    assert launch.MULTIPROC_ENV == metrics.MULTIPROC_ENV
+    assert environment.PROMETHEUS_MULTIPROC_DIR not in os.environ and not (tmp_path / "m").exists()
 
 
 # ---- what ops see: banner, dry run, info ----
@@ -409,11 +408,11 @@ def poll_until(condition: Callable[[], bool], what: str, deadline_s: float = 10.
 def test_draining_is_the_process_watchs_state(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = tmp_path / "draining"
     monkeypatch.setattr(runtime, "_process_watch", None)
-    monkeypatch.delenv(runtime.DRAIN_FILE_ENV, raising=False)
+    monkeypatch.delenv(environment.FTPROXY_DRAIN_FILE, raising=False)
     runtime.watch_drain()
     assert runtime._process_watch is None and not runtime.draining()  # no drain file: no watch
     lifecycle.mark_draining(path)
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, str(path))
+    monkeypatch.setenv(environment.FTPROXY_DRAIN_FILE, str(path))
     runtime.watch_drain()
     watch = runtime._process_watch
     assert watch is not None
@@ -429,13 +428,13 @@ def test_draining_is_the_process_watchs_state(monkeypatch: pytest.MonkeyPatch, t
 
 
 def test_private_drain_file_is_exported_private_and_removed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(runtime.DRAIN_FILE_ENV, "/previous")
+    monkeypatch.setenv(environment.FTPROXY_DRAIN_FILE, "/previous")
     with lifecycle.private_drain_file() as path:
-        assert os.environ[runtime.DRAIN_FILE_ENV] == str(path)
+        assert os.environ[environment.FTPROXY_DRAIN_FILE] == str(path)
         assert (path.parent.stat().st_mode & 0o777) == 0o700 and not path.exists()
         lifecycle.mark_draining(path)
     assert not path.parent.exists()
-    assert os.environ[runtime.DRAIN_FILE_ENV] == "/previous"
+    assert os.environ[environment.FTPROXY_DRAIN_FILE] == "/previous"
 
 
 def test_private_drain_file_survives_a_forked_child_leaving(monkeypatch: pytest.MonkeyPatch) -> None:

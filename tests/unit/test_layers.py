@@ -77,5 +77,12 @@ def test_the_canary_tooling_loads_nothing_of_the_runtime() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     loaded = set(done.stdout.split())
     # errors.py brings the JSON codec, which asks runtime.py which backend this build may use.
-    allowed = {"ftproxy", "ftproxy.errors", "ftproxy._json", "ftproxy.runtime", "ftproxy.paths"}
+    allowed = {
+        "ftproxy",
+        "ftproxy.errors",
+        "ftproxy._json",
+        "ftproxy.runtime",
+        "ftproxy.paths",
+        "ftproxy.environment",
+    }
     assert {m for m in loaded if not m.startswith("ftproxy.deploy")} <= allowed, loaded

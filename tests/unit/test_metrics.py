@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
-from ftproxy import __version__
+from ftproxy import __version__, environment
 from ftproxy.observe import metrics
 from ftproxy.runtime import RuntimeFacts
 
@@ -478,7 +478,7 @@ print(json.dumps(samples))
 
 
 def without_multiproc_dir() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k != metrics.MULTIPROC_ENV}
+    return {k: v for k, v in os.environ.items() if k != environment.PROMETHEUS_MULTIPROC_DIR}
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
