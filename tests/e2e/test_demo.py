@@ -43,6 +43,7 @@ def test_demo_streams_every_family_and_stops_its_simulator(tmp_path: Path) -> No
         assert "no deployment ids: discovered" in banner
         listed = {line.split()[0]: line.split()[2] for line in banner.splitlines() if line.startswith("    ")}
         assert listed["gpt-4.1"] == "direct" and listed["anthropic--claude-4.5-sonnet"] == "direct"
+        assert listed["meta--llama3.1-70b-instruct"] == "orchestration"  # from the AI API catalog
 
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=DEMO_KEY, max_retries=0)
         served = {m.id for m in client.models.list()}

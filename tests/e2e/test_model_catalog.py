@@ -74,13 +74,13 @@ def test_the_listing_says_each_models_family_and_route_to_both_sdks(discovering:
     routes = {m.id: (m.model_extra or {}).get("route") for m in listed}
     families = {m.id: (m.model_extra or {}).get("family") for m in listed}
     for spec in CHAT_MODELS:
-        if spec.deployed:
-            assert routes[spec.name] == "direct" and families[spec.name] == classify(spec.name)[0].value
-        else:  # offered only through orchestration: not listed, but served (the test above)
-            assert spec.name not in routes
+        # a model without a deployment is listed from the AI API's catalog, through orchestration
+        assert routes[spec.name] == ("direct" if spec.deployed else "orchestration"), spec.name
+        assert families[spec.name] == classify(spec.name)[0].value
     page = anthropic.Anthropic(base_url=discovering, api_key=DEMO_KEY, max_retries=0).models.list()
     anthropic_routes = {m.id: (m.model_extra or {}).get("route") for m in page.data}
     assert anthropic_routes["anthropic--claude-4.5-sonnet"] == "direct"
+    assert anthropic_routes["meta--llama3.1-70b-instruct"] == "orchestration"
     assert anthropic_routes["sonnet"] == "direct"  # an alias says its target's route
 
 
@@ -99,6 +99,8 @@ def test_info_lists_the_models_with_route_family_and_subaccount(simulator: str, 
         if line.startswith("  ") and "--" in line
     }
     assert rows["anthropic--claude-4.5-sonnet"] == ["claude", "direct", "demo"]
+    assert rows["mistralai--mistral-small-instruct"] == ["mistral", "orchestration", "demo"]
+    assert rows["ibm--granite-13b-chat"] == ["ibm", "orchestration", "demo"]
     assert "any other model name: orchestration via demo" in out
 
 
