@@ -9,11 +9,12 @@ read in the same refresh (the models orchestration offers, listed when none is d
 failing catalog keeps the last one read and is named in `status().error`, but the listing alone
 decides whether the table is current.
 
-A 404 from a deployment is how AI Core shows one that was deleted (and perhaps recreated under
-a new id): `missing()` starts the refresh and answers the request with a 503 and Retry-After,
-which the OpenAI and Anthropic SDKs retry by default; by then the table names the new
-deployment (or none, and the orchestration route serves), so the client sees no error. The
-request is not retried inside the proxy: that would hold it until AI Core's listing answers.
+A 404 from a discovered deployment is how AI Core shows one that was deleted (and perhaps
+recreated under a new id): `missing(url)` starts the refresh and answers the request with a 503
+and Retry-After, which the OpenAI and Anthropic SDKs retry by default; by then the table names
+the new deployment (or none, and the orchestration route serves), so the client sees no error.
+The request is not retried inside the proxy: that would hold it until AI Core's listing answers.
+A deployment config.json names is not replaced by a refresh, so its 404 is answered as it is.
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ class Refresher:
             read_timeout=timeout,
             verify=config.upstream.verify,
             max_idle_per_origin=2,
+        )
+        # The URLs config.json names: discovery cannot replace them, so their 404 stays the
+        # client's answer, as in a config that does not discover.
+        self._explicit = frozenset(
+            [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
+            + [s.orchestration_url for s in config.subaccounts if s.orchestration_url]
         )
         self._found: dict[str, Discovered] = {}
         self._errors: dict[str, str] = {}  # subaccount → why its listing failed
@@ -157,10 +164,13 @@ class Refresher:
         threading.Thread(target=self.refresh, name="ftproxy-discovery-404", daemon=True).start()
         return 0.0
 
-    def missing(self) -> None:
+    def missing(self, url: str | None = None) -> None:
         """A deployment answered 404: refresh soon, and answer this request with a retryable 503
         whose Retry-After covers the refresh (or, when one ran moments ago, the wait until the
-        next may start: the retry's own 404 then starts it)."""
+        next may start: the retry's own 404 then starts it). A configured deployment's `url`
+        returns at once: the caller answers its 404 as it is."""
+        if url in self._explicit:
+            return
         wait = self.soon()
         raise ApiError(
             503,
