@@ -6,7 +6,8 @@ iterator that `proxy.py` builds) and hands client bytes straight to the server a
 response iterable. Nothing crosses a thread or waits in a queue, so a chunk leaves as soon as it
 is translated, and a slow client slows the upstream through TCP flow control instead of filling
 memory. The same thread also keeps the stream healthy, because the upstream read never blocks
-longer than the next thing it has to do (`wait()`, handed to the producer):
+longer than the next thing it has to do (a `WaitUntil` the stream moves before each read, which
+the producer hands to `UpstreamResponse.iter_chunks`):
 
   (a) an SSE comment (`: ping`) goes out after `keepalive_s` without a byte to the client — load
       balancers cut idle streams, and a write is also how a hung-up client is noticed;
@@ -15,7 +16,8 @@ longer than the next thing it has to do (`wait()`, handed to the producer):
   (c) when a stop's drain deadline comes (`runtime.drain_deadline_at`), the stream ends with an
       error event (503, retry) a moment before the server would cut it;
   (d) when the client goes away the server closes the iterable: the producer is closed with it,
-      which closes the upstream connection, and the slot is freed.
+      which closes the upstream connection. The slot is the request's (`proxy.Call`): its end
+      gives it back.
 
 Streams beyond `max_streams` are refused up front with 503 and `Retry-After` (`acquire`), so
 that streams never take every thread a worker has.
@@ -27,20 +29,28 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import Enum
 
 from ftproxy import runtime
 from ftproxy.errors import ApiError
 from ftproxy.observe import metrics
 from ftproxy.settings import StreamSettings
+from ftproxy.upstream import WaitUntil
 
 KEEPALIVE_COMMENT = b": ping\n\n"
-# Yielded by a producer (not sent) right before the first chunk that carries answer content.
-CONTENT_STARTS = object()
-# Yielded by a producer (not sent) when `wait()` seconds passed with nothing from the upstream.
-IDLE = object()
 CLIENT_GONE = 499  # the status of a stream whose client left (nginx's code)
 
-Producer = Iterator["bytes | object"]
+
+class Signal(Enum):
+    """What a producer yields besides client bytes (never sent to the client)."""
+
+    CONTENT_STARTS = "content_starts"  # right before the first chunk that carries answer content
+    IDLE = "idle"  # the wait (`WaitUntil`) passed with nothing from the upstream
+
+
+CONTENT_STARTS = Signal.CONTENT_STARTS
+IDLE = Signal.IDLE
+Producer = Iterator[bytes | Signal]
 
 
 def default_max_streams(blocking_threads: int) -> int:
@@ -53,7 +63,7 @@ def default_max_streams(blocking_threads: int) -> int:
 
 @dataclass(slots=True)
 class StreamOutcome:
-    """How a stream ended; handed to `on_finish` once, after the producer has been closed."""
+    """How a stream ended; the request's `Call` reads it when it ends."""
 
     first_chunk_at: float | None = None  # time.perf_counter() when CONTENT_STARTS came through
     # complete | client_disconnected | timeout_first_token | timeout_idle | timeout_total
@@ -83,23 +93,16 @@ class StreamSlots:
             )
         return Slot(self._slots)
 
-    def open_stream(
-        self,
-        slot: Slot,
-        produce: Callable[[Callable[[], float]], Producer],
-        *,
-        error_event: Callable[[int, str], bytes],
-        on_finish: Callable[[StreamOutcome], None] | None = None,
-    ) -> Stream:
-        """The WSGI response iterable of one stream.
+    def open(self, producer: Producer, until: WaitUntil, error_event: Callable[[int, str], bytes]) -> Stream:
+        """The chunks of one stream (its slot was taken with `acquire` and is the caller's).
 
-        `produce(wait)` returns the producer: it yields client bytes, `CONTENT_STARTS` once right
-        before the first bytes that carry answer content (until then the first-token timeout
-        applies, after it the idle timeout), and `IDLE` whenever it waited `wait()` seconds with
-        nothing from the upstream. Closing it must release the upstream. `error_event(status,
-        message)` is the client's error event for a timeout.
+        The producer yields client bytes, `CONTENT_STARTS` once right before the first bytes that
+        carry answer content (until then the first-token timeout applies, after it the idle
+        timeout), and `IDLE` whenever it waited until `until.at` with nothing from the upstream;
+        the stream moves `until` before each read. Closing the producer must release the upstream.
+        `error_event(status, message)` is the client's error event for a timeout.
         """
-        return Stream(self.settings, slot, produce, error_event, on_finish)
+        return Stream(self.settings, producer, until, error_event)
 
 
 class Slot:
@@ -119,26 +122,24 @@ class Slot:
 class Stream:
     """One stream, relayed on the thread that iterates it (the WSGI server's).
 
-    The server iterates this object and calls `close()` when it is done or the client left, even
-    if it never started iterating; the clean-up (producer closed, slot freed, `on_finish`) runs
-    exactly once either way.
+    Its owner iterates it and calls `close()` when it is done or the client left, even if it
+    never started iterating; the producer is closed exactly once either way, and `outcome` says
+    how the stream ended.
     """
 
     def __init__(
         self,
         settings: StreamSettings,
-        slot: Slot,
-        produce: Callable[[Callable[[], float]], Producer],
+        producer: Producer,
+        until: WaitUntil,
         error_event: Callable[[int, str], bytes],
-        on_finish: Callable[[StreamOutcome], None] | None,
     ) -> None:
         self._settings = settings
-        self._slot = slot
         self._error_event = error_event
-        self._on_finish = on_finish
         self.outcome = StreamOutcome()
         self._started = self._last_sent = self._last_activity = time.perf_counter()
-        self._producer = produce(self._wait)
+        self._producer = producer
+        self._until = until
         self._finished = False
         self._relay = self._run()
 
@@ -151,18 +152,22 @@ class Stream:
             self.outcome.ended = "client_disconnected"
             self._finish()
 
-    def _wait(self) -> float:
-        """How long the producer may block on the upstream before it must report IDLE: until
-        the next keep-alive is due or the current deadline passes, whichever comes first."""
-        now = time.perf_counter()
+    def _wake(self) -> None:
+        """Until when the producer may block on the upstream before it must report IDLE: the
+        next keep-alive or the current deadline, whichever comes first."""
         deadline, _ = self._deadline()
-        return max(0.0, min(self._last_sent + self._settings.keepalive_s, deadline) - now)
+        self._until.at = min(self._last_sent + self._settings.keepalive_s, deadline)
 
     def _run(self) -> Iterator[bytes]:
         outcome = self.outcome
         total_deadline = self._started + self._settings.total_timeout_s
+        producer = self._producer
         try:
-            for item in self._producer:
+            while True:
+                self._wake()
+                item = next(producer, None)
+                if item is None:
+                    return
                 now = time.perf_counter()
                 if item is IDLE:
                     deadline, reason = self._deadline()
@@ -184,7 +189,7 @@ class Stream:
                     yield from self._time_out("timeout_total" if now >= total_deadline else "drain_deadline")
                     return
                 self._last_sent = now
-                yield item  # type: ignore[misc]
+                yield item
         except GeneratorExit:
             outcome.ended = "client_disconnected"
             raise
@@ -197,15 +202,9 @@ class Stream:
         yield self._error_event(503 if reason == "drain_deadline" else 504, _TIMEOUT_MESSAGES[reason])
 
     def _finish(self) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        try:
+        if not self._finished:
+            self._finished = True
             self._producer.close()
-        finally:
-            self._slot.release()
-            if self._on_finish is not None:
-                self._on_finish(self.outcome)
 
     def _deadline(self) -> tuple[float, str]:
         s = self._settings

@@ -19,6 +19,7 @@ from ftproxy.upstream.errors import (
     UpstreamTimeout,
 )
 from ftproxy.upstream.failover import Upstreams
+from ftproxy.upstream.response import WaitUntil
 from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "UpstreamResponse",
     "UpstreamTimeout",
     "Upstreams",
+    "WaitUntil",
     "client_error",
     "error_from_response",
     "read_json",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 from ftproxy import __version__
 from ftproxy._json import loads
@@ -30,10 +30,23 @@ from ftproxy.upstream.transport import Transport, UpstreamResponse
 from ftproxy.wire.apis import UpstreamProtocolError
 
 if TYPE_CHECKING:
-    from ftproxy.observe.exchange import Exchange
     from ftproxy.settings import Subaccount
 
 _ERROR_BODY_LIMIT = 64 * 1024
+
+
+class Meter(Protocol):
+    """What a call to SAP AI Core reads and adds to: the request's own value (`proxy.Call`).
+
+    The failover loop reads its start (the deadline) and model; every attempt adds the time
+    spent waiting on SAP AI Core and on a token, and the status it answered."""
+
+    started: float  # time.perf_counter() when the request arrived
+    model: str | None
+    family: str  # the metrics label
+    upstream_s: float
+    auth_s: float
+    upstream_status: int | None
 
 
 class Stage(IntEnum):
@@ -110,16 +123,16 @@ class UpstreamClient:
         self._headers = headers
 
     def send(
-        self, url: str, body: bytes, headers: Mapping[str, str] | None, exchange: Exchange
+        self, url: str, body: bytes, headers: Mapping[str, str] | None, meter: Meter
     ) -> UpstreamResponse:
         """Sends a POST and returns the answer with its body unread; the caller must close it.
 
         A 401 means our token was revoked or expired early: fetch a new one and try once more.
         Raises ApiError for failures that never reached an HTTP answer. Time spent getting a
-        token counts as `exchange.auth_s`, time until the answer's headers as `upstream_s`.
+        token counts as `meter.auth_s`, time until the answer's headers as `upstream_s`.
         """
         for attempt in (1, 2):
-            token = self._token(exchange)
+            token = self._token(meter)
             request_headers = {**self._headers, **headers} if headers else dict(self._headers)
             request_headers["Authorization"] = f"Bearer {token}"
             started = time.perf_counter()
@@ -128,9 +141,9 @@ class UpstreamClient:
             except UpstreamError as exc:
                 raise client_error(exc, Stage.CALL) from None
             finally:
-                exchange.upstream_s += time.perf_counter() - started
-            exchange.upstream_status = response.status
-            metrics.upstream_response(exchange.family, response.status)
+                meter.upstream_s += time.perf_counter() - started
+            meter.upstream_status = response.status
+            metrics.upstream_response(meter.family, response.status)
             if response.status == 401 and attempt == 1:
                 response.close()
                 self.tokens.invalidate(token)
@@ -138,17 +151,17 @@ class UpstreamClient:
             return response
         raise AssertionError("unreachable")
 
-    def _token(self, exchange: Exchange) -> str:
+    def _token(self, meter: Meter) -> str:
         started = time.perf_counter()
         try:
             return self.tokens.get()
         except TokenError as exc:
             raise client_error(exc, Stage.CALL, self.subaccount.name) from None
         finally:
-            exchange.auth_s += time.perf_counter() - started
+            meter.auth_s += time.perf_counter() - started
 
 
-def read_json(response: UpstreamResponse, exchange: Exchange) -> dict[str, Any]:
+def read_json(response: UpstreamResponse, meter: Meter) -> dict[str, Any]:
     """The whole answer as a JSON object; the response is closed (its connection reused)."""
     started = time.perf_counter()
     try:
@@ -156,7 +169,7 @@ def read_json(response: UpstreamResponse, exchange: Exchange) -> dict[str, Any]:
     except UpstreamError as exc:
         raise client_error(exc, Stage.ANSWER) from None
     finally:
-        exchange.upstream_s += time.perf_counter() - started
+        meter.upstream_s += time.perf_counter() - started
     try:
         data = loads(raw)
     except ValueError:

@@ -18,13 +18,12 @@ from ftproxy.errors import ApiError
 from ftproxy.observe import metrics
 from ftproxy.settings import RetryPolicy
 from ftproxy.upstream.breakers import RETRY_STATUSES, Breakers, attempt_order, retry_after_seconds
-from ftproxy.upstream.client import UpstreamClient, error_from_response
+from ftproxy.upstream.client import Meter, UpstreamClient, error_from_response
 from ftproxy.upstream.pool import ClientPool
 from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 if TYPE_CHECKING:
     from ftproxy.models import Deployment
-    from ftproxy.observe.exchange import Exchange
     from ftproxy.settings import Config
 
 
@@ -41,7 +40,7 @@ class Upstreams:
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        """`clock` is the clock of `Exchange.started` (the request's deadline) and of the
+        """`clock` is the clock of `Meter.started` (the request's deadline) and of the
         breakers' cooldowns; tests inject it, `sleep` and the transport."""
         settings = config.upstream
         self.transport = transport or Transport(
@@ -67,7 +66,7 @@ class Upstreams:
 
     def call(
         self,
-        exchange: Exchange,
+        meter: Meter,
         deployments: RoundRobin[Deployment],
         path: str,
         body: bytes,
@@ -82,18 +81,18 @@ class Upstreams:
             breaker = self.breakers[deployment.url]
             if deployment.url in calls:  # the same deployment again: back off first
                 delay = _retry_delay(policy, last, calls[deployment.url] - 1)
-                if delay is None or self._clock() - exchange.started + delay > policy.max_total_s:
+                if delay is None or self._clock() - meter.started + delay > policy.max_total_s:
                     break
                 self._sleep(delay)  # bounded by max_retry_after_s / backoff_max_s; holds no lock
             if not breaker.allow():
-                last = last or self._all_open(deployments, exchange.model or "")
+                last = last or self._all_open(deployments, meter.model or "")
                 continue
             if calls:
-                metrics.UPSTREAM_RETRIES.labels(exchange.family, _retry_reason(last)).inc()
+                metrics.UPSTREAM_RETRIES.labels(meter.family, _retry_reason(last)).inc()
             calls[deployment.url] = calls.get(deployment.url, 0) + 1
             client = self.get(deployment.subaccount)
             try:
-                response = client.send(deployment.url + path, body, headers, exchange)
+                response = client.send(deployment.url + path, body, headers, meter)
             except ApiError as exc:  # no HTTP answer: connection refused, reset, timeout, no token
                 if exc.code == "upstream_auth_failed":
                     breaker.release()  # the token endpoint failed, not this deployment

@@ -1,7 +1,7 @@
 """An upstream answer whose body is read as it arrives: Content-Length, chunked or until close.
 
 The body readers are generators over the connection's buffer; they yield body bytes, or None
-when a wait (`iter_chunks(wait=…)`) passed with nothing, so the thread reading a stream can do
+when a wait (`iter_chunks(until)`) passed with nothing, so the thread reading a stream can do
 other work (a keep-alive, a deadline) without losing its place in the framing.
 """
 
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from ftproxy.upstream.errors import ConnectionLost, ProtocolError, UpstreamTimeout
@@ -33,6 +34,17 @@ class _Connection(Protocol):
     def close(self) -> None: ...
 
 
+class WaitUntil:
+    """The time (`time.perf_counter()`) until which a read of a stream waits for the upstream's
+    next bytes before it yields `b""`. The reader of the stream (`streaming.Stream`) moves it
+    before each read to its next keep-alive or deadline; nothing here calls back up."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float = 0.0) -> None:
+        self.at = at
+
+
 class Waited(Exception):
     """`fill(wait=…)` saw no bytes within the wait."""
 
@@ -41,7 +53,16 @@ class UpstreamResponse:
     """An upstream answer whose body has not been read yet. One thread reads it; any thread may
     `interrupt()` it."""
 
-    __slots__ = ("_body", "_connection", "_done", "_interrupted", "_keep_alive", "_wait", "headers", "status")
+    __slots__ = (
+        "_body",
+        "_connection",
+        "_done",
+        "_interrupted",
+        "_keep_alive",
+        "_until",
+        "headers",
+        "status",
+    )
 
     def __init__(
         self,
@@ -57,7 +78,7 @@ class UpstreamResponse:
         self._keep_alive = keep_alive
         self._interrupted = False
         self._done = False
-        self._wait: Callable[[], float] | None = None
+        self._until: WaitUntil | None = None
         if method == "HEAD" or status in NO_BODY_STATUSES:
             self._body: Iterator[bytes | None] = iter(())
         elif "chunked" in headers.get("transfer-encoding", "").lower():
@@ -72,10 +93,10 @@ class UpstreamResponse:
             self._keep_alive = False  # the body ends when the server closes the connection
             self._body = self._until_close(connection)
 
-    def iter_chunks(self, wait: Callable[[], float] | None = None) -> Iterator[bytes]:
-        """The body as it arrives. With `wait`, each wait for bytes lasts at most `wait()`
-        seconds, after which `b""` is yielded (nothing arrived) and the wait starts again."""
-        self._wait = wait
+    def iter_chunks(self, until: WaitUntil | None = None) -> Iterator[bytes]:
+        """The body as it arrives. With `until`, each wait for bytes lasts until `until.at` (at
+        least 1 ms), after which `b""` is yielded (nothing arrived) and the wait starts again."""
+        self._until = until
         try:
             for chunk in self._body:
                 yield chunk if chunk is not None else b""
@@ -124,13 +145,14 @@ class UpstreamResponse:
             connection.close()
 
     # Body readers: generators over the connection's buffer that yield body bytes as they
-    # arrive, or None when a wait (`iter_chunks(wait=…)`) passed with no bytes.
+    # arrive, or None when a wait (`iter_chunks(until)`) passed with no bytes.
 
     def _await(self, connection: _Connection) -> bool | None:
         """True: bytes arrived; False: the peer closed; None: the wait passed with nothing."""
-        wait = self._wait
+        until = self._until
         try:
-            got = connection.fill(wait=None if wait is None else max(wait(), 0.001))
+            wait = None if until is None else max(until.at - time.perf_counter(), 0.001)
+            got = connection.fill(wait=wait)
         except Waited:
             return None
         except ConnectionLost:

@@ -109,7 +109,7 @@ _READING: Final[_Table] = {
 # idle: the request is sent once more on a fresh one (a timeout is not a closed connection).
 _RESENDING: Final[_Table] = {**_SENDING, OSError: (_Stale, "")}
 _FIRST_READ: Final[_Table] = {**_READING, OSError: (_Stale, "")}
-# A read with a wait (`iter_chunks(wait=…)`): silence within the wait is not an error.
+# A read with a wait (`iter_chunks(until)`): silence within the wait is not an error.
 _WAITING: Final[_Table] = {
     **_READING,
     TimeoutError: (Waited, ""),

@@ -1,8 +1,9 @@
 """The WSGI application: route → authenticate → handler → respond.
 
-Every request gets an `Exchange` (its id, timings and outcome; `observe/exchange.py`), an
-`x-request-id` and an `x-ftproxy-overhead-ms` header; its metrics and its one log line are
-written when it finishes (JSON answers here, streams when their last byte is sent).
+Every request is one `proxy.Call` (its id, slots, timings and outcome), started here and ended
+here: after a JSON answer is handed over, or when a stream's chunks end or the server closes
+them (`_Streamed`). Ending it gives back its slots, then writes its metrics and its one log line.
+Every answer carries `x-request-id` and `x-ftproxy-overhead-ms`.
 
 `Gateway` holds what lives as long as the process: the guards (client keys, rate and
 concurrency limits) and the `Services` the handlers get (`proxy.py`: configuration, model table,
@@ -16,7 +17,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from random import getrandbits
 from typing import Any
 
@@ -24,8 +25,7 @@ from ftproxy.config_env import load
 from ftproxy.convert import ClientRequestError
 from ftproxy.errors import ApiError
 from ftproxy.observe import logs, metrics
-from ftproxy.observe.exchange import Exchange
-from ftproxy.proxy import Services
+from ftproxy.proxy import Call, Services
 from ftproxy.settings import Config
 from ftproxy.web.auth import ClientAuth
 from ftproxy.web.guards import ConcurrencyLimit, RateLimiter
@@ -59,41 +59,38 @@ class Gateway:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ, max_body=self.max_body)
         request_id = _request_id(request)
-        exchange = request.exchange = Exchange(
-            request_id, request.method, request.path, metrics.endpoint_label(request.path)
-        )
-        metrics.child(metrics.REQUESTS_IN_FLIGHT, exchange.endpoint).inc()
+        call = Call(request_id, request.method, request.path, metrics.endpoint_label(request.path))
+        metrics.child(metrics.REQUESTS_IN_FLIGHT, call.endpoint).inc()
         handed_to_stream = False
         # Whatever happens below (a handler, an error reply that cannot render, start_response
-        # refusing a header), the exchange is finished here: slot released, in-flight gauge
-        # decremented, log line written. Only a stream that was handed to the server finishes
-        # itself, when its last byte is sent or the client leaves.
+        # refusing a header), the call ends here: slots given back, upstream closed, record
+        # written. Only a stream handed to the server ends later, through `_Streamed`.
         try:
-            response = self._respond(request, exchange)
-            exchange.status = response.status
+            response = self._respond(request, call)
+            call.status = response.status
             headers = [
                 ("Content-Type", response.content_type),
                 ("x-request-id", request_id),
-                ("x-ftproxy-overhead-ms", f"{exchange.overhead_ms():.3f}"),
+                ("x-ftproxy-overhead-ms", f"{call.overhead_ms():.3f}"),
                 *response.headers,
             ]
             if isinstance(response.body, bytes):
                 headers.append(("Content-Length", str(len(response.body))))
-                refused = _start(start_response, response.status, headers, exchange)
+                refused = _start(start_response, response.status, headers, call)
                 return [response.body if refused is None else refused]
-            refused = _start(start_response, response.status, headers, exchange)
+            refused = _start(start_response, response.status, headers, call)
             if refused is not None:
                 _close(response.body)
                 return [refused]
             handed_to_stream = True
-            return response.body  # a stream: it finishes the exchange when it ends
+            return _Streamed(response.body, call)
         finally:
             if not handed_to_stream:
-                if exchange.status == 0:  # something escaped: the server answers 500
-                    exchange.status = 500
-                exchange.finish()
+                if call.status == 0:  # something escaped: the server answers 500
+                    call.status = 500
+                call.end()
 
-    def _respond(self, request: Request, exchange: Exchange) -> Response:
+    def _respond(self, request: Request, call: Call) -> Response:
         """The route's answer, or the error reply in the shape of the API the client speaks."""
         methods = ROUTES.get(request.path)
         route = methods.get(request.method) if methods else None
@@ -109,29 +106,53 @@ class Gateway:
                     headers={"Allow": allowed},
                 )
             if not route.public:
-                exchange.client = self.auth.authenticate(request)
-                self.rate_limiter.check(exchange.client)
-                exchange.release = self.concurrency.acquire()
-            return route.handler(self.services, request)
+                call.client = self.auth.authenticate(request)
+                self.rate_limiter.check(call.client)
+                call.concurrency = self.concurrency.acquire()
+            return route.handler(self.services, call, request)
         except ApiError as exc:
-            exchange.error_code = exc.code
+            call.error_code = exc.code
             return _error_response(exc, anthropic)
         except ClientRequestError as exc:  # a converter's verdict on the client's body
-            exchange.error_code = exc.code
+            call.error_code = exc.code
             return _error_response(ApiError(400, exc.message, param=exc.param, code=exc.code), anthropic)
         except Exception:
             log.exception(
                 "unexpected error on %s %s (request %s)",
                 request.method,
                 request.path[:200],
-                exchange.request_id,
+                call.request_id,
             )
             return _error_response(
-                ApiError(500, f"internal error in ftproxy (request id {exchange.request_id})"), anthropic
+                ApiError(500, f"internal error in ftproxy (request id {call.request_id})"), anthropic
             )
 
     def close(self) -> None:
         self.services.close()
+
+
+class _Streamed:
+    """A stream's WSGI body: its chunks, and the end of its call when they end or when the
+    server closes the body (done, or the client left; PEP 3333 has it call `close()` even
+    before iterating). Ending twice is harmless: `Call.end` runs once."""
+
+    __slots__ = ("_call", "_chunks")
+
+    def __init__(self, chunks: Iterable[bytes], call: Call) -> None:
+        self._chunks = chunks
+        self._call = call
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._chunks
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        try:
+            _close(self._chunks)
+        finally:
+            self._call.end()
 
 
 def _error_response(error: ApiError, anthropic: bool) -> Response:
@@ -155,7 +176,7 @@ _RENDER_FAILED_ANTHROPIC = (
 
 
 def _start(
-    start_response: StartResponse, status: int, headers: list[tuple[str, str]], exchange: Exchange
+    start_response: StartResponse, status: int, headers: list[tuple[str, str]], call: Call
 ) -> bytes | None:
     """Starts the reply; None when done as asked, else the body of the 500 that was sent instead."""
     try:
@@ -164,14 +185,14 @@ def _start(
     except Exception:
         # A header the server refuses (e.g. a value that is not latin-1): answer a 500 without
         # them; exc_info lets a WSGI server replace headers it has not sent yet.
-        log.exception("the server refused the reply's headers (request %s)", exchange.request_id)
-        exchange.status = 500
+        log.exception("the server refused the reply's headers (request %s)", call.request_id)
+        call.status = 500
         body = _RENDER_FAILED_OPENAI
         start_response(
             "500 Internal Server Error",
             [
                 ("Content-Type", "application/json"),
-                ("x-request-id", exchange.request_id),
+                ("x-request-id", call.request_id),
                 ("Content-Length", str(len(body))),
             ],
             sys.exc_info(),

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ftproxy import paths
-from ftproxy.proxy import Services
+from ftproxy.proxy import Call, Services
 from ftproxy.web.endpoints import anthropic, health, openai
 from ftproxy.web.wsgi import Request, Response
 
-Handler = Callable[[Services, Request], Response]
+Handler = Callable[[Services, Call, Request], Response]
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,14 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ftproxy._json import UnsafeValue, dumps, parse_request
 from ftproxy.errors import ApiError
-
-if TYPE_CHECKING:
-    from ftproxy.observe.exchange import Exchange
-
 from ftproxy.settings import DEFAULT_MAX_BODY_BYTES
 
 _STATUS_LINES = {s.value: f"{s.value} {s.phrase}" for s in HTTPStatus}
@@ -27,9 +23,7 @@ def status_line(status: int) -> str:
 
 
 class Request:
-    __slots__ = ("_body", "environ", "exchange", "max_body", "method", "path")
-
-    exchange: Exchange  # set by the gateway before any handler runs
+    __slots__ = ("_body", "environ", "max_body", "method", "path")
 
     def __init__(self, environ: dict[str, Any], *, max_body: int = DEFAULT_MAX_BODY_BYTES) -> None:
         self.environ = environ

@@ -7,12 +7,23 @@ gathered in memory: at most one incomplete event is buffered.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from ftproxy._json import dumps
 
 DONE = b"data: [DONE]\n\n"
 KEEPALIVE = b": ping\n\n"
+
+
+class Idle(Enum):
+    """What a decoder yields for an empty chunk when asked to (`idle=True`): a wait passed with
+    nothing from the upstream, passed on so that the relay above can act on the silence."""
+
+    IDLE = "idle"
+
+
+IDLE: Final = Idle.IDLE
 
 
 def encode_data(payload: Any) -> bytes:
@@ -25,7 +36,7 @@ def encode_event(name: str, payload: Any) -> bytes:
     return b"event: " + name.encode() + b"\ndata: " + dumps(payload) + b"\n\n"
 
 
-def iter_data(chunks: Iterable[bytes], idle: object = None) -> Iterator[str]:
+def iter_data(chunks: Iterable[bytes], idle: bool = False) -> Iterator[str | Idle]:
     """Yields the `data` field of each event in a byte stream.
 
     Follows the SSE rules that matter in practice: LF, CRLF or CR line ends; several `data:`
@@ -33,15 +44,15 @@ def iter_data(chunks: Iterable[bytes], idle: object = None) -> Iterator[str]:
     space after the colon. A final event without its blank line is still delivered, because some
     upstreams close the connection right after the last `data:` line.
 
-    An empty chunk means "nothing arrived for a while" (`Response.iter_chunks(wait=…)`): with an
-    `idle` marker it is passed on as that marker, so the relay above can act on the silence.
+    An empty chunk means "nothing arrived for a while" (`UpstreamResponse.iter_chunks(until)`):
+    with `idle` it is passed on as `IDLE`.
     """
     buffer = b""
     data_lines: list[bytes] = []
     for chunk in chunks:
         if not chunk:
-            if idle is not None:
-                yield idle  # type: ignore[misc]
+            if idle:
+                yield IDLE
             continue
         buffer += chunk
         if b"\r" in buffer:

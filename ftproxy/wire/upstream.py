@@ -25,7 +25,7 @@ from typing import Any
 from ftproxy._json import loads
 from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 from ftproxy.wire.eventstream import EventStreamDecoder
-from ftproxy.wire.sse import iter_data
+from ftproxy.wire.sse import IDLE, Idle, iter_data
 
 _MAX_LITERAL = 8 * 1024 * 1024
 _EXCEPTION_TYPES = {
@@ -37,11 +37,11 @@ _EXCEPTION_TYPES = {
 
 
 def decode_stream(
-    stream_format: StreamFormat, chunks: Iterable[bytes], idle: object = None
-) -> Iterator[dict[str, Any]]:
+    stream_format: StreamFormat, chunks: Iterable[bytes], idle: bool = False
+) -> Iterator[dict[str, Any] | Idle]:
     """Yields one dict per upstream event; ends at the stream's end or at `data: [DONE]`.
 
-    An empty chunk (a wait that passed with nothing) is yielded as `idle` when one is given.
+    An empty chunk (a wait that passed with nothing) is yielded as `IDLE` with `idle`.
     Raises `UpstreamProtocolError` for an event that is not valid in its framing.
     """
     if stream_format is StreamFormat.SSE_JSON:
@@ -54,10 +54,10 @@ def decode_stream(
         raise UpstreamProtocolError(f"stream format {stream_format} is not supported")
 
 
-def _sse(chunks: Iterable[bytes], *, python: bool, idle: object = None) -> Iterator[dict[str, Any]]:
+def _sse(chunks: Iterable[bytes], *, python: bool, idle: bool = False) -> Iterator[dict[str, Any] | Idle]:
     for data in iter_data(chunks, idle):
-        if data is idle:
-            yield idle  # type: ignore[misc]
+        if data is IDLE:
+            yield IDLE
             continue
         if data == "[DONE]":
             return
@@ -101,15 +101,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _eventstream(chunks: Iterable[bytes], idle: object = None) -> Iterator[dict[str, Any]]:
+def _eventstream(chunks: Iterable[bytes], idle: bool = False) -> Iterator[dict[str, Any] | Idle]:
     iterator = iter(chunks)
     first = b""
     for chunk in iterator:
         if chunk:
             first = chunk
             break
-        if idle is not None:
-            yield idle  # type: ignore[misc]
+        if idle:
+            yield IDLE
     if not first:
         return
     if first[:1] != b"\x00":  # a frame starts with its length's high byte, 0 for any sane frame
@@ -118,8 +118,8 @@ def _eventstream(chunks: Iterable[bytes], idle: object = None) -> Iterator[dict[
     decoder = EventStreamDecoder()
     for chunk in chain((first,), iterator):
         if not chunk:
-            if idle is not None:
-                yield idle  # type: ignore[misc]
+            if idle:
+                yield IDLE
             continue
         for frame in decoder.feed(chunk):
             event = _frame_event(frame.headers, frame.payload)

@@ -5,7 +5,7 @@ closed and its slot back."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from contention import run_together
@@ -14,6 +14,7 @@ from preempt import preempting
 from ftproxy import streaming
 from ftproxy.errors import ApiError
 from ftproxy.streaming import StreamOutcome, StreamSettings, StreamSlots
+from ftproxy.upstream import WaitUntil
 
 pytestmark = pytest.mark.stress
 
@@ -28,20 +29,17 @@ def test_slots_bound_open_streams_and_all_come_back() -> None:
     most = [0]
     count_lock = threading.Lock()
 
-    def produce(i: int, closed: list[bool]) -> Callable[[Callable[[], float]], Iterator[bytes]]:
-        def producer(wait: Callable[[], float]) -> Iterator[bytes]:
+    def produce(i: int, closed: list[bool]) -> Iterator[bytes]:
+        with count_lock:
+            open_now[0] += 1
+            most[0] = max(most[0], open_now[0])
+        try:
+            for n in range(CHUNKS):
+                yield b"%d:%d\n" % (i, n)
+        finally:
             with count_lock:
-                open_now[0] += 1
-                most[0] = max(most[0], open_now[0])
-            try:
-                for n in range(CHUNKS):
-                    yield b"%d:%d\n" % (i, n)
-            finally:
-                with count_lock:
-                    open_now[0] -= 1
-                closed.append(True)
-
-        return producer
+                open_now[0] -= 1
+            closed.append(True)
 
     def client(i: int) -> tuple[int, int, list[str]]:
         served = refused = 0
@@ -55,16 +53,18 @@ def test_slots_bound_open_streams_and_all_come_back() -> None:
                 continue
             outcomes: list[StreamOutcome] = []
             closed: list[bool] = []
-            body = processor.open_stream(
-                slot, produce(i, closed), error_event=lambda s, m: b"error", on_finish=outcomes.append
-            )
+            body = processor.open(produce(i, closed), WaitUntil(), lambda s, m: b"error")
             got = []
             hang_up = (i + attempt) % 3 == 0
-            for chunk in body:
-                got.append(chunk)
-                if hang_up and len(got) == 2:
-                    break  # this client goes away mid-stream
-            body.close()
+            try:
+                for chunk in body:
+                    got.append(chunk)
+                    if hang_up and len(got) == 2:
+                        break  # this client goes away mid-stream
+            finally:
+                body.close()  # what the request's Call does at its end: stream closed, slot back
+                slot.release()
+                outcomes.append(body.outcome)
             expected = "client_disconnected" if hang_up else "complete"
             if [o.ended for o in outcomes] != [expected] or closed != [True]:
                 problems.append(f"stream {i}/{attempt}: {outcomes} closed={closed}")

@@ -16,8 +16,9 @@ import pytest
 from ftproxy import environment, runtime
 from ftproxy.config import load_config
 from ftproxy.demo import DEMO_KEY, write_demo_config
-from ftproxy.observe.exchange import Exchange
+from ftproxy.observe.exchange import error_kind
 from ftproxy.observe.logs import ACCESS_LOG
+from ftproxy.proxy import Call
 from ftproxy.web.app import Gateway, create_app
 
 DEAD_UPSTREAM = "http://127.0.0.1:9"
@@ -125,6 +126,6 @@ def test_ready_and_health_read_state_only(
     ],
 )
 def test_kinds_by_code_then_by_status(status: int, code: str | None, kind: str) -> None:
-    exchange = Exchange("id", "POST", "/v1/chat/completions", "/v1/chat/completions", status=status)
-    exchange.error_code = code
-    assert exchange.error_kind() == kind
+    call = Call("id", "POST", "/v1/chat/completions", "/v1/chat/completions")
+    call.status, call.error_code = status, code
+    assert error_kind(call) == kind

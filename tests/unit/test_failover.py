@@ -18,7 +18,7 @@ import pytest
 from ftproxy.balancer import RoundRobin
 from ftproxy.errors import ApiError
 from ftproxy.models import Deployment, Family
-from ftproxy.observe.exchange import Exchange
+from ftproxy.proxy import Call
 from ftproxy.settings import ClientKey, Config, RetryPolicy, ServiceKey, Subaccount
 from ftproxy.upstream.errors import ConnectFailed, UpstreamTimeout
 from ftproxy.upstream.failover import Upstreams
@@ -106,11 +106,9 @@ class Loop:
     upstreams: Upstreams
 
     def open(self, *urls: str) -> Answer:
-        exchange = Exchange(
-            "id", "POST", "/v1/chat/completions", "/v1/chat/completions", started=self.clock.now
-        )
-        exchange.model, exchange.family = "gpt-4.1", "gpt"
-        return self.upstreams.call(exchange, deployments(*urls), PATH, b"{}")  # type: ignore[return-value]
+        call = Call("id", "POST", "/v1/chat/completions", "/v1/chat/completions")
+        call.started, call.model, call.family = self.clock.now, "gpt-4.1", "gpt"
+        return self.upstreams.call(call, deployments(*urls), PATH, b"{}")  # type: ignore[return-value]
 
     def fails(self, *urls: str) -> ApiError:
         with pytest.raises(ApiError) as caught:

@@ -1,4 +1,4 @@
-"""StreamSlots: order, keep-alive, timeouts, disconnects and limits, with fake producers.
+"""StreamSlots and Stream: order, keep-alive, timeouts, disconnects and limits, with fake producers.
 
 A fake producer reads a script the test feeds through a queue, waiting at most `wait()` seconds
 for each item (as the upstream transport does) and yielding IDLE when nothing came. The stream's
@@ -20,11 +20,14 @@ from ftproxy.streaming import (
     CONTENT_STARTS,
     IDLE,
     KEEPALIVE_COMMENT,
+    Producer,
+    Signal,
     StreamOutcome,
     StreamSettings,
     StreamSlots,
     default_max_streams,
 )
+from ftproxy.upstream import WaitUntil
 
 WAIT = 10.0  # generous bound for events that should happen at once
 END = object()
@@ -40,10 +43,10 @@ class Upstream:
         self.waits: list[float] = []
         self.closed = threading.Event()
 
-    def produce(self, wait: Callable[[], float]) -> Iterator[bytes | object]:
+    def produce(self, until: WaitUntil) -> Iterator[bytes | Signal]:
         try:
             while True:
-                timeout = wait()
+                timeout = max(0.0, until.at - time.perf_counter())
                 self.waits.append(timeout)
                 try:
                     item = self.items.get(timeout=timeout)
@@ -61,12 +64,34 @@ def error_event(status: int, message: str) -> bytes:
     return f"error {status}: {message}".encode()
 
 
-def open_stream(processor: StreamSlots, produce) -> tuple[object, list[StreamOutcome]]:
-    outcomes: list[StreamOutcome] = []
-    body = processor.open_stream(
-        processor.acquire(), produce, error_event=error_event, on_finish=outcomes.append
-    )
-    return body, outcomes
+class Body:
+    """What the request's Call does with a stream: it holds the slot, iterates the chunks and,
+    when they end or the body is closed, closes the stream and gives the slot back, once."""
+
+    def __init__(self, processor: StreamSlots, produce: Callable[[WaitUntil], Producer]) -> None:
+        self.slot = processor.acquire()
+        until = WaitUntil()
+        self.stream = processor.open(produce(until), until, error_event)
+        self.outcomes: list[StreamOutcome] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self.stream
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.stream.close()
+        if not self.outcomes:
+            self.slot.release()
+            self.outcomes.append(self.stream.outcome)
+
+
+def open_stream(
+    processor: StreamSlots, produce: Callable[[WaitUntil], Producer]
+) -> tuple[Body, list[StreamOutcome]]:
+    body = Body(processor, produce)
+    return body, body.outcomes
 
 
 def test_chunks_arrive_in_order_and_the_outcome_is_reported_once() -> None:
@@ -83,7 +108,7 @@ def test_the_chunks_are_relayed_on_the_thread_that_iterates() -> None:
     processor = StreamSlots(StreamSettings(max_streams=1))
     threads: list[threading.Thread] = []
 
-    def produce(wait: Callable[[], float]) -> Iterator[bytes]:
+    def produce(until: WaitUntil) -> Iterator[bytes]:
         threads.append(threading.current_thread())
         yield b"a"
 
@@ -134,7 +159,7 @@ def test_the_total_timeout_also_ends_a_stream_that_never_pauses() -> None:
     processor = StreamSlots(StreamSettings(max_streams=1, total_timeout_s=0.05))
     finished = threading.Event()
 
-    def produce(wait: Callable[[], float]) -> Iterator[bytes | object]:
+    def produce(until: WaitUntil) -> Iterator[bytes | Signal]:
         yield CONTENT_STARTS
         while not finished.wait(0.01):  # an upstream that keeps sending, never idle
             yield b"x"
@@ -226,7 +251,7 @@ def test_a_slow_client_pauses_the_producer_instead_of_buffering() -> None:
     processor = StreamSlots(StreamSettings(max_streams=1))
     produced: list[int] = []
 
-    def produce(wait: Callable[[], float]) -> Iterator[bytes]:
+    def produce(until: WaitUntil) -> Iterator[bytes]:
         for i in range(1000):
             produced.append(i)
             yield b"x"

@@ -16,6 +16,7 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -33,6 +34,7 @@ from raw_http import (
 
 from ftproxy.upstream import transport as transport_module
 from ftproxy.upstream.errors import ConnectFailed, ConnectionLost, ProtocolError, UpstreamTimeout
+from ftproxy.upstream.response import WaitUntil
 from ftproxy.upstream.transport import Transport, UpstreamResponse
 
 CHUNKED = (("Transfer-Encoding", "chunked"),)
@@ -499,18 +501,15 @@ def test_wait_yields_empty_chunks_while_the_server_is_silent(
     # Should a read ignore the wait, it would block until the server is released, which only
     # this test does, after an empty chunk: the read timeout would end it with UpstreamTimeout.
     go = threading.Event()
-    waits: list[float] = []
 
-    def wait() -> float:
-        waits.append(0.01)
-        return 0.01
+    until = WaitUntil(time.perf_counter() + 0.01)  # then 1 ms polls until the rest comes
 
     until_close = before.startswith(HEAD_UNTIL_CLOSE)
     transport = make_transport(read_timeout=3.0)
     with RawServer(paused(before, after, go, then_close=until_close)) as server:
         reply = get(transport, server.url())
         data, empties = b"", 0
-        for chunk in reply.iter_chunks(wait=wait):
+        for chunk in reply.iter_chunks(until):
             if chunk == b"":
                 empties += 1
                 go.set()
@@ -518,7 +517,6 @@ def test_wait_yields_empty_chunks_while_the_server_is_silent(
         reply.close()
         assert data == b"data"
         assert empties >= 1
-        assert len(waits) > empties  # wait() is asked before every read, not once
         if not until_close:
             assert get(transport, server.url()).read() == b"next"
             assert server.accepts == 1
@@ -560,7 +558,7 @@ def test_a_wait_of_zero_or_less_still_polls(make_transport: Callable[..., Transp
     go = threading.Event()
     with RawServer(paused(HEAD_CHUNKED, chunked(b"data"), go)) as server:
         reply = get(make_transport(read_timeout=3.0), server.url())
-        chunks = reply.iter_chunks(wait=lambda: -1.0)
+        chunks = reply.iter_chunks(WaitUntil(0.0))
         assert next(chunks) == b""
         go.set()
         assert b"".join(chunks) == b"data"
@@ -594,7 +592,7 @@ def test_a_short_wait_does_not_become_the_next_requests_send_timeout(
 
     with RawServer(handler, tls=tls_for(scheme, certificates)) as server:
         reply = get(transport, server.url())
-        for chunk in reply.iter_chunks(wait=lambda: 0.001):
+        for chunk in reply.iter_chunks(WaitUntil(0.0)):  # 1 ms waits
             if not chunk:
                 gap.set()
         reply.close()
@@ -835,7 +833,7 @@ def test_interrupt_wakes_a_blocked_reader(
 
     def reader(reply: UpstreamResponse) -> None:
         try:
-            chunks = reply.iter_chunks(wait=None if wait is None else lambda: wait)
+            chunks = reply.iter_chunks(None if wait is None else WaitUntil(time.perf_counter() + wait))
             got = next(chunks)
             got_first.set()
             outcome.append(b"".join([got, *chunks]))  # blocks: the server sends no more

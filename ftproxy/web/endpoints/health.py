@@ -6,24 +6,24 @@ import platform
 
 from ftproxy import __version__, runtime
 from ftproxy.observe import metrics
-from ftproxy.proxy import Services
+from ftproxy.proxy import Call, Services
 from ftproxy.upstream.tokens import TokenError
 from ftproxy.web.wsgi import Request, Response
 
 
-def health(services: Services, request: Request) -> Response:
+def health(services: Services, call: Call, request: Request) -> Response:
     """Liveness: the process answers, and says what it runs on."""
     return Response.json({"status": "ok", "version": __version__, **_runtime()})
 
 
-def ready(services: Services, request: Request) -> Response:
+def ready(services: Services, call: Call, request: Request) -> Response:
     """Readiness: 200 `ready`, or 503 `draining` (shutting down: send no new requests) or
     `not_ready` (a subaccount cannot get an OAuth token, so its models would fail, or discovery
     has found no model yet). Open circuit
     breakers keep it 200 (the instance is fine; other deployments or the half-open probe serve)
     and are listed under `open_breakers` so an operator sees the degradation."""
     if runtime.draining():
-        request.exchange.error_code = "draining"  # logged as what it is, not as an overload
+        call.error_code = "draining"  # logged as what it is, not as an overload
         return Response.json({"status": "draining", **_runtime()}, status=503)
     problems = {}
     for sub in services.config.subaccounts:
@@ -33,7 +33,7 @@ def ready(services: Services, request: Request) -> Response:
             problems[sub.name] = str(exc)
     discovery = _discovery(services)
     if problems or (discovery is not None and not services.models.names):
-        request.exchange.error_code = "not_ready"
+        call.error_code = "not_ready"
         body: dict[str, object] = {"status": "not_ready", **_runtime()}
         if problems:
             body["subaccounts"] = problems
@@ -57,7 +57,7 @@ def _discovery(services: Services) -> dict[str, object] | None:
     return {"stale": not status.ok, "last_success_age_s": status.last_success_age_s, "error": status.error}
 
 
-def metrics_endpoint(services: Services, request: Request) -> Response:
+def metrics_endpoint(services: Services, call: Call, request: Request) -> Response:
     """Prometheus exposition (OpenMetrics when the scraper asks for it)."""
     body, content_type = metrics.render(request.header("accept"))
     return Response(200, body, content_type=content_type)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ftproxy.convert import ClientApi
 from ftproxy.convert.orchestration import INTERMEDIATE_HEADER
-from ftproxy.proxy import Services, embed, forward
+from ftproxy.proxy import Call, Services, embed, forward
 from ftproxy.web.wsgi import Request, Response
 
 
@@ -15,24 +15,24 @@ def _forwarded_headers(request: Request) -> dict[str, str] | None:
     return {INTERMEDIATE_HEADER: value} if value else None
 
 
-def chat_completions(services: Services, request: Request) -> Response:
+def chat_completions(services: Services, call: Call, request: Request) -> Response:
     body = request.json_object()
     headers = _forwarded_headers(request)
-    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_CHAT, body, headers))
+    return Response.answer(forward(services, call, ClientApi.OPENAI_CHAT, body, headers))
 
 
-def responses(services: Services, request: Request) -> Response:
+def responses(services: Services, call: Call, request: Request) -> Response:
     """The Responses API (Codex CLI), mapped onto chat for every family (`convert.responses_*`)."""
     body = request.json_object()
     headers = _forwarded_headers(request)
-    return Response.answer(forward(services, request.exchange, ClientApi.OPENAI_RESPONSES, body, headers))
+    return Response.answer(forward(services, call, ClientApi.OPENAI_RESPONSES, body, headers))
 
 
-def embeddings(services: Services, request: Request) -> Response:
-    return Response.json(embed(services, request.exchange, request.json_object()))
+def embeddings(services: Services, call: Call, request: Request) -> Response:
+    return Response.json(embed(services, call, request.json_object()))
 
 
-def list_models(services: Services, request: Request) -> Response:
+def list_models(services: Services, call: Call, request: Request) -> Response:
     """The configured and discovered models, then their aliases, marked as such (`alias_for`;
     Anthropic's shape has no field for it, so its display name says "alias of …"). Each entry
     says its family and route ("direct" to the model's deployment, or "orchestration" through the
