@@ -35,13 +35,16 @@ def test_a_configured_deployments_404_stays_a_404(simulator: str, tmp_path: Path
     path.write_text(json.dumps(data))
     with running_proxy(path, tmp_path) as (root, _):
         client = openai.OpenAI(base_url=root + "/v1", api_key=DEMO_KEY, max_retries=0)
-        for model in ("gpt-4.1", "gpt-4o"):
-            fault = {"deployment": model, "status": 404, "count": 1}
-            httpx.post(simulator + "/_sim/faults", json=fault, timeout=10).raise_for_status()
-        with pytest.raises(openai.NotFoundError) as pinned_404:
-            client.chat.completions.create(model="gpt-4.1", messages=HI)
-        assert pinned_404.value.status_code == 404 and pinned_404.value.code != "deployment_missing"
-        with pytest.raises(openai.InternalServerError) as discovered_404:  # gpt-4o was discovered
-            client.chat.completions.create(model="gpt-4o", messages=HI)
-        assert discovered_404.value.status_code == 503
-        assert discovered_404.value.code == "deployment_missing"
+        try:
+            for model in ("gpt-4.1", "gpt-4o"):
+                fault = {"deployment": model, "status": 404, "count": 1}
+                httpx.post(simulator + "/_sim/faults", json=fault, timeout=10).raise_for_status()
+            with pytest.raises(openai.NotFoundError) as pinned_404:
+                client.chat.completions.create(model="gpt-4.1", messages=HI)
+            assert pinned_404.value.status_code == 404 and pinned_404.value.code != "deployment_missing"
+            with pytest.raises(openai.InternalServerError) as discovered_404:  # gpt-4o was discovered
+                client.chat.completions.create(model="gpt-4o", messages=HI)
+            assert discovered_404.value.status_code == 503
+            assert discovered_404.value.code == "deployment_missing"
+        finally:  # the session's simulator: leave no fault behind for the next test
+            httpx.delete(simulator + "/_sim/faults", timeout=10).raise_for_status()
