@@ -35,7 +35,6 @@ import pytest
 from processes import free_port, proxy_config, running_proxy
 
 from ftproxy.demo import DEMO_KEY
-from ftproxy.simulator.testing import running_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -286,14 +285,10 @@ ROWS = [
 # --- processes -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator() as url:
-        yield url
-
-
-def _proxy(sim: str, folder: Path, rewrite: Callable[[dict, Path], None] | None = None) -> Iterator[str]:
-    config = proxy_config(folder, sim, retries=RETRIES, streaming=STREAMING)
+def _proxy(
+    own_simulator: str, folder: Path, rewrite: Callable[[dict, Path], None] | None = None
+) -> Iterator[str]:
+    config = proxy_config(folder, own_simulator, retries=RETRIES, streaming=STREAMING)
     if rewrite is not None:
         data = json.loads(config.read_text())
         rewrite(data, folder)
@@ -303,31 +298,31 @@ def _proxy(sim: str, folder: Path, rewrite: Callable[[dict, Path], None] | None 
 
 
 @pytest.fixture(scope="module")
-def main_proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _proxy(sim, tmp_path_factory.mktemp("faults"))
+def main_proxy(own_simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _proxy(own_simulator, tmp_path_factory.mktemp("faults"))
 
 
 @pytest.fixture(scope="module")
-def dead_token_proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dead_token_proxy(own_simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     def rewrite(data: dict, folder: Path) -> None:
         key_file = folder / "demo-service-key.json"
         key = json.loads(key_file.read_text())
         key["url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens there
         key_file.write_text(json.dumps(key))
 
-    yield from _proxy(sim, tmp_path_factory.mktemp("dead-token"), rewrite)
+    yield from _proxy(own_simulator, tmp_path_factory.mktemp("dead-token"), rewrite)
 
 
 @pytest.fixture(scope="module")
-def dead_deployments_proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def dead_deployments_proxy(own_simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     dead = f"http://127.0.0.1:{free_port()}"
 
     def rewrite(data: dict, folder: Path) -> None:
         models = data["subAccounts"]["demo"]["deployment_models"]
         for name, urls in models.items():
-            models[name] = [url.replace(sim, dead) for url in urls]
+            models[name] = [url.replace(own_simulator, dead) for url in urls]
 
-    yield from _proxy(sim, tmp_path_factory.mktemp("dead-deployments"), rewrite)
+    yield from _proxy(own_simulator, tmp_path_factory.mktemp("dead-deployments"), rewrite)
 
 
 # --- requests and what the client sees -----------------------------------------------------------
@@ -451,9 +446,9 @@ def run_one(env: Env, row: Row, client: str, family: str, stream: bool) -> None:
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[r.id for r in ROWS])
-def test_fault(row: Row, sim: str, request: pytest.FixtureRequest) -> None:
+def test_fault(row: Row, own_simulator: str, request: pytest.FixtureRequest) -> None:
     root = request.getfixturevalue(f"{row.proxy}_proxy")
-    env = Env(root=root, sim=httpx.Client(base_url=sim))
+    env = Env(root=root, sim=httpx.Client(base_url=own_simulator))
     combos = [(c, f, s) for c in CLIENTS for f in row.families for s in row.stream]
     try:
         before = env.token_requests()
@@ -489,18 +484,19 @@ def test_fault(row: Row, sim: str, request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="module")
-def patient_proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def patient_proxy(own_simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("patient")
     streaming = {"idle_timeout_seconds": 1, "first_token_timeout_seconds": 20, "keepalive_seconds": 0.3}
-    with running_proxy(proxy_config(folder, sim, retries=RETRIES, streaming=streaming), folder) as (root, _):
+    config = proxy_config(folder, own_simulator, retries=RETRIES, streaming=streaming)
+    with running_proxy(config, folder) as (root, _):
         yield root
 
 
 def test_a_slow_first_token_waits_for_the_first_token_timeout_not_the_idle_timeout(
-    patient_proxy: str, sim: str
+    patient_proxy: str, own_simulator: str
 ) -> None:
     """First token after 2.5 s; idle timeout 1 s, first-token timeout 20 s: a complete answer."""
-    env = Env(root=patient_proxy, sim=httpx.Client(base_url=sim))
+    env = Env(root=patient_proxy, sim=httpx.Client(base_url=own_simulator))
 
     def one(client: str, family: str) -> str | None:
         with httpx.Client(base_url=patient_proxy, headers=AUTH, timeout=30) as http:

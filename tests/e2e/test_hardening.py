@@ -50,7 +50,7 @@ def config(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def proxy(config: Path) -> Iterator[tuple[str, Path]]:
+def default_sized_proxy(config: Path) -> Iterator[tuple[str, Path]]:
     with serving(config, config.parent) as running:
         yield running
 
@@ -82,8 +82,8 @@ def assert_all_served(result: Healthy) -> None:
 # ---- defaults sized to the machine (issue 11, item 5) ----
 
 
-def test_defaults_use_every_core_and_granian_does_not_warn(proxy: tuple[str, Path]) -> None:
-    root, log = proxy
+def test_defaults_use_every_core_and_granian_does_not_warn(default_sized_proxy: tuple[str, Path]) -> None:
+    root, log = default_sized_proxy
     text = log.read_text()
     cores = len(os.sched_getaffinity(0))
     threads = max(128, -(-512 // cores))
@@ -95,16 +95,16 @@ def test_defaults_use_every_core_and_granian_does_not_warn(proxy: tuple[str, Pat
 # ---- slowloris and slow bodies (items 3 and 4) ----
 
 
-def test_healthy_clients_are_served_during_a_slowloris(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_healthy_clients_are_served_during_a_slowloris(default_sized_proxy: tuple[str, Path]) -> None:
+    root, _ = default_sized_proxy
     with slowloris(root, 500) as attack:
         result = healthy(root, ATTACK_S)
     assert attack.opened >= 500
     assert_all_served(result)
 
 
-def test_healthy_clients_are_served_while_slow_bodies_trickle(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_healthy_clients_are_served_while_slow_bodies_trickle(default_sized_proxy: tuple[str, Path]) -> None:
+    root, _ = default_sized_proxy
     with slow_bodies(root, 300) as attack:  # more than the 2 x 128 threads of the issue's setup
         result = healthy(root, ATTACK_S)
     assert attack.opened == 300 and attack.reconnects == 0  # all held open for the whole attack
@@ -150,8 +150,10 @@ def test_a_killed_worker_is_respawned_counted_and_the_others_serve_on(config: Pa
 # ---- a busy port (item 5) ----
 
 
-def test_a_busy_port_is_refused_naming_its_holder(proxy: tuple[str, Path], config: Path) -> None:
-    root, _ = proxy
+def test_a_busy_port_is_refused_naming_its_holder(
+    default_sized_proxy: tuple[str, Path], config: Path
+) -> None:
+    root, _ = default_sized_proxy
     port = root.rsplit(":", 1)[1]
     second = subprocess.run(
         [sys.executable, "-m", "ftproxy", "serve", "--config", str(config), "--port", port],
@@ -168,8 +170,8 @@ def test_a_busy_port_is_refused_naming_its_holder(proxy: tuple[str, Path], confi
     assert "DEMO MODE" not in demo.stderr  # refused before the demo's simulator was started
 
 
-def test_reuse_port_shares_on_purpose(proxy: tuple[str, Path], config: Path) -> None:
-    root, _ = proxy
+def test_reuse_port_shares_on_purpose(default_sized_proxy: tuple[str, Path], config: Path) -> None:
+    root, _ = default_sized_proxy
     port = int(root.rsplit(":", 1)[1])
     with serving(config, config.parent, "--workers", "1", "--reuse-port", port=port) as (_, log):
         eventually(lambda: "Started worker-1" in log.read_text(), "the second server serving")
@@ -204,10 +206,10 @@ def _hostile_then_healthy(root: str, log: Path) -> None:
     assert sum(1 for x in lines if x["status"] == 400 and x["path"] == "/v1/chat/completions") >= 6
 
 
-def test_broken_chunked_framing_is_a_client_error(proxy: tuple[str, Path]) -> None:
+def test_broken_chunked_framing_is_a_client_error(default_sized_proxy: tuple[str, Path]) -> None:
     # Granian ends the body at a chunk framing error without telling the app (docs/operations.md):
     # what arrived before it is all ftproxy sees, so a cut-off JSON body is a 400, never a 500.
-    root, _ = proxy
+    root, _ = default_sized_proxy
     host, port = root.removeprefix("http://").split(":")
     body = b'{"model": "gpt-4.1", "messages": [{"role": "user", '
     chunked = f"{len(body):x}\r\n".encode() + body + b"\r\nXX0\r\n\r\n"

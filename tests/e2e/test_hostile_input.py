@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-from processes import proxy_config, running_proxy
+from conftest import Proxy, ProxySettings
 
 from ftproxy.demo import DEMO_KEY
-from ftproxy.simulator.testing import SimClient, running_simulator
+from ftproxy.simulator.testing import SimClient
 
 pytestmark = pytest.mark.e2e
 
@@ -57,21 +55,13 @@ ROUTE_BODIES = {
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator() as url:
-        yield url
+def proxy_settings() -> ProxySettings:
+    return ProxySettings(config={"retries": {"max_attempts": 1}})
 
 
 @pytest.fixture(scope="module")
-def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("hostile")
-    with running_proxy(proxy_config(folder, sim, retries={"max_attempts": 1}), folder) as (root, log):
-        yield root, log
-
-
-@pytest.fixture(scope="module")
-def simulator(sim: str) -> SimClient:
-    return SimClient(sim, httpx.Client(base_url=sim))
+def sim_client(own_simulator: str) -> SimClient:
+    return SimClient(own_simulator, httpx.Client(base_url=own_simulator))
 
 
 def assert_error_shape(path: str, response: httpx.Response | tuple[int, dict[str, str], bytes]) -> dict:
@@ -126,10 +116,10 @@ def request_bytes(method: str, target: str, headers: list[tuple[bytes, bytes]], 
 
 
 def test_model_names_that_try_to_become_paths_are_unknown_models(
-    proxy: tuple[str, Path], simulator: SimClient
+    own_proxy: Proxy, sim_client: SimClient
 ) -> None:
-    root, _ = proxy
-    before = simulator.stats()["requests_total"]
+    root = own_proxy.root
+    before = sim_client.stats()["requests_total"]
     with httpx.Client(base_url=root, headers=AUTH) as client:
         for path, body in ROUTE_BODIES.items():
             for model in HOSTILE_MODELS:
@@ -140,11 +130,11 @@ def test_model_names_that_try_to_become_paths_are_unknown_models(
                     assert error["error"]["type"] == "not_found_error"
                 else:
                     assert error["error"]["code"] == "model_not_found"
-    assert simulator.stats()["requests_total"] == before  # not one call reached SAP AI Core
+    assert sim_client.stats()["requests_total"] == before  # not one call reached SAP AI Core
 
 
-def test_malformed_bodies_are_400_in_the_routes_shape(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_malformed_bodies_are_400_in_the_routes_shape(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     bodies = [
         b"",
         b"{",
@@ -224,10 +214,10 @@ VALID = {
 
 
 @pytest.mark.parametrize("path", list(FIELDS))
-def test_wrong_types_for_every_field_are_refused_or_forwarded(proxy: tuple[str, Path], path: str) -> None:
+def test_wrong_types_for_every_field_are_refused_or_forwarded(own_proxy: Proxy, path: str) -> None:
     """Each field in turn gets each wrong value (or is missing), on every family the route serves:
     a clear 4xx in the route's shape, or forwarded and answered; never a 500, never a crash."""
-    root, _ = proxy
+    root = own_proxy.root
     models = [EMBED] if path == "/v1/embeddings" else [GPT, CLAUDE, GEMINI]
     seen: dict[int, int] = {}
     with httpx.Client(base_url=root, headers=AUTH, timeout=30) as client:
@@ -252,8 +242,8 @@ def test_wrong_types_for_every_field_are_refused_or_forwarded(proxy: tuple[str, 
     assert client.is_closed and httpx.get(root + "/health").status_code == 200
 
 
-def test_huge_message_arrays_answer_without_a_crash(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_huge_message_arrays_answer_without_a_crash(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     many = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "ho"}] * 50_000
     many.append({"role": "user", "content": "hi"})
     with httpx.Client(base_url=root, headers=AUTH, timeout=60) as client:
@@ -271,8 +261,8 @@ def test_huge_message_arrays_answer_without_a_crash(proxy: tuple[str, Path]) -> 
     assert httpx.get(root + "/health").status_code == 200
 
 
-def test_unknown_endpoints_and_methods(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_unknown_endpoints_and_methods(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     with httpx.Client(base_url=root, headers=AUTH) as client:
         for path in (
             "/v1/nothing",
@@ -304,9 +294,9 @@ def test_unknown_endpoints_and_methods(proxy: tuple[str, Path]) -> None:
             assert_error_shape(path, answer)
 
 
-def test_odd_request_targets_never_reach_other_paths(proxy: tuple[str, Path], simulator: SimClient) -> None:
-    root, _ = proxy
-    before = simulator.stats()["requests_total"]
+def test_odd_request_targets_never_reach_other_paths(own_proxy: Proxy, sim_client: SimClient) -> None:
+    root = own_proxy.root
+    before = sim_client.stats()["requests_total"]
     auth = [(b"Authorization", f"Bearer {DEMO_KEY}".encode())]
     body = json.dumps({"model": GPT, "messages": [{"role": "user", "content": "hi"}]}).encode()
     for target in (
@@ -323,7 +313,7 @@ def test_odd_request_targets_never_reach_other_paths(proxy: tuple[str, Path], si
             assert status != 500 and status in (200, 400, 404), (target, status, data[:200])
             if status == 404:
                 assert json.loads(data)["error"]["message"]
-    assert simulator.stats()["requests_total"] <= before + 1  # at most the one absolute-form request
+    assert sim_client.stats()["requests_total"] <= before + 1  # at most the one absolute-form request
     assert httpx.get(root + "/health").status_code == 200
 
 
@@ -349,8 +339,8 @@ ODD_AUTH = [
 
 @pytest.mark.parametrize("headers", ODD_AUTH, ids=range(len(ODD_AUTH)))
 @pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages"])
-def test_odd_auth_headers(proxy: tuple[str, Path], path: str, headers: list[tuple[bytes, bytes]]) -> None:
-    root, _ = proxy
+def test_odd_auth_headers(own_proxy: Proxy, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+    root = own_proxy.root
     body = json.dumps({"model": "no-such-model", "max_tokens": 5, "messages": []}).encode()
     status, answer_headers, data = raw(root, request_bytes("POST", path, headers, body))
     if status in (0, 400, 431) and not data.startswith(b"{"):
@@ -390,14 +380,14 @@ RAW_SURROGATE_CASES = [
 
 @pytest.mark.parametrize(("path", "body", "field"), RAW_SURROGATE_CASES)
 def test_raw_surrogate_bytes_are_a_400_naming_the_field_before_the_upstream(
-    proxy: tuple[str, Path], simulator: SimClient, path: str, body: dict, field: str
+    own_proxy: Proxy, sim_client: SimClient, path: str, body: dict, field: str
 ) -> None:
     """Issue 21 item 2: the bytes ED A0 80 (a surrogate, unescaped; not UTF-8) were 500s, or an
     upstream call billed and then a 500, or a stream cut before its first event."""
-    root, _ = proxy
+    root = own_proxy.root
     raw_body = json.dumps(body, ensure_ascii=False).encode("utf-8", "surrogatepass")
     assert b"\xed\xa0\x80" in raw_body
-    before = simulator.stats()["requests_total"]
+    before = sim_client.stats()["requests_total"]
     answer = raw(
         root, request_bytes("POST", path, [(b"Authorization", AUTH["Authorization"].encode())], raw_body)
     )
@@ -405,7 +395,7 @@ def test_raw_surrogate_bytes_are_a_400_naming_the_field_before_the_upstream(
     assert answer[0] == 400 and f"'{field}'" in error["error"]["message"], error
     if not path.startswith("/v1/messages"):
         assert error["error"]["param"] == field, error
-    assert simulator.stats()["requests_total"] == before  # nothing reached SAP AI Core
+    assert sim_client.stats()["requests_total"] == before  # nothing reached SAP AI Core
 
 
 COMMON_FIELD_CASES = [
@@ -420,13 +410,13 @@ COMMON_FIELD_CASES = [
 @pytest.mark.parametrize("model", ["gpt-4.1", "anthropic--claude-4.5-sonnet", "gemini-2.5-pro"])
 @pytest.mark.parametrize(("change", "field"), COMMON_FIELD_CASES)
 def test_malformed_common_fields_are_a_400_on_every_family_before_the_upstream(
-    proxy: tuple[str, Path], simulator: SimClient, model: str, change: dict, field: str
+    own_proxy: Proxy, sim_client: SimClient, model: str, change: dict, field: str
 ) -> None:
     """Issue 21 item 15: to gpt-4.1 these were forwarded (200s, or the upstream's own 400)."""
-    root, _ = proxy
+    root = own_proxy.root
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], **change}
-    before = simulator.stats()["requests_total"]
+    before = sim_client.stats()["requests_total"]
     answer = httpx.post(f"{root}/v1/chat/completions", json=body, headers=AUTH, timeout=30)
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["param"] == field, answer.text
-    assert simulator.stats()["requests_total"] == before  # nothing reached SAP AI Core
+    assert sim_client.stats()["requests_total"] == before  # nothing reached SAP AI Core

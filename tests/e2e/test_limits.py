@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
 import httpx
 import openai
 import pytest
+from conftest import Proxy, ProxySettings
 from processes import open_raw_stream, proxy_config, running_proxy
-
-from ftproxy.simulator.testing import running_simulator
 
 pytestmark = pytest.mark.e2e
 
@@ -21,30 +19,21 @@ HI = [{"role": "user", "content": "Hi"}]
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("limits")
-    config = proxy_config(
-        folder,
-        sim,
-        secret_authentication_tokens=[
-            {"key": LIMITED, "name": "limited", "requests_per_minute": 0.5, "burst": 2},
-            FREE,
-            "sk-ftproxy-demo",
-        ],
-        limits={"max_body_bytes": 4096, "max_output_tokens": {CLAUDE: 3}},
+def proxy_settings() -> ProxySettings:
+    return ProxySettings(
+        config={
+            "secret_authentication_tokens": [
+                {"key": LIMITED, "name": "limited", "requests_per_minute": 0.5, "burst": 2},
+                FREE,
+                "sk-ftproxy-demo",
+            ],
+            "limits": {"max_body_bytes": 4096, "max_output_tokens": {CLAUDE: 3}},
+        }
     )
-    with running_proxy(config, folder) as (root, log):
-        yield root, log
 
 
-def test_a_key_over_its_rate_gets_429_in_its_api_shape(proxy: tuple[str, Path]) -> None:
-    root, log = proxy
+def test_a_key_over_its_rate_gets_429_in_its_api_shape(own_proxy: Proxy) -> None:
+    root, log = own_proxy.root, own_proxy.log
     limited = openai.OpenAI(base_url=root + "/v1", api_key=LIMITED, max_retries=0)
     for _ in range(2):  # the burst
         limited.chat.completions.create(model="gpt-4.1", messages=HI)
@@ -64,8 +53,8 @@ def test_a_key_over_its_rate_gets_429_in_its_api_shape(proxy: tuple[str, Path]) 
     assert '"client":"limited"' in text and LIMITED not in text and FREE not in text
 
 
-def test_bodies_over_the_limit_get_413_in_their_api_shape(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_bodies_over_the_limit_get_413_in_their_api_shape(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     big = [{"role": "user", "content": "x" * 5000}]
     headers = {"Authorization": f"Bearer {FREE}"}
     chat = httpx.post(
@@ -78,8 +67,8 @@ def test_bodies_over_the_limit_get_413_in_their_api_shape(proxy: tuple[str, Path
     assert messages.status_code == 413 and messages.json()["error"]["type"] == "request_too_large"
 
 
-def test_output_tokens_are_capped_per_model(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_output_tokens_are_capped_per_model(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     client = anthropic.Anthropic(base_url=root, api_key=FREE, max_retries=0)
     answer = client.messages.create(model=CLAUDE, max_tokens=1000, messages=HI)
     assert answer.stop_reason == "max_tokens" and answer.usage.output_tokens == 3
@@ -88,8 +77,8 @@ def test_output_tokens_are_capped_per_model(proxy: tuple[str, Path]) -> None:
     assert capped.choices[0].finish_reason == "length" and capped.usage.completion_tokens == 3
 
 
-def test_requests_beyond_the_concurrency_limit_get_503(sim: str, tmp_path: Path) -> None:
-    config = proxy_config(tmp_path, sim, limits={"max_concurrent_requests": 1})
+def test_requests_beyond_the_concurrency_limit_get_503(own_simulator: str, tmp_path: Path) -> None:
+    config = proxy_config(tmp_path, own_simulator, limits={"max_concurrent_requests": 1})
     with running_proxy(config, tmp_path) as (root, _):
         held = open_raw_stream(root, "Hi [[sim:tokens=200,tps=20]]")
         try:

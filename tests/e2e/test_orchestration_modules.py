@@ -58,7 +58,7 @@ ORCHESTRATION = {
 
 
 @dataclass(frozen=True)
-class Proxy:
+class OrchestrationProxy:
     root: str
     config: Path
 
@@ -70,7 +70,9 @@ class Proxy:
 
 
 @pytest.fixture(scope="module")
-def proxy(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+def orchestration_proxy(
+    simulator: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OrchestrationProxy]:
     folder = tmp_path_factory.mktemp("orchestration-modules")
     path = proxy_config(folder, simulator, discovery={"enabled": False}, orchestration=ORCHESTRATION)
     config = json.loads(path.read_text())
@@ -87,16 +89,18 @@ def proxy(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     ]
     path.write_text(json.dumps(config))
     with running_proxy(path, folder) as (root, _log):
-        yield Proxy(root, path)
+        yield OrchestrationProxy(root, path)
 
 
 def results(answer: Any) -> dict[str, Any]:
     return (answer.model_extra or {})["intermediate_results"]
 
 
-def test_masking_for_one_client_key_only_and_unmasked_in_the_answer(proxy: Proxy) -> None:
+def test_masking_for_one_client_key_only_and_unmasked_in_the_answer(
+    orchestration_proxy: OrchestrationProxy,
+) -> None:
     ask = [{"role": "user", "content": PII}]
-    masked = proxy.oai(MASKED_KEY).chat.completions.create(
+    masked = orchestration_proxy.oai(MASKED_KEY).chat.completions.create(
         model=MODEL, messages=ask, extra_headers=INTERMEDIATE
     )
     text = masked.choices[0].message.content or ""
@@ -104,20 +108,26 @@ def test_masking_for_one_client_key_only_and_unmasked_in_the_answer(proxy: Proxy
     seen = results(masked)
     assert "MASKED_EMAIL_1" in seen["llm"]["choices"][0]["message"]["content"]
     assert "MASKED_PERSON_1" in seen["input_masking"]["data"]["masked_template"]
-    plain = proxy.oai().chat.completions.create(model=MODEL, messages=ask, extra_headers=INTERMEDIATE)
+    plain = orchestration_proxy.oai().chat.completions.create(
+        model=MODEL, messages=ask, extra_headers=INTERMEDIATE
+    )
     assert "input_masking" not in results(plain) and "masking" not in results(plain)["simulator_modules"]
-    streamed = proxy.oai(MASKED_KEY).chat.completions.create(model=MODEL, messages=ask, stream=True)
+    streamed = orchestration_proxy.oai(MASKED_KEY).chat.completions.create(
+        model=MODEL, messages=ask, stream=True
+    )
     assert "".join(c.choices[0].delta.content or "" for c in streamed if c.choices) == text
-    claude = proxy.claude(MASKED_KEY).messages.create(model=MODEL, max_tokens=200, messages=ask)
+    claude = orchestration_proxy.claude(MASKED_KEY).messages.create(model=MODEL, max_tokens=200, messages=ask)
     assert "alice@example.com" in claude.content[0].text
-    with proxy.claude(MASKED_KEY).messages.stream(model=MODEL, max_tokens=200, messages=ask) as stream:
+    with orchestration_proxy.claude(MASKED_KEY).messages.stream(
+        model=MODEL, max_tokens=200, messages=ask
+    ) as stream:
         assert stream.get_final_message().content[0].text == claude.content[0].text
 
 
-def test_configured_modules_reach_the_service_exactly(proxy: Proxy) -> None:
-    settings = load_config(proxy.config).orchestration
+def test_configured_modules_reach_the_service_exactly(orchestration_proxy: OrchestrationProxy) -> None:
+    settings = load_config(orchestration_proxy.config).orchestration
     for key, name in ((DEMO_KEY, "key#1"), (MASKED_KEY, "masked"), (LOOSE_KEY, "loose")):
-        answer = proxy.oai(key).chat.completions.create(
+        answer = orchestration_proxy.oai(key).chat.completions.create(
             model=MODEL, messages=[{"role": "user", "content": "Hi"}], extra_headers=INTERMEDIATE
         )
         assert results(answer)["simulator_modules"] == json.loads(
@@ -125,54 +135,66 @@ def test_configured_modules_reach_the_service_exactly(proxy: Proxy) -> None:
         )
     assert set(settings.modules_for("masked", MODEL)) == {"filtering", "masking"}  # per module
     assert settings.modules_for("loose", MODEL)["filtering"]["input"]["filters"][0]["config"]["violence"] == 6
-    direct = proxy.oai(MASKED_KEY).chat.completions.create(
+    direct = orchestration_proxy.oai(MASKED_KEY).chat.completions.create(
         model="gpt-4.1", messages=[{"role": "user", "content": PII}]
     )
     assert "alice@example.com" not in (direct.choices[0].message.content or "")  # no echo: not orchestrated
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
-def test_input_filter_block_is_a_400_in_each_api(proxy: Proxy, stream: bool) -> None:
+def test_input_filter_block_is_a_400_in_each_api(
+    orchestration_proxy: OrchestrationProxy, stream: bool
+) -> None:
     with pytest.raises(openai.BadRequestError) as chat:
         list(
-            proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_IN, stream=stream)
+            orchestration_proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_IN, stream=stream)
             if stream
-            else [proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_IN)]
+            else [orchestration_proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_IN)]
         )
     assert chat.value.code == "content_filter" and "Input Filter" in chat.value.message
     with pytest.raises(anthropic.BadRequestError) as messages:
         if stream:
-            with proxy.claude().messages.stream(model=MODEL, max_tokens=100, messages=BLOCK_IN) as events:
+            with orchestration_proxy.claude().messages.stream(
+                model=MODEL, max_tokens=100, messages=BLOCK_IN
+            ) as events:
                 events.get_final_message()
         else:
-            proxy.claude().messages.create(model=MODEL, max_tokens=100, messages=BLOCK_IN)
+            orchestration_proxy.claude().messages.create(model=MODEL, max_tokens=100, messages=BLOCK_IN)
     assert messages.value.body["error"]["type"] == "invalid_request_error"
     assert "Input Filter" in messages.value.message
     with pytest.raises(openai.BadRequestError) as responses:
-        answer = proxy.oai().responses.create(model=MODEL, input=BLOCK_IN[0]["content"], stream=stream)
+        answer = orchestration_proxy.oai().responses.create(
+            model=MODEL, input=BLOCK_IN[0]["content"], stream=stream
+        )
         if stream:
             list(answer)
     assert responses.value.code == "content_filter"
 
 
-def test_output_filter_block_in_each_api(proxy: Proxy) -> None:
-    chat = proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_OUT)
+def test_output_filter_block_in_each_api(orchestration_proxy: OrchestrationProxy) -> None:
+    chat = orchestration_proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_OUT)
     assert chat.choices[0].finish_reason == "content_filter" and not chat.choices[0].message.content
-    chunks = list(proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_OUT, stream=True))
+    chunks = list(
+        orchestration_proxy.oai().chat.completions.create(model=MODEL, messages=BLOCK_OUT, stream=True)
+    )
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "content_filter"
-    claude = proxy.claude().messages.create(model=MODEL, max_tokens=100, messages=BLOCK_OUT)
+    claude = orchestration_proxy.claude().messages.create(model=MODEL, max_tokens=100, messages=BLOCK_OUT)
     assert claude.stop_reason == "refusal"
-    with proxy.claude().messages.stream(model=MODEL, max_tokens=100, messages=BLOCK_OUT) as stream:
+    with orchestration_proxy.claude().messages.stream(
+        model=MODEL, max_tokens=100, messages=BLOCK_OUT
+    ) as stream:
         assert stream.get_final_message().stop_reason == "refusal"
-    answer = proxy.oai().responses.create(model=MODEL, input=BLOCK_OUT[0]["content"])
+    answer = orchestration_proxy.oai().responses.create(model=MODEL, input=BLOCK_OUT[0]["content"])
     assert answer.status == "incomplete" and answer.incomplete_details.reason == "content_filter"
-    events = list(proxy.oai().responses.create(model=MODEL, input=BLOCK_OUT[0]["content"], stream=True))
+    events = list(
+        orchestration_proxy.oai().responses.create(model=MODEL, input=BLOCK_OUT[0]["content"], stream=True)
+    )
     final = events[-1].response
     assert final.status == "incomplete" and final.incomplete_details.reason == "content_filter"
 
 
-def test_looser_thresholds_let_the_same_content_through(proxy: Proxy) -> None:
-    loose = proxy.oai(LOOSE_KEY)
+def test_looser_thresholds_let_the_same_content_through(orchestration_proxy: OrchestrationProxy) -> None:
+    loose = orchestration_proxy.oai(LOOSE_KEY)
     passed = loose.chat.completions.create(model=MODEL, messages=BLOCK_IN, extra_headers=INTERMEDIATE)
     assert passed.choices[0].finish_reason == "stop"
     assert results(passed)["input_filtering"]["message"] == "Input Filter passed successfully."
@@ -180,12 +202,14 @@ def test_looser_thresholds_let_the_same_content_through(proxy: Proxy) -> None:
     assert kept.choices[0].finish_reason == "stop" and kept.choices[0].message.content
 
 
-def test_embeddings_through_orchestration_are_masked_for_the_key(proxy: Proxy) -> None:
+def test_embeddings_through_orchestration_are_masked_for_the_key(
+    orchestration_proxy: OrchestrationProxy,
+) -> None:
     """The masking module is the one `/v2/embeddings` takes: the masked key's vector is the
     vector of the masked text."""
-    masked = proxy.oai(MASKED_KEY).embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
-    plain = proxy.oai().embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
-    pseudonyms = proxy.oai().embeddings.create(
+    masked = orchestration_proxy.oai(MASKED_KEY).embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
+    plain = orchestration_proxy.oai().embeddings.create(model=EMBEDDINGS, input=PII, dimensions=8)
+    pseudonyms = orchestration_proxy.oai().embeddings.create(
         model=EMBEDDINGS, input="Mail MASKED_EMAIL_1 about MASKED_PERSON_1", dimensions=8
     )
     assert masked.data[0].embedding == pseudonyms.data[0].embedding != plain.data[0].embedding

@@ -4,7 +4,6 @@ refreshes its table from AI Core's listing meanwhile)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -15,18 +14,10 @@ from processes import running_proxy
 
 from ftproxy.demo import DEMO_KEY, write_demo_config
 from ftproxy.simulator import catalog
-from ftproxy.simulator.testing import running_simulator
 
 pytestmark = pytest.mark.e2e
 
 HI = [{"role": "user", "content": "Say hi"}]
-
-
-@pytest.fixture(scope="module")
-def own_simulator() -> Iterator[str]:
-    """A simulator of this module's own: these tests change its deployment table."""
-    with running_simulator() as base:
-        yield base
 
 
 def _redeploy(simulator: str, model: str, deployment: str) -> str:

@@ -11,12 +11,12 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from conftest import Proxy, ProxySettings
 from processes import (
     open_raw_stream,
     proxy_config,
@@ -28,7 +28,7 @@ from processes import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from ftproxy.demo import DEMO_CLIENT_SECRET, DEMO_KEY
-from ftproxy.simulator.testing import SimClient, running_simulator
+from ftproxy.simulator.testing import SimClient
 
 pytestmark = pytest.mark.e2e
 
@@ -37,17 +37,8 @@ DEADLINE_S = 15.0
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("runtime")
-    config = proxy_config(folder, sim, streaming={"keepalive_seconds": 0.2})
-    with running_proxy(config, folder, "--threads", "128") as (root, log):
-        yield root, log
+def proxy_settings() -> ProxySettings:
+    return ProxySettings(config={"streaming": {"keepalive_seconds": 0.2}}, args=("--threads", "128"))
 
 
 def chat_body(text: str, *, stream: bool = True, model: str = "gpt-4.1") -> dict:
@@ -77,8 +68,8 @@ def poll(check, what: str) -> float:
     return time.monotonic() - started
 
 
-def test_every_answer_carries_request_id_and_overhead(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_every_answer_carries_request_id_and_overhead(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     answers = [
         httpx.post(root + "/v1/chat/completions", json=chat_body("hi", stream=False), headers=AUTH),
         httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers=AUTH),
@@ -95,8 +86,8 @@ def test_every_answer_carries_request_id_and_overhead(proxy: tuple[str, Path]) -
     assert given.headers["x-request-id"] == "trace-42"
 
 
-def test_keepalive_comments_while_the_first_token_is_slow(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_keepalive_comments_while_the_first_token_is_slow(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     body = chat_body("Hi [[sim:ttft_ms=1200]]")
     with httpx.stream("POST", root + "/v1/chat/completions", json=body, headers=AUTH) as response:
         raw = response.read().decode()
@@ -108,29 +99,34 @@ def test_keepalive_comments_while_the_first_token_is_slow(proxy: tuple[str, Path
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).startswith("Hello")
 
 
-def test_client_disconnects_free_threads_and_upstream_connections(proxy: tuple[str, Path], sim: str) -> None:
-    root, _ = proxy
-    simulator = SimClient(sim, httpx.Client(base_url=sim))
+def test_client_disconnects_free_threads_and_upstream_connections(
+    own_proxy: Proxy, own_simulator: str
+) -> None:
+    root = own_proxy.root
+    simulator = SimClient(own_simulator, httpx.Client(base_url=own_simulator))
     app = worker(root)
-    baseline_connections = upstream_connections(app, sim)
+    baseline_connections = upstream_connections(app, own_simulator)
     threads_after: list[int] = []
     for _ in range(2):  # a second round must reuse the first round's threads
         sockets = [open_raw_stream(root, "Hi [[sim:tokens=400,tps=20]]") for _ in range(10)]
         assert total(scrape(root), "ftproxy_streams_in_flight") == 10
-        assert upstream_connections(app, sim) >= baseline_connections + 10
+        assert upstream_connections(app, own_simulator) >= baseline_connections + 10
         for sock in sockets:
             sock.close()
         freed = poll(lambda: total(scrape(root), "ftproxy_streams_in_flight") == 0, "streams freed")
         poll(lambda: simulator.stats()["open_streams"] == 0, "upstream streams ended")
-        poll(lambda: upstream_connections(app, sim) <= baseline_connections, "upstream connections closed")
+        poll(
+            lambda: upstream_connections(app, own_simulator) <= baseline_connections,
+            "upstream connections closed",
+        )
         print(f"10 hung-up streams freed in {freed:.3f} s")
         threads_after.append(app.num_threads())
     assert threads_after[1] <= threads_after[0] + 2, threads_after
     assert total(scrape(root), "ftproxy_errors_total") >= 20
 
 
-def test_many_concurrent_streams_complete(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_many_concurrent_streams_complete(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     results: list[str] = []
     lock = threading.Lock()
 
@@ -151,8 +147,8 @@ def test_many_concurrent_streams_complete(proxy: tuple[str, Path]) -> None:
     poll(lambda: total(scrape(root), "ftproxy_streams_in_flight") == 0, "streams ended")
 
 
-def test_streams_beyond_the_limit_get_503_with_retry_after(sim: str, tmp_path: Path) -> None:
-    config = proxy_config(tmp_path, sim, streaming={"max_concurrent": 2, "retry_after_seconds": 4})
+def test_streams_beyond_the_limit_get_503_with_retry_after(own_simulator: str, tmp_path: Path) -> None:
+    config = proxy_config(tmp_path, own_simulator, streaming={"max_concurrent": 2, "retry_after_seconds": 4})
     with running_proxy(config, tmp_path) as (root, _):
         held = [open_raw_stream(root, "Hi [[sim:tokens=400,tps=20]]") for _ in range(2)]
         refused = httpx.post(root + "/v1/chat/completions", json=chat_body("hi"), headers=AUTH)
@@ -169,8 +165,8 @@ def test_streams_beyond_the_limit_get_503_with_retry_after(sim: str, tmp_path: P
         assert total(scrape(root), "ftproxy_stream_rejections_total") == 1
 
 
-def test_metrics_under_load_pass_promtool(proxy: tuple[str, Path]) -> None:
-    root, _ = proxy
+def test_metrics_under_load_pass_promtool(own_proxy: Proxy) -> None:
+    root = own_proxy.root
     promtool = shutil.which("promtool")
     if promtool is None:
         missing = "promtool is missing: apt-get install prometheus (scripts/test does, as root)"
@@ -197,11 +193,11 @@ def test_metrics_under_load_pass_promtool(proxy: tuple[str, Path]) -> None:
         assert total(samples, name) > 0, name
 
 
-def test_ready_reports_token_trouble_and_recovers(sim: str, tmp_path: Path) -> None:
-    simulator = httpx.Client(base_url=sim)
+def test_ready_reports_token_trouble_and_recovers(own_simulator: str, tmp_path: Path) -> None:
+    simulator = httpx.Client(base_url=own_simulator)
     simulator.post("/_sim/token-faults", json={"status": 503, "count": 1000}).raise_for_status()
     try:
-        with running_proxy(proxy_config(tmp_path, sim), tmp_path) as (root, _):
+        with running_proxy(proxy_config(tmp_path, own_simulator), tmp_path) as (root, _):
             not_ready = httpx.get(root + "/ready")
             assert not_ready.status_code == 503 and not_ready.json()["status"] == "not_ready"
             assert "demo" in not_ready.json()["subaccounts"]
@@ -212,8 +208,8 @@ def test_ready_reports_token_trouble_and_recovers(sim: str, tmp_path: Path) -> N
         simulator.delete("/_sim/token-faults")
 
 
-def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> None:
-    root, log = proxy
+def test_one_log_line_per_request_without_secrets(own_proxy: Proxy) -> None:
+    root, log = own_proxy.root, own_proxy.log
     ids = []
     for body in (chat_body("hi", stream=False), chat_body("hi"), chat_body("hi", model="nope")):
         answer = httpx.post(root + "/v1/chat/completions", json=body, headers=AUTH)
@@ -231,8 +227,8 @@ def test_one_log_line_per_request_without_secrets(proxy: tuple[str, Path]) -> No
     assert DEMO_KEY not in text and DEMO_CLIENT_SECRET not in text
 
 
-def test_an_alias_is_logged_and_counted_as_the_model_it_names(proxy: tuple[str, Path]) -> None:
-    root, log = proxy
+def test_an_alias_is_logged_and_counted_as_the_model_it_names(own_proxy: Proxy) -> None:
+    root, log = own_proxy.root, own_proxy.log
     alias = "claude-sonnet-4-5-20250929"  # Anthropic's public id, a built-in alias
     answer = httpx.post(
         root + "/v1/chat/completions", json=chat_body("hi", stream=False, model=alias), headers=AUTH

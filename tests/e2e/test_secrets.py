@@ -17,14 +17,15 @@ import base64
 import json
 import re
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from processes import proxy_config, request_log_lines, running_proxy
+from conftest import Proxy, ProxySettings
+from processes import request_log_lines
 
-from ftproxy.simulator.testing import SimClient, running_simulator
+from ftproxy.environment import FTPROXY_LOG_LEVEL
+from ftproxy.simulator.testing import SimClient
 
 pytestmark = pytest.mark.e2e
 
@@ -32,31 +33,6 @@ CLIENT_ID = "sb-ftproxy-leakcheck!b1234|aicore!b540"
 CLIENT_SECRET = "svcSECRET-" + secrets.token_urlsafe(24)
 CLIENT_KEY = "sk-CLIENTKEY-" + secrets.token_urlsafe(24)
 TOKEN_SHAPE = re.compile(r"[0-9a-f]{8,16}\.[0-9a-f]{8,16}\.[0-9a-f]{24}\.[0-9a-f]{40}")
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[str]:
-    with running_simulator(client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def proxy(sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    folder = tmp_path_factory.mktemp("secrets")
-    config = proxy_config(
-        folder,
-        sim,
-        secret_authentication_tokens=[CLIENT_KEY],
-        retries={"backoff_base_seconds": 0.01, "breaker_failures": 1000},
-    )
-    key_file = folder / "demo-service-key.json"
-    key = json.loads(key_file.read_text())
-    key.update(clientid=CLIENT_ID, clientsecret=CLIENT_SECRET)
-    key_file.write_text(json.dumps(key))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FTPROXY_LOG_LEVEL", "DEBUG")
-        with running_proxy(config, folder) as (root, log):
-            yield root, log
 
 
 def chat(model: str, text: str = "Hi", stream: bool = False) -> dict:
@@ -68,10 +44,34 @@ def chat(model: str, text: str = "Hi", stream: bool = False) -> dict:
     }
 
 
-def test_no_secret_in_logs_responses_or_metrics(proxy: tuple[str, Path], sim: str) -> None:
-    root, log = proxy
-    simulator = httpx.Client(base_url=sim)
-    known_token = SimClient(sim, simulator, client_id=CLIENT_ID, secret=CLIENT_SECRET).token()
+@pytest.fixture(scope="module")
+def simulator_options() -> dict[str, str]:
+    return {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+
+
+def _known_service_key(folder: Path) -> None:
+    key_file = folder / "demo-service-key.json"
+    key = json.loads(key_file.read_text())
+    key.update(clientid=CLIENT_ID, clientsecret=CLIENT_SECRET)
+    key_file.write_text(json.dumps(key))
+
+
+@pytest.fixture(scope="module")
+def proxy_settings() -> ProxySettings:
+    return ProxySettings(
+        config={
+            "secret_authentication_tokens": [CLIENT_KEY],
+            "retries": {"backoff_base_seconds": 0.01, "breaker_failures": 1000},
+        },
+        env={FTPROXY_LOG_LEVEL: "DEBUG"},
+        prepare=_known_service_key,
+    )
+
+
+def test_no_secret_in_logs_responses_or_metrics(own_proxy: Proxy, own_simulator: str) -> None:
+    root, log = own_proxy.root, own_proxy.log
+    simulator = httpx.Client(base_url=own_simulator)
+    known_token = SimClient(own_simulator, simulator, client_id=CLIENT_ID, secret=CLIENT_SECRET).token()
     assert TOKEN_SHAPE.fullmatch(known_token), known_token  # the shape searched for below
     basic = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
     needles = {
