@@ -154,9 +154,15 @@ class Stream:
 
     def _wake(self) -> None:
         """Until when the producer may block on the upstream before it must report IDLE: the
-        next keep-alive or the current deadline, whichever comes first."""
-        deadline, _ = self._deadline()
-        self._until.at = min(self._last_sent + self._settings.keepalive_s, deadline)
+        next keep-alive or the current deadline (`_deadline`'s), whichever comes first. Runs
+        before every read, so it builds nothing."""
+        s = self._settings
+        if self.outcome.first_chunk_at is not None:
+            step = self._last_activity + s.idle_timeout_s
+        else:
+            step = self._started + s.first_token_timeout_s
+        total = self._started + s.total_timeout_s
+        self._until.at = min(self._last_sent + s.keepalive_s, step, total, runtime.drain_deadline_at)
 
     def _run(self) -> Iterator[bytes]:
         outcome = self.outcome
