@@ -43,7 +43,7 @@ def config(simulator: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @contextmanager
-def proxy(config: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def served(config: Path, *extra: str) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
     port = free_port()
     log = config.parent / f"proxy-{port}.log"
     argv = [sys.executable, "-m", "ftproxy", "serve", "--config", str(config), "--port", str(port)]
@@ -103,7 +103,7 @@ def drain_file(log: Path) -> Path:
 def test_sigterm_lets_the_open_stream_finish_and_refuses_new_connections(config: Path, server: str) -> None:
     # One worker: each worker process sees the drain file on its own watch's tick (every 0.2 s),
     # so with several one may still say ready just after another said draining.
-    with proxy(config, "--server", server, "--workers", "1") as (process, root, log):
+    with served(config, "--server", server, "--workers", "1") as (process, root, log):
         assert new_connection_status(root) == 200  # ready before the drain
         with open_stream(root, "[[sim:tokens=20,tps=10]]") as lines:
             process.send_signal(signal.SIGTERM)
@@ -126,7 +126,7 @@ def test_sigterm_lets_the_open_stream_finish_and_refuses_new_connections(config:
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_a_stream_outliving_the_drain_timeout_is_cut_and_the_process_exits(config: Path, server: str) -> None:
-    with proxy(config, "--server", server, "--drain-timeout", "1") as (process, root, log):
+    with served(config, "--server", server, "--drain-timeout", "1") as (process, root, log):
         with open_stream(root, "[[sim:stall_after=2]]") as lines:  # never ends by itself
             process.send_signal(signal.SIGTERM)
             with pytest.raises(httpx.TransportError):
@@ -141,7 +141,7 @@ def test_drain_delay_keeps_serving_with_ready_503_and_a_second_sigterm_stops_at_
     config: Path, server: str
 ) -> None:
     # The delay is far longer than DEADLINE_S: only the second signal can end this run in time.
-    with proxy(config, "--server", server, "--drain-delay", "600") as (process, root, log):
+    with served(config, "--server", server, "--drain-delay", "600") as (process, root, log):
         marker = drain_file(log)
         assert not marker.exists()
         with open_stream(root, "[[sim:stall_after=2]]") as lines:
@@ -222,7 +222,7 @@ def test_a_stream_outliving_the_drain_timeout_ends_with_its_error_event(
     quick_keepalive_config: Path, server: str, api: str
 ) -> None:
     path, headers, body = STREAMS[api]
-    with proxy(quick_keepalive_config, "--server", server, "--drain-timeout", "2") as (process, root, _):
+    with served(quick_keepalive_config, "--server", server, "--drain-timeout", "2") as (process, root, _):
         with httpx.stream("POST", root + path, json=body, headers=headers, timeout=DEADLINE_S) as r:
             assert r.status_code == 200
             chunks = r.iter_text()
@@ -260,7 +260,7 @@ def test_a_stream_of_a_killed_worker_is_reset_not_left_hanging(config: Path, ser
     client learns at once that the body is incomplete (an error, not a read timeout)."""
     path, headers, body = STREAMS["chat"]
     with (
-        proxy(config, "--server", server) as (_, root, _),
+        served(config, "--server", server) as (_, root, _),
         httpx.stream("POST", root + path, json=body, headers=headers, timeout=DEADLINE_S) as r,
     ):
         chunks = r.iter_text()

@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsgi_call import post
 
-from ftproxy import _json
 from ftproxy.config import load_config
 from ftproxy.demo import write_demo_config
 from ftproxy.observe import metrics
@@ -82,18 +81,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway = create_app(load_config(path))
     yield gateway
     gateway.close()
-
-
-@pytest.fixture(scope="module", params=["fast", "stdlib"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The parser of the running interpreter (orjson here), then the stdlib one of 3.14t."""
-    if request.param == "stdlib":
-        saved = _json.BACKEND, _json.loads
-        _json.BACKEND, _json.loads = "json", _json._stdlib_loads
-        yield "json"
-        _json.BACKEND, _json.loads = saved
-    else:
-        yield _json.BACKEND
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +157,11 @@ SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(
 @SETTINGS
 @given(position=st.sampled_from(POSITIONS), text=st.sampled_from(SURROGATES))
 def test_a_lone_surrogate_in_any_field_is_a_400_naming_it(
-    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], text: str
+    app: Gateway,
+    json_backend: str,
+    access_lines: Lines,
+    position: tuple[str, str, tuple[Any, ...]],
+    text: str,
 ) -> None:
     route, shown, steps = position
     raw = json.dumps(with_value(route, steps, text)).encode()  # ensure_ascii: "\ud800" escapes
@@ -183,7 +174,11 @@ def test_a_lone_surrogate_in_any_field_is_a_400_naming_it(
 @SETTINGS
 @given(position=st.sampled_from(POSITIONS), number=st.sampled_from(NON_FINITE))
 def test_a_non_finite_number_in_any_field_is_a_400_naming_it(
-    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], number: str
+    app: Gateway,
+    json_backend: str,
+    access_lines: Lines,
+    position: tuple[str, str, tuple[Any, ...]],
+    number: str,
 ) -> None:
     route, shown, steps = position
     raw = json.dumps(with_value(route, steps, PLACEHOLDER)).replace(json.dumps(PLACEHOLDER), number).encode()
@@ -194,14 +189,14 @@ def test_a_non_finite_number_in_any_field_is_a_400_naming_it(
 
 
 @pytest.mark.parametrize("route", list(BODIES))
-def test_a_lone_surrogate_in_a_key_is_named_escaped(app: Gateway, backend: str, route: str) -> None:
+def test_a_lone_surrogate_in_a_key_is_named_escaped(app: Gateway, json_backend: str, route: str) -> None:
     raw = json.dumps({**BODIES[route], "x\ud800": 1}).encode()
     status, data = call(app, route, raw)
     assert_refused_naming(route, status, data, "x\\ud800")
 
 
 @pytest.mark.parametrize("route", list(BODIES))
-def test_escaped_surrogate_pairs_and_words_like_nan_pass(app: Gateway, backend: str, route: str) -> None:
+def test_escaped_surrogate_pairs_and_words_like_nan_pass(app: Gateway, json_backend: str, route: str) -> None:
     body = json.loads(json.dumps(BODIES[route]))
     body["user"] = "😀 NaN Infinity 1e400 \\ud800"  # an emoji, and the words as text
     raw = json.dumps(body).encode()
@@ -211,7 +206,7 @@ def test_escaped_surrogate_pairs_and_words_like_nan_pass(app: Gateway, backend: 
     assert status != 500, data
 
 
-def test_slots_are_released_after_many_refusals(app: Gateway, backend: str) -> None:
+def test_slots_are_released_after_many_refusals(app: Gateway, json_backend: str) -> None:
     raw = json.dumps({"model": "x\ud800", "messages": [{"role": "user", "content": "hi"}]}).encode()
     for _ in range(SLOTS * 3):
         assert call(app, "/v1/chat/completions", raw)[0] == 400
@@ -223,7 +218,11 @@ def test_slots_are_released_after_many_refusals(app: Gateway, backend: str) -> N
 @SETTINGS
 @given(position=st.sampled_from(POSITIONS), text=st.sampled_from(SURROGATES))
 def test_raw_surrogate_bytes_in_any_field_are_a_400_naming_it(
-    app: Gateway, backend: str, access_lines: Lines, position: tuple[str, str, tuple[Any, ...]], text: str
+    app: Gateway,
+    json_backend: str,
+    access_lines: Lines,
+    position: tuple[str, str, tuple[Any, ...]],
+    text: str,
 ) -> None:
     """The same, unescaped: the surrogate's UTF-8-style bytes (ED A0 80) in the body. Not UTF-8, so
     orjson refuses them; the stdlib parser decodes bytes with `surrogatepass` and accepts them
@@ -268,7 +267,7 @@ def tool_body(route: str, model: str, schema: dict[str, Any]) -> tuple[dict[str,
 @pytest.mark.parametrize("model", ["gemini-2.5-pro", "anthropic--claude-4.5-sonnet", "gpt-4.1"])
 @pytest.mark.parametrize("route", ["/v1/chat/completions", "/v1/messages", "/v1/responses"])
 def test_a_tool_schema_of_the_wrong_type_is_a_400_naming_it(
-    app: Gateway, backend: str, route: str, model: str, schema: dict[str, Any], suffix: str
+    app: Gateway, json_backend: str, route: str, model: str, schema: dict[str, Any], suffix: str
 ) -> None:
     """Found by issue 21 as 500s (TypeError in convert/gemini.py) on every route to Gemini."""
     body, param = tool_body(route, model, schema)

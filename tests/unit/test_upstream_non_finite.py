@@ -27,7 +27,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
 
 
 @pytest.fixture(params=["fast", "stdlib"])
-def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+def patched_loads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     if request.param == "stdlib":
         stdlib = getattr(_json, "_stdlib_loads", json.loads)  # json.loads: the backend before the fix
         monkeypatch.setattr(_json, "loads", stdlib)
@@ -59,7 +59,9 @@ HI = [{"role": "user", "content": "hi [[sim:nan=1]]"}]
         ("/v1/responses", {"model": "gpt-4.1", "input": "hi [[sim:nan=1]]"}),
     ],
 )
-def test_an_upstream_nan_is_a_502_never_relayed(app: Gateway, backend: str, path: str, body: dict) -> None:
+def test_an_upstream_nan_is_a_502_never_relayed(
+    app: Gateway, patched_loads: str, path: str, body: dict
+) -> None:
     status, data = call(app, path, body)
     assert status == 502, (status, data[:300])
     error = strict(data)
@@ -78,7 +80,7 @@ def test_an_upstream_nan_is_a_502_never_relayed(app: Gateway, backend: str, path
     ],
 )
 def test_an_upstream_nan_in_a_stream_is_an_error_event(
-    app: Gateway, backend: str, path: str, body: dict
+    app: Gateway, patched_loads: str, path: str, body: dict
 ) -> None:
     status, data = call(app, path, {**body, "stream": True})
     lines = [line[6:] for line in data.split(b"\n") if line.startswith(b"data: ") and line != b"data: [DONE]"]

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from wsgi_call import gateway_on_simulator, post
 
-from ftproxy import _json
 from ftproxy.web.app import Gateway
 
 FAMILIES = ["gpt-4.1", "anthropic--claude-4.5-sonnet", "gemini-2.5-pro"]
@@ -126,18 +125,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-@pytest.fixture(scope="module", params=["fast", "stdlib"])
-def backend(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The parser of the running interpreter (orjson here), then the stdlib one of 3.14t."""
-    if request.param == "stdlib":
-        saved = _json.BACKEND, _json.loads
-        _json.BACKEND, _json.loads = "json", _json._stdlib_loads
-        yield "json"
-        _json.BACKEND, _json.loads = saved
-    else:
-        yield _json.BACKEND
-
-
 def call(app: Gateway, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
     return post(app, path, body)
 
@@ -157,7 +144,7 @@ def check_answer(route: str, model: str, steps: tuple[Any, ...], value: Any, ans
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(case=st.sampled_from(CASES), value=st.sampled_from(WRONG))
 def test_a_wrong_type_in_any_field_is_never_a_500(
-    app: Gateway, backend: str, case: tuple[str, str, tuple[Any, ...]], value: Any
+    app: Gateway, json_backend: str, case: tuple[str, str, tuple[Any, ...]], value: Any
 ) -> None:
     route, model, steps = case
     check_answer(route, model, steps, value, call(app, route, with_value(route, model, steps, value)))
@@ -165,7 +152,9 @@ def test_a_wrong_type_in_any_field_is_never_a_500(
 
 @pytest.mark.parametrize("route", list(BODIES))
 @pytest.mark.parametrize("model", FAMILIES)
-def test_the_fuzzed_bodies_are_served_as_they_are(app: Gateway, backend: str, route: str, model: str) -> None:
+def test_the_fuzzed_bodies_are_served_as_they_are(
+    app: Gateway, json_backend: str, route: str, model: str
+) -> None:
     """The base bodies are valid, so what the fuzz finds is the wrong value, not the body."""
     body = json.dumps({"model": model, **BODIES[route]}).encode()
     status, _, data = call(app, route, body)
@@ -174,7 +163,7 @@ def test_the_fuzzed_bodies_are_served_as_they_are(app: Gateway, backend: str, ro
 
 
 @pytest.mark.parametrize("route", list(BODIES))
-def test_every_position_with_every_wrong_type(app: Gateway, backend: str, route: str) -> None:
+def test_every_position_with_every_wrong_type(app: Gateway, json_backend: str, route: str) -> None:
     """The whole grid, deterministic (about 2,000 requests a route and backend, a second or two):
     the sample above finds a rare failure only by chance, this finds every one."""
     failures = []
