@@ -18,8 +18,8 @@ What it provides (the seam `ftproxy.upstream` is built on):
   more on a fresh connection (the server closed it while idle);
 - connect and read timeouts; TLS verified by default, with a configurable CA bundle;
 - `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` from the environment (CONNECT tunnels for https);
-- incremental bodies: `UpstreamResponse.iter_chunks()` yields bytes as they arrive, and with a `wait`
-  function yields `b""` whenever nothing arrived within `wait()` seconds, so the caller can
+- incremental bodies: `UpstreamResponse.iter_chunks()` yields bytes as they arrive, and with a
+  `WaitUntil` yields `b""` whenever nothing arrived by its time, so the caller can
   send keep-alives and enforce its own deadlines on the same thread;
 - `UpstreamResponse.interrupt()`, safe from another thread: it shuts the socket down, which wakes a
   reader blocked in `recv` at once.

@@ -1,6 +1,6 @@
 """StreamSlots and Stream: order, keep-alive, timeouts, disconnects and limits, with fake producers.
 
-A fake producer reads a script the test feeds through a queue, waiting at most `wait()` seconds
+A fake producer reads a script the test feeds through a queue, waiting at most until `until.at`
 for each item (as the upstream transport does) and yielding IDLE when nothing came. The stream's
 own timeouts are set small so that the timeout paths run quickly; nothing sleeps.
 """
