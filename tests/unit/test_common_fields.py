@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import test_hostile_values
 from wsgi_call import post
 
 from ftproxy.config import load_config
@@ -81,9 +80,6 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gateway.close()
 
 
-backend = test_hostile_values.backend  # the fixture: orjson, then the stdlib parser of 3.14t
-
-
 def _has_huge(value: Any) -> bool:
     if isinstance(value, dict):
         return any(_has_huge(v) for v in value.values())
@@ -95,13 +91,13 @@ def _has_huge(value: Any) -> bool:
 @pytest.mark.parametrize("model", FAMILIES)
 @pytest.mark.parametrize(("route", "change", "param", "words"), CASES)
 def test_a_malformed_common_field_is_the_same_400_on_every_family(
-    app: Gateway, backend: str, route: str, change: dict[str, Any], param: str, words: str, model: str
+    app: Gateway, json_backend: str, route: str, change: dict[str, Any], param: str, words: str, model: str
 ) -> None:
     body = {**BASE[route], **change, "model": model}
     status, _, data = post(app, route, json.dumps(body).encode())
     assert status == 400, (status, data[:300])
     error = json.loads(data)
-    if backend == "orjson" and _has_huge(change):
+    if json_backend == "orjson" and _has_huge(change):
         # orjson refuses an integer past 64 bits while parsing: a 400 before any field is read
         assert error["error"]["type"] == "invalid_request_error", error
         return
