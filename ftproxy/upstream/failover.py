@@ -59,7 +59,8 @@ class Upstreams:
         self._sleep = sleep
         # Called (cheaply: it only may start a thread) when a deployment answers 404, which is
         # how a deleted deployment shows; discovery sets it to refresh the table soon.
-        self.on_missing_deployment: Callable[[], None] | None = None
+        # It gets the deployment's URL and may raise the client's (retryable) error instead.
+        self.on_missing_deployment: Callable[[str], None] | None = None
 
     def get(self, subaccount: str) -> UpstreamClient:
         return self._clients.get(subaccount)
@@ -105,10 +106,12 @@ class Upstreams:
                 breaker.success()
                 return response
             error = error_from_response(response, deployment.subaccount)
-            if status == 404 and self.on_missing_deployment is not None:
-                self.on_missing_deployment()
             if status not in RETRY_STATUSES:
                 breaker.success()  # a 4xx is a healthy deployment's verdict on this request
+                if status == 404 and self.on_missing_deployment is not None:
+                    # after success(): a half-open breaker's probe is released even when the
+                    # hook answers the client with its own error
+                    self.on_missing_deployment(deployment.url)
                 raise error
             if status == 429:
                 breaker.success()  # throttled, not broken: do not trip the breaker

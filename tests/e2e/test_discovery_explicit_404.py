@@ -20,11 +20,6 @@ pytestmark = pytest.mark.e2e
 HI = [{"role": "user", "content": "hi"}]
 
 
-# Until upstream/failover.py hands the URL over: `self.on_missing_deployment(deployment.url)`
-# (typed Callable[[str], None]). Remove this marker with that change; strict, so it cannot linger.
-@pytest.mark.xfail(
-    reason="Upstreams.call does not yet pass the 404'd URL to on_missing_deployment", strict=True
-)
 def test_a_configured_deployments_404_stays_a_404(simulator: str, tmp_path: Path) -> None:
     path = proxy_config(tmp_path, simulator)
     data = json.loads(path.read_text())

@@ -211,3 +211,23 @@ def test_a_failing_token_endpoint_does_not_count_against_the_deployment() -> Non
         error = run.fails(D1)
         assert (error.status, error.code) == (502, "upstream_auth_failed")
     assert run.upstreams.breakers[D1].state == "closed" and run.called() == []
+
+
+def test_a_half_open_probe_answered_404_is_released_when_discovery_answers_for_it() -> None:
+    # Discovery's hook answers a discovered deployment's 404 with its own retryable 503; the
+    # probe that met the 404 must still close the breaker, or no request would probe again.
+    run = loop({D1: [503, 404, 200]}, max_attempts=1, breaker_failures=1, breaker_cooldown_s=10.0)
+    missing: list[str] = []
+
+    def answer_missing(url: str) -> None:
+        missing.append(url)
+        raise ApiError(503, "refreshing", code="deployment_missing")
+
+    run.upstreams.on_missing_deployment = answer_missing
+    assert run.fails(D1).status == 503
+    assert run.upstreams.breakers[D1].state == "open"
+    run.clock.now += 10.0
+    assert run.fails(D1).code == "deployment_missing"
+    assert missing == [D1]
+    assert run.upstreams.breakers[D1].state == "closed"  # the deployment answered: not broken
+    assert run.open(D1).status == 200
