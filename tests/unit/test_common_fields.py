@@ -12,11 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from wsgi_call import post
+from wsgi_call import gateway_on_dead_upstream, post
 
-from ftproxy.config import load_config
-from ftproxy.demo import write_demo_config
-from ftproxy.web.app import Gateway, create_app
+from ftproxy.web.app import Gateway
 
 HUGE = 10**400
 FAMILIES = ["gpt-4.1", "anthropic--claude-4.5-sonnet", "gemini-2.5-pro"]
@@ -69,15 +67,8 @@ CASES: list[tuple[str, dict[str, Any], str, str]] = [
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    path = write_demo_config(
-        tmp_path_factory.mktemp("common"), "http://127.0.0.1:9", host="127.0.0.1", port=3001
-    )
-    data = json.loads(path.read_text())
-    data["retries"] = {"max_attempts": 1}
-    path.write_text(json.dumps(data))
-    gateway = create_app(load_config(path))
-    yield gateway
-    gateway.close()
+    with gateway_on_dead_upstream(tmp_path_factory.mktemp("common")) as gateway:
+        yield gateway
 
 
 def _has_huge(value: Any) -> bool:

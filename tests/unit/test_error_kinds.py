@@ -12,25 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wsgi_call import gateway_on_dead_upstream
 
 from ftproxy import environment, runtime
-from ftproxy.config import load_config
-from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.demo import DEMO_KEY
 from ftproxy.observe.exchange import error_kind
 from ftproxy.observe.logs import ACCESS_LOG
 from ftproxy.proxy import Call
-from ftproxy.web.app import Gateway, create_app
-
-DEAD_UPSTREAM = "http://127.0.0.1:9"
+from ftproxy.web.app import Gateway
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Gateway:
-    path = write_demo_config(tmp_path_factory.mktemp("kinds"), DEAD_UPSTREAM, host="127.0.0.1", port=3001)
-    data = json.loads(path.read_text())
-    data["retries"] = {"max_attempts": 1}
-    path.write_text(json.dumps(data))
-    return create_app(load_config(path))  # not closed: nothing of it outlives the test process
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    with gateway_on_dead_upstream(tmp_path_factory.mktemp("kinds")) as gateway:
+        yield gateway
 
 
 @pytest.fixture

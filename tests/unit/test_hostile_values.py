@@ -20,15 +20,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wsgi_call import post
+from wsgi_call import gateway_on_dead_upstream, post
 
-from ftproxy.config import load_config
-from ftproxy.demo import write_demo_config
 from ftproxy.observe import metrics
 from ftproxy.observe.logs import ACCESS_LOG
-from ftproxy.web.app import Gateway, create_app
+from ftproxy.web.app import Gateway
 
-DEAD_UPSTREAM = "http://127.0.0.1:9"
 SLOTS = 3
 BODIES: dict[str, dict[str, Any]] = {
     "/v1/chat/completions": {
@@ -72,15 +69,9 @@ class Lines:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    folder = tmp_path_factory.mktemp("values")
-    path = write_demo_config(folder, DEAD_UPSTREAM, host="127.0.0.1", port=3001)
-    data = json.loads(path.read_text())
-    data["retries"] = {"max_attempts": 1}
-    data["limits"] = {"max_concurrent_requests": SLOTS}
-    path.write_text(json.dumps(data))
-    gateway = create_app(load_config(path))
-    yield gateway
-    gateway.close()
+    limits = {"max_concurrent_requests": SLOTS}
+    with gateway_on_dead_upstream(tmp_path_factory.mktemp("values"), limits=limits) as gateway:
+        yield gateway
 
 
 @pytest.fixture(scope="module")

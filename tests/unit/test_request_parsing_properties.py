@@ -22,16 +22,15 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wsgi_call import gateway_on_dead_upstream
 
 from ftproxy import convert
 from ftproxy._json import dumps
-from ftproxy.config import load_config
 from ftproxy.convert import ClientApi, ClientRequestError, UpstreamApi
-from ftproxy.demo import DEMO_KEY, write_demo_config
+from ftproxy.demo import DEMO_KEY
 from ftproxy.simulator.catalog import DEFAULT_MODELS
-from ftproxy.web.app import Gateway, create_app
+from ftproxy.web.app import Gateway
 
-DEAD_UPSTREAM = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
 AUTH = {"Authorization": f"Bearer {DEMO_KEY}"}
 MODEL_NAMES = [m.name for m in DEFAULT_MODELS]
 CHAT_ROUTES = [
@@ -51,14 +50,8 @@ SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    folder = tmp_path_factory.mktemp("hostile")
-    path = write_demo_config(folder, DEAD_UPSTREAM, host="127.0.0.1", port=3001)
-    data = json.loads(path.read_text())
-    data["retries"] = {"max_attempts": 1}  # one refused connection per request, no backoff
-    path.write_text(json.dumps(data))
-    gateway = create_app(load_config(path))
-    yield gateway
-    gateway.close()
+    with gateway_on_dead_upstream(tmp_path_factory.mktemp("hostile")) as gateway:
+        yield gateway
 
 
 def wsgi_text(text: str) -> str:

@@ -54,15 +54,33 @@ def gateway_on_simulator(folder: Path, **simulator: object) -> Iterator[Gateway]
     saved = ACCESS_LOG.enabled
     ACCESS_LOG.enabled = False
     try:
-        with running_simulator(**simulator) as base_url:
-            path = write_demo_config(folder, base_url, host="127.0.0.1", port=3001)
-            data = json.loads(path.read_text())
-            data["retries"] = {"max_attempts": 1}
-            path.write_text(json.dumps(data))
-            gateway = create_app(load_config(path))
-            try:
-                yield gateway
-            finally:
-                gateway.close()
+        with running_simulator(**simulator) as base_url, _demo_gateway(folder, base_url) as gateway:
+            yield gateway
     finally:
         ACCESS_LOG.enabled = saved
+
+
+# The discard port: nothing listens, so every upstream connection is refused at once.
+DEAD_UPSTREAM = "http://127.0.0.1:9"
+
+
+@contextmanager
+def gateway_on_dead_upstream(folder: Path, **config: object) -> Iterator[Gateway]:
+    """The demo configuration's gateway with no upstream behind it (one attempt, refused at once,
+    no backoff), for tests of what is answered before or without SAP AI Core; `config`: extra
+    top-level keys."""
+    with _demo_gateway(folder, DEAD_UPSTREAM, **config) as gateway:
+        yield gateway
+
+
+@contextmanager
+def _demo_gateway(folder: Path, upstream: str, **config: object) -> Iterator[Gateway]:
+    """The demo configuration's gateway on `upstream`, one attempt per request."""
+    path = write_demo_config(folder, upstream, host="127.0.0.1", port=3001)
+    data = {**json.loads(path.read_text()), "retries": {"max_attempts": 1}, **config}
+    path.write_text(json.dumps(data))
+    gateway = create_app(load_config(path))
+    try:
+        yield gateway
+    finally:
+        gateway.close()
