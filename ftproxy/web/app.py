@@ -23,6 +23,7 @@ from typing import Any
 
 from ftproxy.config_env import load
 from ftproxy.convert import ClientRequestError
+from ftproxy.environment import FTPROXY_BLOCKING_THREADS, FTPROXY_CONFIG
 from ftproxy.errors import ApiError
 from ftproxy.observe import logs, metrics
 from ftproxy.proxy import Call, Services
@@ -34,9 +35,8 @@ from ftproxy.web.wsgi import Request, Response, status_line
 
 log = logging.getLogger("ftproxy")
 
-CONFIG_ENV = "FTPROXY_CONFIG"
-# Set by the launcher: Granian's blocking threads per worker, which bound the streams (streaming.py).
-BLOCKING_THREADS_ENV = "FTPROXY_BLOCKING_THREADS"
+# FTPROXY_BLOCKING_THREADS (set by the launcher): Granian's blocking threads per worker, which
+# bound the streams (streaming.py); this is its value when unset.
 DEFAULT_BLOCKING_THREADS = 128
 
 StartResponse = Callable[..., Any]
@@ -240,11 +240,11 @@ def from_environment() -> Gateway:
         return gateway
     with _process_gateway_lock:
         if _process_gateway is None:
-            path = os.environ.get(CONFIG_ENV)
+            path = os.environ.get(FTPROXY_CONFIG)
             if not path:
-                raise RuntimeError(f"{CONFIG_ENV} is not set; start ftproxy with `ftproxy serve`")
+                raise RuntimeError(f"{FTPROXY_CONFIG} is not set; start ftproxy with `ftproxy serve`")
             logs.configure()
-            threads = int(os.environ.get(BLOCKING_THREADS_ENV) or DEFAULT_BLOCKING_THREADS)
+            threads = int(os.environ.get(FTPROXY_BLOCKING_THREADS) or DEFAULT_BLOCKING_THREADS)
             # A path, or config_env.ENVIRONMENT: the service key in this process's environment.
             _process_gateway = create_app(load(path), blocking_threads=threads)
         return _process_gateway

@@ -10,6 +10,7 @@ import pytest
 from contention import run_together
 from preempt import preempting
 
+from ftproxy import environment
 from ftproxy.demo import write_demo_config
 from ftproxy.web import app
 
@@ -20,7 +21,7 @@ THREADS = 8
 
 def test_thread_workers_share_one_gateway_built_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = write_demo_config(tmp_path, "http://127.0.0.1:9", host="127.0.0.1", port=3001)
-    monkeypatch.setenv(app.CONFIG_ENV, str(config))
+    monkeypatch.setenv(environment.FTPROXY_CONFIG, str(config))
     monkeypatch.setattr(app, "_process_gateway", None)
     built: list[object] = []
     count_lock = threading.Lock()

@@ -13,8 +13,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 from ftproxy import environment
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,9 +22,6 @@ INDEX = PACKAGE / "environment.py"
 SKIPPED = (PACKAGE / "simulator",)
 # Files another change owns that still name a variable themselves; each must still break the rule
 # (strict xfail), so the entry goes as soon as the file uses the index.
-PENDING = {
-    "ftproxy/web/app.py": "FTPROXY_CONFIG, FTPROXY_BLOCKING_THREADS as CONFIG_ENV, BLOCKING_THREADS_ENV"
-}
 # Reads whose name is data, not code: `${NAME}` in a routing YAML's command, expanded from the
 # instance's own environment as systemd and Kubernetes do.
 DYNAMIC = {("ftproxy/deploy/model.py", "m.group(1)")}
@@ -166,14 +161,8 @@ def _from_index(node: ast.expr, names: set[str], tree: ast.Module) -> bool:
 
 
 def test_every_module_reads_the_environment_through_the_index() -> None:
-    found = [v for p in _sources() if str(p.relative_to(REPO)) not in PENDING for v in violations(p)]
+    found = [v for p in _sources() for v in violations(p)]
     assert not found, "\n".join(found)
-
-
-@pytest.mark.xfail(strict=True, reason="still names its variables itself: see PENDING")
-@pytest.mark.parametrize("path", sorted(PENDING))
-def test_pending_files_still_bypass_the_index(path: str) -> None:
-    assert not violations(REPO / path)
 
 
 def test_the_scan_sees_each_way_of_reading(tmp_path: Path) -> None:
