@@ -251,9 +251,7 @@ def forward(
     if deployment.api is UpstreamApi.ORCHESTRATION:  # config.json `orchestration` modules
         modules = services.config.orchestration.modules_for(call.client, deployment.model)
         upstream_request = orchestration.with_modules(upstream_request, modules)
-    translator = convert.translator(
-        client_api, deployment.api, model=model, body=body, stream=stream, headers=headers
-    )
+    translator = convert.translator(client_api, deployment.api, model=model, body=body, headers=headers)
 
     upstreams = services.upstreams
     sent = (upstream_request.path, _encode(upstream_request.body), upstream_request.headers)

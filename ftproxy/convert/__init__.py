@@ -1,7 +1,7 @@
 """Format conversion between the APIs clients speak and the APIs deployments speak.
 
     request = convert.build_request(client_api, upstream_api, body, model=..., stream=..., headers=...)
-    translator = convert.translator(client_api, upstream_api, model=..., body=body, stream=...)
+    translator = convert.translator(client_api, upstream_api, model=..., body=body)
     n = convert.count_tokens(body)      # /v1/messages/count_tokens: an estimate (count_tokens.py)
 
 Pairs (client → upstream):
@@ -228,7 +228,6 @@ def translator(
     *,
     model: str,
     body: dict[str, Any],
-    stream: bool,
     headers: dict[str, str] | None = None,
 ) -> Translator:
     body = body if isinstance(body, dict) else {}

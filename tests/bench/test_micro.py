@@ -73,7 +73,7 @@ def test_translate_stream_to_openai(
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True}
 
     def translate() -> int:
-        t = translator(ClientApi.OPENAI_CHAT, upstream, model=model, body=body, stream=True)
+        t = translator(ClientApi.OPENAI_CHAT, upstream, model=model, body=body)
         total = 0
         for event in events:
             for chunk in t.stream_events(event):

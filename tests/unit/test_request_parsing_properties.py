@@ -403,9 +403,7 @@ def _built_or_refused(client: ClientApi, upstream: UpstreamApi, body: Any, strea
     # The path is the family's fixed route: nothing the client sent becomes part of the URL.
     assert request.path.startswith("/"), request.path
     assert ".." not in request.path and "//" not in request.path and "://" not in request.path
-    convert.translator(
-        client, upstream, model=model, body=body if isinstance(body, dict) else {}, stream=stream
-    )
+    convert.translator(client, upstream, model=model, body=body if isinstance(body, dict) else {})
 
 
 @SETTINGS

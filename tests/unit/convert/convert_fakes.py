@@ -317,7 +317,7 @@ def run_stream(
     client: ClientApi, upstream: UpstreamApi, spec: Spec, body: dict[str, Any] | None = None
 ) -> bytes:
     body = dict(body or CLIENT_BODIES[client], stream=True)
-    translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=body, stream=True)
+    translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=body)
     out = b""
     for event in UPSTREAM_FAKES[upstream][0](spec):
         out += b"".join(translator.stream_events(event))
@@ -329,9 +329,7 @@ def run_whole(
     client: ClientApi, upstream: UpstreamApi, spec: Spec, body: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     body = body or CLIENT_BODIES[client]
-    translator = convert.translator(
-        client, upstream, model=UPSTREAM_MODELS[upstream], body=body, stream=False
-    )
+    translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=body)
     result = translator.complete(UPSTREAM_FAKES[upstream][1](spec))
     return json.loads(dumps(result))  # what goes on the wire
 

@@ -303,11 +303,11 @@ COMPLETION = {
 }
 
 
-def translator(client: ClientApi, headers: dict[str, str] | None = None, stream: bool = False) -> Any:
+def translator(client: ClientApi, headers: dict[str, str] | None = None) -> Any:
     body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 9}
     if client is RESPONSES:
         body = {"model": "m", "input": "hi"}
-    return convert.translator(client, ORCH, model=MODEL, body=body, stream=stream, headers=headers)
+    return convert.translator(client, ORCH, model=MODEL, body=body, headers=headers)
 
 
 def test_whole_answer_thinking_signature_and_usage() -> None:
@@ -327,7 +327,7 @@ def test_module_results_only_when_asked(client: ClientApi, header: str | None, s
     answer = translator(client, headers).complete(envelope(COMPLETION))
     assert ("intermediate_results" in answer) is shown
     assert ("secret" in dumps(answer).decode()) is shown
-    stream = translator(client, headers, stream=True)
+    stream = translator(client, headers)
     chunk = {
         **COMPLETION,
         "object": "chat.completion.chunk",
@@ -349,13 +349,13 @@ ERROR_EVENTS = [
 
 @pytest.mark.parametrize(("event", "status", "message"), ERROR_EVENTS)
 def test_stream_error_event(event: dict[str, Any], status: int, message: str) -> None:
-    out = b"".join(translator(CHAT, stream=True).stream_events(event))
+    out = b"".join(translator(CHAT).stream_events(event))
     error = json.loads(out.decode().removeprefix("data: "))["error"]
     assert error["message"] == message and error["code"] == str(status)
 
 
 def test_module_only_events_are_skipped_and_a_missing_final_result_is_a_protocol_error() -> None:
-    stream = translator(CHAT, stream=True)
+    stream = translator(CHAT)
     assert b"".join(stream.stream_events(envelope(None))) == b""
     with pytest.raises(UpstreamProtocolError):
         translator(CHAT).complete({"request_id": "r", "intermediate_results": {}})

@@ -188,7 +188,7 @@ def test_odd_bodies_give_a_client_error_or_a_valid_request(
                 roles = [m["role"] for m in request.body["messages"]]
                 assert all(a != b for a, b in itertools.pairwise(roles))
                 assert all(c.get("text", "x").strip() for m in request.body["messages"] for c in m["content"])
-            convert.translator(client, upstream, model=model, body=body, stream=True)
+            convert.translator(client, upstream, model=model, body=body)
 
 
 upstream_event = st.dictionaries(
@@ -250,7 +250,7 @@ def test_odd_upstream_answers_give_a_protocol_error_or_bytes(
     for client in ClientApi:
         for upstream in UpstreamApi:
             body = {"model": "m", "stream_options": {"include_usage": True}}
-            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body, stream=True)
+            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body)
             try:
                 for event in events:
                     for chunk in translator.stream_events(dict(event)):
@@ -260,7 +260,7 @@ def test_odd_upstream_answers_give_a_protocol_error_or_bytes(
             except UpstreamProtocolError:
                 pass
             assert isinstance(translator.stream_error(502, "boom"), bytes)
-            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body, stream=False)
+            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body)
             with contextlib.suppress(UpstreamProtocolError):
                 json.loads(dumps(translator.complete(dict(whole))))
 
@@ -412,13 +412,13 @@ def test_mutated_upstream_answers_give_a_protocol_error_or_bytes(data: st.DataOb
         whole = _mutate(whole_fake(SPEC), data)
         for client in ClientApi:
             body = {"model": "m", "stream_options": {"include_usage": True}}
-            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body, stream=True)
+            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body)
             with contextlib.suppress(UpstreamProtocolError):
                 for event in events:
                     for chunk in translator.stream_events(copy.deepcopy(event)):
                         assert isinstance(chunk, bytes)
                 for chunk in translator.stream_end():
                     assert isinstance(chunk, bytes)
-            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body, stream=False)
+            translator = convert.translator(client, upstream, model=MODELS[upstream], body=body)
             with contextlib.suppress(UpstreamProtocolError):
                 json.loads(dumps(translator.complete(copy.deepcopy(whole))))

@@ -32,7 +32,7 @@ BODY = {"model": "my-model", "messages": [{"role": "user", "content": "hi"}], "i
 
 
 def translate(client: ClientApi, upstream: UpstreamApi, events: list[dict[str, Any]]) -> bytes:
-    translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY, stream=True)
+    translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY)
     out = b"".join(b for e in events for b in translator.stream_events(e))
     return out + b"".join(translator.stream_end())
 
@@ -108,7 +108,7 @@ def test_upstream_error_event_mid_stream(client: ClientApi, upstream: UpstreamAp
 
 @pytest.mark.parametrize("client", list(ClientApi))
 def test_stream_error_shapes(client: ClientApi) -> None:
-    translator = convert.translator(client, UpstreamApi.BEDROCK_CONVERSE, model="m", body=BODY, stream=True)
+    translator = convert.translator(client, UpstreamApi.BEDROCK_CONVERSE, model="m", body=BODY)
     list(translator.stream_events({"messageStart": {"role": "assistant"}}))
     out = translator.stream_error(429, "slow down")
     assert_client_error(client, out, "slow down")
@@ -126,9 +126,7 @@ def test_converse_python_literal_stream_end_to_end() -> None:
     spec = Spec(blocks=[("text", 'It\'s "fine"'), ("tool", "tooluse_1", "f", '{"a": true}')], stop="tool_use")
     raw = b"".join(b"data: " + repr(e).encode() + b"\n\n" for e in converse_stream(spec))
     assert b"'messageStart'" in raw
-    translator = convert.translator(
-        ANTHROPIC, UpstreamApi.BEDROCK_CONVERSE, model="c", body=BODY, stream=True
-    )
+    translator = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_CONVERSE, model="c", body=BODY)
     out = b"".join(
         b for e in decode_stream(StreamFormat.SSE_JSON_OR_PYTHON, [raw]) for b in translator.stream_events(e)
     )
@@ -147,7 +145,7 @@ def test_native_claude_stream_through_the_event_stream() -> None:
     spec = Spec(blocks=[("thinking", "hmm", "SIG"), ("text", "Hi")])
     raw = b"".join(event_frame(json.dumps(e).encode()) for e in anthropic_stream(spec))
     raw += b""  # nothing after message_stop
-    translator = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY, stream=True)
+    translator = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY)
     chunks = [raw[i : i + 7] for i in range(0, len(raw), 7)]
     out = b"".join(
         b for e in decode_stream(StreamFormat.AWS_EVENTSTREAM, chunks) for b in translator.stream_events(e)
@@ -169,7 +167,7 @@ def test_native_claude_exception_frame() -> None:
     raw = event_frame(json.dumps(anthropic_stream(Spec())[0]).encode()) + exception_frame(
         "throttlingException", "slow"
     )
-    translator = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY, stream=True)
+    translator = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY)
     out = b"".join(
         b for e in decode_stream(StreamFormat.AWS_EVENTSTREAM, [raw]) for b in translator.stream_events(e)
     )
@@ -190,9 +188,9 @@ def test_gemini_function_call_with_stop_is_tool_use_and_safety_is_a_filter() -> 
     assert finish[-1] == "tool_calls"
     blocked = [{"candidates": [{"content": {"parts": [{"text": "I"}]}, "finishReason": "SAFETY"}],
                 "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}}]  # fmt: skip
-    whole = convert.translator(
-        ANTHROPIC, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY, stream=False
-    ).complete(blocked[0])
+    whole = convert.translator(ANTHROPIC, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY).complete(
+        blocked[0]
+    )
     assert whole["stop_reason"] == "refusal"
     out = translate(CHAT, UpstreamApi.VERTEX_GEMINI, blocked)
     assert '"finish_reason":"content_filter"' in out.decode()
@@ -204,7 +202,7 @@ def test_gemini_usage_may_come_after_the_finish_chunk() -> None:
         {"candidates": [{"content": {"parts": [{"text": "!"}]}, "finishReason": "STOP"}]},
         {"usageMetadata": {"promptTokenCount": 4, "candidatesTokenCount": 2, "thoughtsTokenCount": 5}},
     ]
-    translator = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY, stream=True)
+    translator = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY)
     out = b"".join(b for c in chunks for b in translator.stream_events(c)) + b"".join(translator.stream_end())
     usage = json.loads(parse_sse(out)[-2][1])["usage"]
     assert usage == {"prompt_tokens": 4, "completion_tokens": 7, "total_tokens": 11}  # thoughts are output
@@ -214,14 +212,10 @@ def test_gemini_single_part_object_and_prompt_block() -> None:
     decoder_answer = {
         "candidates": [{"content": {"role": "model", "parts": {"text": "one"}}, "finishReason": "STOP"}]
     }
-    whole = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY, stream=False).complete(
-        decoder_answer
-    )
+    whole = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY).complete(decoder_answer)
     assert whole["choices"][0]["message"]["content"] == "one"
     blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 3}}
-    whole = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY, stream=False).complete(
-        blocked
-    )
+    whole = convert.translator(CHAT, UpstreamApi.VERTEX_GEMINI, model="g", body=BODY).complete(blocked)
     assert whole["choices"][0]["finish_reason"] == "content_filter"
 
 
@@ -256,12 +250,12 @@ def test_anthropic_cache_usage_becomes_openai_prompt_tokens() -> None:
         "cache_read_input_tokens": 100,
         "cache_creation_input_tokens": 20,
     }
-    translator = convert.translator(CHAT, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY, stream=False)
+    translator = convert.translator(CHAT, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY)
     out = translator.complete(body)
     assert out["usage"] == {"prompt_tokens": 125, "completion_tokens": 2, "total_tokens": 127,
                             "prompt_tokens_details": {"cached_tokens": 100}}  # fmt: skip
     assert translator.usage == convert.Usage(125, 2, 100, 20)
-    native = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY, stream=False)
+    native = convert.translator(ANTHROPIC, UpstreamApi.BEDROCK_INVOKE, model="c", body=BODY)
     assert native.complete(dict(body))["usage"] == body["usage"] and native.usage == translator.usage
 
 
@@ -269,9 +263,7 @@ def test_anthropic_cache_usage_becomes_openai_prompt_tokens() -> None:
 def test_translator_usage_is_known_after_stream_and_whole(upstream: UpstreamApi) -> None:
     spec = Spec(usage=(31, 9))
     for client in ClientApi:
-        translator = convert.translator(
-            client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY, stream=True
-        )
+        translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY)
         for event in UPSTREAM_FAKES[upstream][0](spec):
             list(translator.stream_events(event))
         list(translator.stream_end())
@@ -279,9 +271,7 @@ def test_translator_usage_is_known_after_stream_and_whole(upstream: UpstreamApi)
             translator.usage.input_tokens,
             translator.usage.output_tokens,
         ) == (31, 9)
-        translator = convert.translator(
-            client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY, stream=False
-        )
+        translator = convert.translator(client, upstream, model=UPSTREAM_MODELS[upstream], body=BODY)
         translator.complete(UPSTREAM_FAKES[upstream][1](spec))
         assert translator.usage is not None and translator.usage.total_tokens == 40
 
@@ -291,7 +281,7 @@ def test_whole_answers_without_content_are_protocol_errors(upstream: UpstreamApi
     for client in ClientApi:
         if (client, upstream) in PASSTHROUGHS:
             continue
-        translator = convert.translator(client, upstream, model="m", body=BODY, stream=False)
+        translator = convert.translator(client, upstream, model="m", body=BODY)
         with pytest.raises(UpstreamProtocolError):
             translator.complete({"unexpected": True})
 
@@ -310,9 +300,7 @@ def test_interleaved_tool_call_fragments_are_a_protocol_error() -> None:
         calls({"index": 1, "id": "b", "function": {"name": "g", "arguments": "{"}}),
         calls({"index": 0, "function": {"arguments": "}"}}),
     ]
-    translator = convert.translator(
-        ANTHROPIC, UpstreamApi.AZURE_OPENAI_CHAT, model="g", body=BODY, stream=True
-    )
+    translator = convert.translator(ANTHROPIC, UpstreamApi.AZURE_OPENAI_CHAT, model="g", body=BODY)
     with pytest.raises(UpstreamProtocolError):
         for event in events:
             list(translator.stream_events(event))
