@@ -15,17 +15,23 @@ from typing import Any
 
 from ftproxy.convert import build_request
 from ftproxy.demo import DEMO_KEY
+from ftproxy.simulator import orchestration
 from ftproxy.simulator.catalog import deployment_id
 from ftproxy.wire.apis import ClientApi, UpstreamApi
 
 GPT = "gpt-4.1"
 CLAUDE = "anthropic--claude-4.5-sonnet"  # Bedrock Converse upstream
 GEMINI = "gemini-2.5-pro"
+# Offered only through the Orchestration Service (no deployment of its own): the proxy finds it
+# by discovery and sends `/v2/completion` to the orchestration deployment.
+ORCHESTRATED = "mistralai--mistral-small-instruct"
 _UPSTREAM = {
     GPT: UpstreamApi.AZURE_OPENAI_CHAT,
     CLAUDE: UpstreamApi.BEDROCK_CONVERSE,
     GEMINI: UpstreamApi.VERTEX_GEMINI,
+    ORCHESTRATED: UpstreamApi.ORCHESTRATION,
 }
+_DEPLOYMENT = {ORCHESTRATED: orchestration.DEPLOYMENT_ID}
 
 
 @dataclass(frozen=True)
@@ -109,7 +115,8 @@ def direct_request(body: dict[str, Any], token: str) -> HttpRequest:
     model = str(body["model"])
     stream = bool(body.get("stream"))
     upstream = build_request(ClientApi.OPENAI_CHAT, _UPSTREAM[model], body, model=model, stream=stream)
-    path = f"/v2/inference/deployments/{deployment_id(model)}{_slash(upstream.path)}"
+    deployment = _DEPLOYMENT.get(model) or deployment_id(model)
+    path = f"/v2/inference/deployments/{deployment}{_slash(upstream.path)}"
     headers = {
         "Authorization": f"Bearer {token}",
         "AI-Resource-Group": "default",

@@ -136,10 +136,18 @@ def start_simulator(python: str, pinning: Pinning, folder: Path) -> Started:
 
 
 def start_server(
-    spec: ServerSpec, python: str, simulator_url: str, pinning: Pinning, folder: Path
+    spec: ServerSpec,
+    python: str,
+    simulator_url: str,
+    pinning: Pinning,
+    folder: Path,
+    *,
+    discover: bool = False,
 ) -> Started:
+    """`discover`: the config names no deployment, so the proxy finds the simulator's (its
+    orchestration deployment included, which serves the models that have none of their own)."""
     port = free_port()
-    config = write_demo_config(folder, simulator_url, host="127.0.0.1", port=port)
+    config = write_demo_config(folder, simulator_url, host="127.0.0.1", port=port, discover=discover)
     argv = [
         *pinning.prefix(pinning.server_cores),
         python,
@@ -165,6 +173,36 @@ def start_server(
         argv += ["--server", spec.server_flag()]
     log = folder / f"server-{spec.key.replace('/', '_')}-t{spec.threads}-{port}.log"
     return _start(spec.key, argv, log, f"http://127.0.0.1:{port}", "/health", spec.variant.env)
+
+
+def start_wsgi_app(app: str, python: str, threads: int, pinning: Pinning, folder: Path) -> Started:
+    """A WSGI app (`module:callable`, importable from the checkout) under Granian with ftproxy's
+    own Granian settings: one worker, `threads` blocking threads, HTTP/1.1, no access log."""
+    port = free_port()
+    argv = [
+        *pinning.prefix(pinning.server_cores),
+        python,
+        "-m",
+        "granian",
+        "--interface",
+        "wsgi",
+        "--http",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--blocking-threads",
+        str(threads),
+        "--backpressure",
+        str(max(threads, 1024)),
+        app,
+    ]
+    name = app.replace(":", "_")
+    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    return _start(name, argv, folder / f"wsgi-{name}-{port}.log", f"http://127.0.0.1:{port}", "/", env)
 
 
 def launcher_banner(started: Started) -> dict[str, str]:

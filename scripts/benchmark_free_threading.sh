@@ -3,6 +3,7 @@
 #
 #   scripts/benchmark_free_threading.sh                 full run (~25 min on 2 cores)
 #   scripts/benchmark_free_threading.sh --quick         < 3 min (what CI's smoke test runs)
+#   scripts/benchmark_free_threading.sh --per-core      ~1 min: issue 25, most req/s on one core, instant upstream
 #   scripts/benchmark_free_threading.sh --output DIR --python /opt/python3.14t/bin/python3.14t
 #
 # Thin entry point: makes sure .venv (scripts/bootstrap.sh), wrk, matplotlib and py-spy are there, then

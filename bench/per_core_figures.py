@@ -1,0 +1,161 @@
+"""Issue 25's per-core figures from measured numbers: the criteria, the ratios, perf's count and
+the report's table. Pure functions (no processes), so tests/bench checks them directly.
+
+A level counts only within the public benchmarks' rule: p99 under 1 s and no error at all. The
+ratios put ftproxy beside the instant upstream called directly and beside a trivial WSGI app on
+the same Granian settings, all measured in the same run on the same core.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+P99_LIMIT_MS = 1000.0
+
+# Issue 25: published 4-core runs of compiled gateways, divided by 4 (req/s per core).
+PUBLIC_PER_CORE = (
+    ("Bifrost (Go)", 1560),
+    ("Helicone (Rust)", 2570),
+    ("Kong (Lua)", 3580),
+    ("APISIX (Lua)", 5010),
+    ("agentgateway (Rust)", 7430),
+)
+
+
+def within_limits(level: dict[str, Any]) -> bool:
+    """p99 < 1 s and 0 errors (not "few": the public runs count any error as a failed level)."""
+    return float(level["p99_ms"]) < P99_LIMIT_MS and int(level["errors"]) == 0
+
+
+def ratio(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return round(value / base, 4)
+
+
+def parse_perf_stat(text: str, event: str = "instructions") -> int | None:
+    """The count of `event` from `perf stat -x,` output (CSV: value,unit,event,...); None when
+    perf could not count it (`<not supported>`, `<not counted>`, or no such line)."""
+    for line in text.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 3 and fields[2].split(":")[0] == event:
+            try:
+                return int(float(fields[0]))
+            except ValueError:
+                return None
+    return None
+
+
+def per_request(total: float | None, requests: int) -> float | None:
+    return None if total is None or requests <= 0 else total / requests
+
+
+def events_per_s(events: int, wall_s: float) -> float:
+    return round(events / wall_s, 1) if wall_s > 0 else 0.0
+
+
+def compare(proxy: dict[str, Any], direct: dict[str, Any], trivial: dict[str, Any]) -> dict[str, Any]:
+    """One route's figures beside its direct call (same upstream request) and the trivial app."""
+    p64, d64, t64 = proxy["c64"], direct["c64"], trivial["c64"]
+    return {
+        "rps": p64["rps"],
+        "within_limits": within_limits(p64),
+        "rps_vs_direct": ratio(p64["rps"], d64["rps"]),
+        "rps_vs_trivial": ratio(p64["rps"], t64["rps"]),
+        "cpu_ms_per_request": p64["cpu_ms_per_request"],
+        "direct_cpu_ms_per_request": d64["cpu_ms_per_request"],
+        "instructions_per_request": p64.get("instructions_per_request"),
+        "added_p50_c1_ms": round(proxy["c1"]["p50_ms"] - direct["c1"]["p50_ms"], 3),
+        "added_p99_c1_ms": round(proxy["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
+        "cpu_ms_per_request_c1": proxy["c1"]["cpu_ms_per_request"],
+    }
+
+
+def problems(data: dict[str, Any]) -> list[str]:
+    """What is missing from a per-core result (numbers, not their values): empty when complete.
+    A level outside the limits is a finding, not a problem."""
+    found = []
+    for name, t in data.get("targets", {}).items():
+        for level in ("c64", "c1"):
+            if not t.get(level, {}).get("requests"):
+                found.append(f"{name}: no request completed at {level}")
+    for route in data.get("expected_routes", []):
+        if route not in data.get("routes", {}):
+            found.append(f"route {route!r}: no figures")
+    streams = data.get("streams", {})
+    for side in ("direct", "proxy"):
+        if not streams.get(side, {}).get("events"):
+            found.append(f"streams ({side}): no event relayed")
+    return found
+
+
+def _n(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}" if digits else f"{value:,.0f}"
+
+
+def render(data: dict[str, Any]) -> str:
+    """The report's "Per core, instant upstream" section."""
+    s = data["settings"]
+    lines = [
+        "## Per core, instant upstream (issue 25)",
+        "",
+        f"Server on core(s) {data['server_cores']}, wrk and the upstream on {data['load_cores']}; "
+        f"{s['connections']} connections, {s['seconds']} s per target, fixed level (no ramp); a level "
+        "counts only with p99 < 1 s and 0 errors. CPU per request: the measured process tree's CPU "
+        "time (user + system) over the window / requests completed. Instructions: "
+        f"{data['perf']['note']}.",
+        "",
+        f"Machine at the start: per-core busy % {data.get('busy_before_pct', 'n/a')}, load average "
+        f"{data.get('load_average', 'n/a')} (anything above 0 competes with the measured processes).",
+        "",
+        "| target | req/s | p99 ms | errors | within limits | CPU ms/req | instr/req "
+        "| p50 c1 ms | p99 c1 ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, t in data["targets"].items():
+        c64, c1 = t["c64"], t["c1"]
+        lines.append(
+            f"| {name} | {_n(c64['rps'], 0)} | {_n(c64['p99_ms'], 2)} | {c64['errors']} | "
+            f"{'yes' if within_limits(c64) else '**no**'} | {_n(c64['cpu_ms_per_request'])} | "
+            f"{_n(c64.get('instructions_per_request'), 0)} | {_n(c1['p50_ms'])} | {_n(c1['p99_ms'])} |"
+        )
+    lines += [
+        "",
+        "| route | req/s | x direct | x trivial app | CPU ms/req (direct) "
+        "| added p50 c1 ms | added p99 c1 ms |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for route, c in data["routes"].items():
+        lines.append(
+            f"| {route} | {_n(c['rps'], 0)} | {_n(c['rps_vs_direct'], 2)} | {_n(c['rps_vs_trivial'], 2)} | "
+            f"{_n(c['cpu_ms_per_request'])} ({_n(c['direct_cpu_ms_per_request'])}) | "
+            f"{_n(c['added_p50_c1_ms'])} | {_n(c['added_p99_c1_ms'])} |"
+        )
+    st = data["streams"]
+    lines += [
+        "",
+        f"Streams ({st['streams']} concurrent, {st['tokens']} events each, upstream as fast as possible): "
+        f"ftproxy relays {_n(st['proxy']['events_per_s'], 0)} events/s "
+        f"({_n(ratio(st['proxy']['events_per_s'], st['direct']['events_per_s']), 2)} x direct, "
+        f"{_n(st['direct']['events_per_s'], 0)}); stalls {st['proxy']['stalls']}, "
+        f"errors {st['proxy']['errors']}.",
+        "",
+        "Published per-core figures for context (4-core runs / 4): "
+        + ", ".join(f"{n} ~{v:,}" for n, v in PUBLIC_PER_CORE)
+        + ".",
+    ]
+    prof = data.get("profile") or {}
+    if prof.get("top_self"):
+        lines += [
+            "",
+            "CPU profile of ftproxy (GPT passthrough, 64 connections), top functions by own samples:",
+            "",
+        ]
+        lines += [f"- {row['pct']} % {row['function']}" for row in prof["top_self"][:10]]
+    elif prof:
+        lines += ["", f"CPU profile: {prof.get('note', 'none')}"]
+    if data.get("notes"):
+        lines += ["", *[f"- {n}" for n in data["notes"]]]
+    return "\n".join(lines) + "\n"

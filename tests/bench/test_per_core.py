@@ -1,0 +1,129 @@
+"""Issue 25's per-core scenario: the pure figures (criteria, ratios, perf's count, the table) with
+the normal suite, and one real run (`python -m bench --per-core`) with the bench smoke test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import per_core_figures as figures
+from bench.payloads import ORCHESTRATED, chat_body, direct_request
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _level(rps: float, *, p50: float = 1.0, p99: float = 10.0, errors: int = 0, cpu: float = 0.1) -> dict:
+    return {
+        "requests": int(rps * 3),
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "errors": errors,
+        "cpu_ms_per_request": cpu,
+        "instructions_per_request": None,
+    }
+
+
+def _target(rps: float, *, p50_c1: float, p99_c1: float, cpu: float = 0.1) -> dict:
+    return {"c64": _level(rps, cpu=cpu), "c1": _level(1000, p50=p50_c1, p99=p99_c1, cpu=cpu)}
+
+
+def _data() -> dict[str, Any]:
+    direct = _target(20000, p50_c1=0.08, p99_c1=0.16, cpu=0.05)
+    trivial = _target(50000, p50_c1=0.09, p99_c1=0.2, cpu=0.01)
+    proxy = _target(5000, p50_c1=0.33, p99_c1=0.66, cpu=0.2)
+    return {
+        "settings": {"connections": 64, "seconds": 3},
+        "server_cores": "0",
+        "load_cores": "1",
+        "perf": {"available": False, "note": "perf stat cannot count instructions on this machine: n/a"},
+        "expected_routes": ["GPT passthrough"],
+        "targets": {"direct: GPT passthrough": direct, "trivial": trivial, "ftproxy: GPT passthrough": proxy},
+        "routes": {"GPT passthrough": figures.compare(proxy, direct, trivial)},
+        "streams": {
+            "streams": 32,
+            "tokens": 2000,
+            "direct": {"events": 64000, "events_per_s": 200000.0},
+            "proxy": {"events": 64000, "events_per_s": 50000.0, "stalls": 0, "errors": 0},
+        },
+        "notes": [],
+    }
+
+
+def test_a_level_counts_only_with_p99_under_a_second_and_no_error() -> None:
+    assert figures.within_limits(_level(100, p99=999.9))
+    assert not figures.within_limits(_level(100, p99=1000.0))
+    assert not figures.within_limits(_level(100, p99=5.0, errors=1))
+
+
+def test_ratios_and_added_latency_are_against_the_same_routes_direct_call() -> None:
+    c = _data()["routes"]["GPT passthrough"]
+    assert c["rps_vs_direct"] == 0.25 and c["rps_vs_trivial"] == 0.1
+    assert c["added_p50_c1_ms"] == 0.25 and c["added_p99_c1_ms"] == 0.5
+    assert c["cpu_ms_per_request"] == 0.2 and c["direct_cpu_ms_per_request"] == 0.05
+    assert c["within_limits"]
+    assert figures.ratio(5.0, 0) is None and figures.ratio(None, 3.0) is None
+
+
+def test_perf_stat_counts_or_says_it_cannot() -> None:
+    assert figures.parse_perf_stat("123456789,,instructions:u,2000000,100.00,,\n") == 123456789
+    assert figures.parse_perf_stat("<not supported>,,instructions,0,100.00,,\n") is None
+    assert figures.parse_perf_stat("42,,cycles,1,100.00,,\n") is None
+    assert figures.per_request(None, 10) is None and figures.per_request(1000.0, 0) is None
+    assert figures.per_request(1000.0, 10) == 100.0
+
+
+def test_events_per_second() -> None:
+    assert figures.events_per_s(64000, 1.28) == 50000.0
+    assert figures.events_per_s(10, 0.0) == 0.0
+
+
+def test_problems_name_what_is_missing_not_what_is_slow() -> None:
+    data = _data()
+    data["targets"]["ftproxy: GPT passthrough"]["c64"]["p99_ms"] = 5000.0  # a finding, not a problem
+    assert figures.problems(data) == []
+    data["targets"]["trivial"]["c1"]["requests"] = 0
+    data["routes"] = {}
+    data["streams"]["proxy"]["events"] = 0
+    assert figures.problems(data) == [
+        "trivial: no request completed at c1",
+        "route 'GPT passthrough': no figures",
+        "streams (proxy): no event relayed",
+    ]
+
+
+def test_the_table_has_each_target_each_route_and_the_public_figures() -> None:
+    text = figures.render(_data())
+    assert "| ftproxy: GPT passthrough | 5,000 | 10.00 | 0 | yes | 0.200 | n/a | 0.330 | 0.660 |" in text
+    assert "| GPT passthrough | 5,000 | 0.25 | 0.10 | 0.200 (0.050) | 0.250 | 0.500 |" in text
+    assert "relays 50,000 events/s (0.25 x direct, 200,000)" in text
+    assert "agentgateway (Rust) ~7,430" in text and "perf stat cannot count instructions" in text
+
+
+def test_the_orchestration_routes_direct_call_is_the_completion_the_proxy_sends() -> None:
+    req = direct_request(chat_body(ORCHESTRATED, latency_ms=0), token="t")
+    assert req.path.endswith("/v2/completion")
+    assert json.loads(req.body)["config"]["modules"]["prompt_templating"]["model"]["name"] == ORCHESTRATED
+
+
+@pytest.mark.bench
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)")
+def test_per_core_run_measures_every_target_and_route(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--per-core", "--output", str(tmp_path), "--quiet"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    data = json.loads((tmp_path / "per_core.json").read_text())
+    assert figures.problems(data) == []
+    assert set(data["routes"]) == {"GPT passthrough", "Orchestration Service", "Claude from Chat Completions"}
+    assert "## Per core, instant upstream (issue 25)" in (tmp_path / "report.md").read_text()
