@@ -52,7 +52,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--per-core",
         action="store_true",
-        help="only issue 25's scenario (~1.5 min): the most req/s on one core with an instant upstream, "
+        help="only issue 25's scenario (~1 min): the most req/s on one core with an instant upstream, "
         "ftproxy's routes vs the upstream called directly and a trivial WSGI app on Granian",
     )
     p.add_argument("--quiet", action="store_true", help="no progress display")
