@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from ftproxy._json import dumps
@@ -21,6 +22,7 @@ from ftproxy.simulator.answer import (
     text_chars,
 )
 from ftproxy.simulator.call import Call
+from ftproxy.simulator.catalog import ModelSpec
 from ftproxy.simulator.errors import azure_error
 from ftproxy.simulator.http import Reply, StreamReply, json_reply
 from ftproxy.simulator.streaming import StreamBody, send_stream
@@ -45,6 +47,34 @@ _FINGERPRINT = "fp_sim0000001"
 last_user_text = answer_text.last_user_text  # string content or any text part
 
 
+def plan_openai(
+    call: Call, spec: ModelSpec, messages: list[Any], tools: object, params: Mapping[str, Any]
+) -> Answer:
+    """The answer to an OpenAI-shaped chat request: its `messages` and `tools`, and `params`
+    (`max_completion_tokens` or `max_tokens`, `stop`, `tool_choice`): a Chat Completions body,
+    or the Orchestration Service's model params."""
+    max_tokens = params.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = params.get("max_tokens")
+    declared = [
+        ToolDecl(str(t["function"].get("name", "")), as_dict(t["function"].get("parameters")) or None)
+        for t in as_list(tools)
+        if isinstance(t, dict) and isinstance(t.get("function"), dict)
+    ]
+    return plan(
+        tokens=call.knobs.tokens,
+        prompt_chars=text_chars(messages, tools),
+        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
+        stop=stop_list(params.get("stop")),
+        tool=call.knobs.tool,
+        tools=declared,
+        id_prefix="call_",
+        tool_choice=tool_choice.from_openai(params.get("tool_choice")),
+        args=call.knobs.args,
+        model=spec.name,
+    )
+
+
 def chat(call: Call) -> Reply | StreamReply:
     body, spec = call.body, call.spec
     if spec.api not in ("chat", "openai-compat"):
@@ -65,26 +95,7 @@ def chat(call: Call) -> Reply | StreamReply:
             type_="invalid_request_error",
             param="tools",
         )
-    max_tokens = body.get("max_completion_tokens")
-    if max_tokens is None:
-        max_tokens = body.get("max_tokens")
-    tools = [
-        ToolDecl(str(t["function"].get("name", "")), as_dict(t["function"].get("parameters")) or None)
-        for t in as_list(body.get("tools"))
-        if isinstance(t, dict) and isinstance(t.get("function"), dict)
-    ]
-    answer = plan(
-        tokens=call.knobs.tokens,
-        prompt_chars=text_chars(messages, body.get("tools")),
-        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        stop=stop_list(body.get("stop")),
-        tool=call.knobs.tool,
-        tools=tools,
-        id_prefix="call_",
-        tool_choice=tool_choice.from_openai(body.get("tool_choice")),
-        args=call.knobs.args,
-        model=spec.name,
-    )
+    answer = plan_openai(call, spec, messages, body.get("tools"), body)
     if body.get("stream") is True:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True

@@ -33,8 +33,8 @@ from typing import Any
 
 from ftproxy._json import dumps, loads
 from ftproxy.simulator import answer as answers
-from ftproxy.simulator import catalog, filters, openai_api, rules, tool_choice
-from ftproxy.simulator.answer import Answer, ToolDecl, as_dict, as_list, plan, stop_list, text_chars
+from ftproxy.simulator import catalog, filters, openai_api, rules
+from ftproxy.simulator.answer import Answer, as_dict, as_list
 from ftproxy.simulator.call import Call, Route
 from ftproxy.simulator.catalog import ModelSpec
 from ftproxy.simulator.http import Reply, StreamReply, json_reply
@@ -192,24 +192,7 @@ def _plan(
     params: dict[str, Any],
     mask: Masker | None,
 ) -> Answer:
-    tools = [
-        ToolDecl(str(t["function"].get("name", "")), as_dict(t["function"].get("parameters")) or None)
-        for t in as_list(prompt.get("tools"))
-        if isinstance(t, dict) and isinstance(t.get("function"), dict)
-    ]
-    max_tokens = params.get("max_completion_tokens", params.get("max_tokens"))
-    answer = plan(
-        tokens=call.knobs.tokens,
-        prompt_chars=text_chars(template, prompt.get("tools")),
-        max_tokens=max_tokens if isinstance(max_tokens, int) else None,
-        stop=stop_list(params.get("stop")),
-        tool=call.knobs.tool,
-        tools=tools,
-        id_prefix="call_",
-        tool_choice=tool_choice.from_openai(params.get("tool_choice")),
-        args=call.knobs.args,
-        model=spec.name,
-    )
+    answer = openai_api.plan_openai(call, spec, template, prompt.get("tools"), params)
     if mask is not None and answer.tool is None:
         # The "model" repeats what it was given: the masked prompt shows in the answer.
         said = answers.last_user_text({"messages": template}) or ""
