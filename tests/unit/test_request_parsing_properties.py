@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wsgi_call import gateway_on_dead_upstream
+from wsgi_call import environ, gateway_on_dead_upstream
 
 from ftproxy import convert
 from ftproxy._json import dumps
@@ -54,35 +54,16 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         yield gateway
 
 
-def wsgi_text(text: str) -> str:
-    """What a WSGI server puts in the environ for these bytes on the wire (PEP 3333: latin-1)."""
-    return text.encode("utf-8", "surrogatepass").decode("latin-1")
-
-
 def call(
     app: Gateway, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
 ) -> tuple[int, dict[str, str], bytes]:
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": method,
-        "PATH_INFO": wsgi_text(path),
-        "QUERY_STRING": "",
-        "SERVER_NAME": "127.0.0.1",
-        "SERVER_PORT": "3001",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.url_scheme": "http",
-        "wsgi.input": io.BytesIO(body),
-        "CONTENT_LENGTH": str(len(body)),
-        "CONTENT_TYPE": "application/json",
-    }
-    for name, value in (headers or {}).items():
-        key = name.upper().replace("-", "_")
-        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = wsgi_text(value)
+    request = environ(method, path, body, headers)
     seen: dict[str, Any] = {}
 
     def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: object = None) -> None:
         seen["status"], seen["headers"] = int(status.split()[0]), response_headers
 
-    chunks = app(environ, start_response)
+    chunks = app(request, start_response)
     data = b""
     for chunk in chunks:  # a stream has no upstream here, but read it to its end (bounded: 1 MiB)
         data += chunk
@@ -365,7 +346,7 @@ def test_bodies_nested_300_deep_are_a_client_error(app: Gateway, path: str, mode
 
 @pytest.mark.parametrize("length", ["abc", "-1", "", "99999999999999999999", "1"])
 def test_odd_content_length_is_answered_cleanly(app: Gateway, length: str) -> None:
-    environ = {
+    odd = {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/v1/chat/completions",
         "QUERY_STRING": "",
@@ -374,7 +355,7 @@ def test_odd_content_length_is_answered_cleanly(app: Gateway, length: str) -> No
         "HTTP_AUTHORIZATION": AUTH["Authorization"],
     }
     seen = {}
-    data = b"".join(app(environ, lambda status, headers, exc_info=None: seen.update(status=int(status[:3]))))
+    data = b"".join(app(odd, lambda status, headers, exc_info=None: seen.update(status=int(status[:3]))))
     assert seen["status"] in (400, 404, 413), (length, data)
     assert json.loads(data)["error"]["message"]
 

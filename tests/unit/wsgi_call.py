@@ -16,12 +16,18 @@ from ftproxy.simulator.testing import running_simulator
 from ftproxy.web.app import Gateway, create_app
 
 
-def post(app: Any, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
-    """POSTs `body` (JSON) to `path` with the demo key; the status, headers (lower-case) and the
-    whole answer, read to its end."""
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": path,
+def wsgi_text(text: str) -> str:
+    """What a WSGI server puts in the environ for these bytes on the wire (PEP 3333: latin-1)."""
+    return text.encode("utf-8", "surrogatepass").decode("latin-1")
+
+
+def environ(
+    method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The environ a server builds for this request (a JSON body; `headers` as sent)."""
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": wsgi_text(path),
         "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "3001",
@@ -30,14 +36,23 @@ def post(app: Any, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
         "wsgi.input": io.BytesIO(body),
         "CONTENT_LENGTH": str(len(body)),
         "CONTENT_TYPE": "application/json",
-        "HTTP_AUTHORIZATION": f"Bearer {DEMO_KEY}",
     }
+    for name, value in (headers or {}).items():
+        key = name.upper().replace("-", "_")
+        env[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = wsgi_text(value)
+    return env
+
+
+def post(app: Any, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    """POSTs `body` (JSON) to `path` with the demo key; the status, headers (lower-case) and the
+    whole answer, read to its end."""
+    request = environ("POST", path, body, {"Authorization": f"Bearer {DEMO_KEY}"})
     seen: dict[str, Any] = {}
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: object = None) -> None:
         seen["status"], seen["headers"] = int(status.split()[0]), {k.lower(): v for k, v in headers}
 
-    chunks = app(environ, start_response)
+    chunks = app(request, start_response)
     try:
         data = b"".join(chunks)
     finally:
