@@ -144,10 +144,6 @@ class ModelRegistry:
         return self._aliases.resolve(model) or model
 
     @property
-    def orchestration_urls(self) -> tuple[str, ...]:
-        return tuple(url for _, url in self._orchestration)
-
-    @property
     def orchestration_subaccounts(self) -> tuple[str, ...]:
         """The subaccounts whose orchestration deployment serves any name not listed."""
         return tuple(sub for sub, _ in self._orchestration)
@@ -244,10 +240,6 @@ class LiveModels:
 
     def entries(self) -> tuple[ModelEntry, ...]:
         return self._current.registry.entries()
-
-    @property
-    def orchestration_urls(self) -> tuple[str, ...]:
-        return self._current.registry.orchestration_urls
 
     def target(self, model: str) -> str:
         return self._current.registry.target(model)

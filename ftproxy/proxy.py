@@ -169,9 +169,7 @@ class Services:
     def build(cls, config: Config, *, blocking_threads: int) -> Services:
         """`blocking_threads`: the server's threads per worker, which bound the streams."""
         models = LiveModels(config) if config.discovers else ModelRegistry(config)
-        urls = [d.url for name in models.names for d in models.get(name).items]  # type: ignore[union-attr]
-        urls.extend(models.orchestration_urls)
-        upstreams = Upstreams(config, urls)
+        upstreams = Upstreams(config, config.deployment_urls)
         discovery = None
         if isinstance(models, LiveModels):
             # Before serving: a failure leaves the explicit table (or /ready's not_ready), never a crash.

@@ -188,6 +188,13 @@ class Config:
         return any(not s.deployments for s in self.subaccounts)
 
     @property
+    def deployment_urls(self) -> tuple[str, ...]:
+        """Every deployment URL the subaccounts name: models' and orchestration deployments'."""
+        urls = [u for s in self.subaccounts for each in s.deployments.values() for u in each]
+        urls.extend(s.orchestration_url for s in self.subaccounts if s.orchestration_url)
+        return tuple(urls)
+
+    @property
     def client_keys(self) -> tuple[str, ...]:
         return tuple(c.key for c in self.clients)
 

@@ -62,10 +62,7 @@ class Refresher:
         )
         # The URLs config.json names: discovery cannot replace them, so their 404 stays the
         # client's answer, as in a config that does not discover.
-        self._explicit = frozenset(
-            [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
-            + [s.orchestration_url for s in config.subaccounts if s.orchestration_url]
-        )
+        self._explicit = frozenset(config.deployment_urls)
         self._found: dict[str, Discovered] = {}
         self._errors: dict[str, str] = {}  # subaccount → why its listing failed
         self._catalog_errors: dict[str, str] = {}  # subaccount → why its catalog failed
@@ -99,9 +96,8 @@ class Refresher:
             with self._lock:
                 found_now = dict(self._found)
             config = replace(self._config, subaccounts=merged(self._config.subaccounts, found_now))
-            urls = [u for s in config.subaccounts for urls in s.deployments.values() for u in urls]
-            urls.extend(s.orchestration_url for s in config.subaccounts if s.orchestration_url)
-            self._upstreams.breakers.add(urls)  # before the table that routes to them is published
+            # breakers before the table that routes to them is published
+            self._upstreams.breakers.add(config.deployment_urls)
             table = self._models.swap(config)
             metrics.set_known_models(table.names)
             with self._lock:
