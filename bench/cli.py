@@ -55,6 +55,11 @@ def parser() -> argparse.ArgumentParser:
         help="only issue 25's scenario (~1 min): the most req/s on one core with an instant upstream, "
         "ftproxy's routes vs the upstream called directly and a trivial WSGI app on Granian",
     )
+    p.add_argument(
+        "--no-callgrind",
+        action="store_true",
+        help="--per-core without its callgrind pass (instructions per request; ~2 min, needs valgrind)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress display")
     return p
 
@@ -84,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: wrk is not installed (Debian: apt-get install -y wrk)", file=sys.stderr)
         return 2
     if args.per_core:
-        return _per_core(output, args.server_cores, quiet=args.quiet)
+        return _per_core(output, args.server_cores, quiet=args.quiet, callgrind=not args.no_callgrind)
     chosen = settings.preset(preset, repeats=args.repeats)
     progress = Progress(quiet=args.quiet)
     found, notes = discovery.discover(args.python, only_given=args.only_python)
@@ -119,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
-def _per_core(output: Path, server_cores: str | None, *, quiet: bool) -> int:
+def _per_core(output: Path, server_cores: str | None, *, quiet: bool, callgrind: bool) -> int:
     """Issue 25's scenario on its own: not part of --quick, which it would push past its budget."""
     from bench import machine, per_core
     from bench.per_core_figures import problems
@@ -127,7 +132,7 @@ def _per_core(output: Path, server_cores: str | None, *, quiet: bool) -> int:
 
     progress = Progress(quiet=quiet)
     t0 = time.monotonic()
-    data = per_core.run(output, machine.pinning(server_cores), progress.phase)
+    data = per_core.run(output, machine.pinning(server_cores), progress.phase, callgrind=callgrind)
     data["duration_s"] = round(time.monotonic() - t0, 1)
     per_core.write(data, output)
     progress.note(f"done in {data['duration_s']:.0f} s: {output / 'report.md'}")

@@ -22,6 +22,7 @@ class Window:
     seconds: float
     cpu_per_core_pct: list[float]  # whole machine, each core's busy share over the window
     server_cpu_s: float  # CPU time of the server tree (all its processes) during the window
+    server_system_s: float  # the kernel's part of it (system time)
     server_rss_peak_bytes: int
     server_rss_end_bytes: int
 
@@ -40,7 +41,7 @@ class Monitor:
     def __enter__(self) -> Monitor:
         self._t0 = time.perf_counter()
         self._cpu0 = psutil.cpu_times(percpu=True)
-        self._server_cpu0 = self.server.cpu_seconds() if self.server else 0.0
+        self._server_cpu0 = self.server.cpu_split() if self.server else (0.0, 0.0)
         self._thread.start()
         return self
 
@@ -49,10 +50,12 @@ class Monitor:
         self._thread.join(timeout=5)
         cpu1 = psutil.cpu_times(percpu=True)
         rss_end = self.server.rss_bytes() if self.server else 0
+        cpu = self.server.cpu_split() if self.server else (0.0, 0.0)
         self.window = Window(
             seconds=time.perf_counter() - self._t0,
             cpu_per_core_pct=[_busy_pct(a, b) for a, b in zip(self._cpu0, cpu1, strict=False)],
-            server_cpu_s=(self.server.cpu_seconds() - self._server_cpu0) if self.server else 0.0,
+            server_cpu_s=sum(cpu) - sum(self._server_cpu0),
+            server_system_s=cpu[1] - self._server_cpu0[1],
             server_rss_peak_bytes=max(self._peak, rss_end),
             server_rss_end_bytes=rss_end,
         )

@@ -9,9 +9,11 @@ passthrough, a model only the Orchestration Service serves (`/v2/completion`), a
 request converted from Chat Completions (Bedrock Converse). Then streams (many small events,
 upstream as fast as it can) and a py-spy profile of the GPT route in an extra, unmeasured pass.
 
-CPU per request is the measured process tree's CPU time over the window; instructions per
-request come from `perf stat` on the same PIDs when the machine's counters allow it (virtual
-machines often have none: the results then say so, and the run goes on).
+CPU per request is the measured process tree's CPU time over the window (and its kernel
+share). Instructions per request, the stable measure, come from `perf stat` on the same PIDs when
+the machine's counters allow it, and from a separate pass under valgrind's callgrind (each target
+restarted under it, after the wall-clock levels so that it perturbs none of them) with their
+split by binary: interpreter, Granian, orjson, the C library (`bench.instructions`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench import cpu_profile, discovery, machine, payloads, processes, streams, wrk
+from bench import cpu_profile, discovery, instructions, machine, payloads, processes, streams, wrk
 from bench import per_core_figures as figures
 from bench.machine import Pinning
 from bench.monitor import Monitor
@@ -43,6 +45,12 @@ THREADS = 64  # server threads: one per connection, for ftproxy and the trivial 
 STREAMS = 32
 STREAM_TOKENS = 2000  # 64,000 events: long enough (about a second) for a rate
 PROFILE_S = 2
+# Under callgrind (about 50x slower): a warm-up, then three counts at concurrency 1 (their
+# median is the figure: a full garbage collection can land in any one of them) and one at 64.
+CALLGRIND_WARMUP = 300
+CALLGRIND_C1 = 200
+CALLGRIND_C1_RUNS = 3
+CALLGRIND_C64 = 640
 ROUTES = {
     "GPT passthrough": payloads.GPT,
     "Orchestration Service": payloads.ORCHESTRATED,
@@ -50,10 +58,11 @@ ROUTES = {
 }
 
 
-def run(output: Path, pinning: Pinning, say: Any) -> dict[str, Any]:
+def run(output: Path, pinning: Pinning, say: Any, *, callgrind: bool = True) -> dict[str, Any]:
     logs = output / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     perf = _perf_probe()
+    counter = instructions.probe() if callgrind else {"available": False, "note": "not asked for"}
     data: dict[str, Any] = {
         "scenario": "per_core",
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -61,6 +70,7 @@ def run(output: Path, pinning: Pinning, say: Any) -> dict[str, Any]:
         "server_cores": ",".join(map(str, pinning.server_cores)),
         "load_cores": ",".join(map(str, pinning.load_cores)),
         "perf": perf,
+        "callgrind": counter,
         # A shared machine makes every figure noisier: the report says how busy it was.
         "busy_before_pct": machine.busy_now(),
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -82,6 +92,8 @@ def run(output: Path, pinning: Pinning, say: Any) -> dict[str, Any]:
         found = _ftproxy(sim, token, pinning, logs, perf, output, say)
         data["targets"].update(found.pop("targets"))
         data.update(found)
+        if counter["available"]:
+            data["instructions"] = _callgrind(sim, pinning, output, say)
     finally:
         sim.stop()
     data["routes"] = {
@@ -93,6 +105,7 @@ def run(output: Path, pinning: Pinning, say: Any) -> dict[str, Any]:
         for route in ROUTES
         if f"ftproxy: {route}" in data["targets"]
     }
+    figures.merge_instructions(data)
     data["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return data
 
@@ -171,6 +184,7 @@ def _level(
         "errors": r.errors,
         "errors_pct": r.errors_pct,
         "server_cpu_pct": round(100.0 * m.window.server_cpu_s / m.window.seconds, 1),
+        "system_cpu_share": figures.ratio(m.window.server_system_s, m.window.server_cpu_s),
         "cpu_ms_per_request": figures.per_request(1000.0 * m.window.server_cpu_s, r.requests),
         "instructions_per_request": figures.per_request(instructions, r.requests),
     }
@@ -207,6 +221,66 @@ def _profile(t: Target, folder: Path) -> dict[str, Any]:
     except OSError as exc:
         return cpu_profile.empty("failed", f"py-spy could not run: {exc}")
     return {"tool": cpu_profile.version(tool), **rec.result()}
+
+
+def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any) -> dict[str, Any]:
+    """Every target again under callgrind: instructions per request and their split by binary.
+    The upstream for ftproxy is the simulator of the wall-clock run (not counted); the direct
+    figures count a second simulator, started under callgrind, called with the same requests."""
+    folder, logs = output / "callgrind", output / "logs"
+    wrap = instructions.wrap(folder)
+    found: dict[str, Any] = {}
+
+    def measure(started: processes.Started, key: str, req: HttpRequest) -> None:
+        say(f"callgrind: {key}")
+        found[key] = _count(started, req, folder)
+
+    say("callgrind: the simulator (direct calls)")
+    counted_sim = processes.start_simulator(sys.executable, pinning, logs, wrap=wrap)
+    try:
+        with httpx.Client(base_url=counted_sim.url, timeout=60) as client:
+            sim_token = SimClient(counted_sim.url, client).token()
+        for route, model in ROUTES.items():
+            measure(
+                counted_sim,
+                f"direct: {route}",
+                direct_request(payloads.chat_body(model, latency_ms=0), sim_token),
+            )
+    finally:
+        counted_sim.stop()
+    say("callgrind: the trivial WSGI app")
+    app = processes.start_wsgi_app("bench.trivial_app:app", sys.executable, THREADS, pinning, logs, wrap=wrap)
+    try:
+        measure(
+            app, "trivial WSGI app on Granian", proxy_request(payloads.chat_body(payloads.GPT, latency_ms=0))
+        )
+    finally:
+        app.stop()
+    say("callgrind: ftproxy (discovery config)")
+    interp = discovery.probe(sys.executable, "harness")
+    assert interp is not None
+    spec = processes.ServerSpec(interp.variants()[0], "granian-threads", 1, THREADS)
+    server = processes.start_server(spec, sys.executable, sim.url, pinning, logs, discover=True, wrap=wrap)
+    try:
+        for route, model in ROUTES.items():
+            measure(server, f"ftproxy: {route}", proxy_request(payloads.chat_body(model, latency_ms=0)))
+    finally:
+        server.stop()
+    return found
+
+
+def _count(started: processes.Started, req: HttpRequest, folder: Path) -> dict[str, Any]:
+    instructions.drive(started.url, req, connections=1, requests=CALLGRIND_WARMUP)
+    c1 = [
+        instructions.count(started, req, connections=1, requests=CALLGRIND_C1, folder=folder)
+        for _ in range(CALLGRIND_C1_RUNS)
+    ]
+    c64 = instructions.count(started, req, connections=CONNECTIONS, requests=CALLGRIND_C64, folder=folder)
+    median = sorted(c1, key=instructions.Count.per_request)[len(c1) // 2]
+    return {
+        "c1": {**median.as_dict(), "runs": [round(c.per_request()) for c in c1]},
+        "c64": c64.as_dict(),
+    }
 
 
 def _perf_probe() -> dict[str, Any]:

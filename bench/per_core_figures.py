@@ -8,6 +8,7 @@ the same Granian settings, all measured in the same run on the same core.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 P99_LIMIT_MS = 1000.0
@@ -69,6 +70,25 @@ def compare(proxy: dict[str, Any], direct: dict[str, Any], trivial: dict[str, An
         "added_p99_c1_ms": round(proxy["c1"]["p99_ms"] - direct["c1"]["p99_ms"], 3),
         "cpu_ms_per_request_c1": proxy["c1"]["cpu_ms_per_request"],
     }
+
+
+def merge_instructions(data: dict[str, Any]) -> None:
+    """callgrind's counts into the levels where perf had none, and into each route's figures:
+    beside the direct call, and what ftproxy adds over the trivial app (its own Python, the
+    upstream call, the conversion), at concurrency 1."""
+    counted = data.get("instructions") or {}
+    for key, levels in counted.items():
+        for level, c in levels.items():
+            target = data["targets"].get(key, {}).get(level)
+            if target is not None and target.get("instructions_per_request") is None:
+                target["instructions_per_request"] = c["per_request"]
+    trivial = counted.get("trivial WSGI app on Granian", {}).get("c1", {}).get("per_request")
+    for route, figures in data.get("routes", {}).items():
+        mine = counted.get(f"ftproxy: {route}", {}).get("c1", {}).get("per_request")
+        direct = counted.get(f"direct: {route}", {}).get("c1", {}).get("per_request")
+        figures["instructions_c1"] = mine
+        figures["instructions_c1_vs_direct"] = ratio(mine, direct)
+        figures["instructions_c1_over_trivial"] = mine - trivial if mine and trivial else None
 
 
 def problems(data: dict[str, Any]) -> list[str]:
@@ -156,6 +176,39 @@ def render(data: dict[str, Any]) -> str:
         lines += [f"- {row['pct']} % {row['function']}" for row in prof["top_self"][:10]]
     elif prof:
         lines += ["", f"CPU profile: {prof.get('note', 'none')}"]
+    lines += _instructions_table(data)
     if data.get("notes"):
         lines += ["", *[f"- {n}" for n in data["notes"]]]
     return "\n".join(lines) + "\n"
+
+
+def _instructions_table(data: dict[str, Any]) -> list[str]:
+    counted = data.get("instructions")
+    note = (data.get("callgrind") or {}).get("note", "not run")
+    if not counted:
+        return ["", f"Instructions per request (callgrind): {note}."]
+    lines = [
+        "",
+        f"Instructions per request ({note}; concurrency 1: the median of three counts, each run "
+        "listed; 64 connections: one count), split by binary at concurrency 1:",
+        "",
+        "| target | c1 | c1 runs | c64 | split at c1 |",
+        "|---|---|---|---|---|",
+    ]
+    for key, levels in counted.items():
+        c1, c64 = levels["c1"], levels["c64"]
+        split = ", ".join(f"{_binary(name)} {v:,}" for name, v in c1["by_binary"].items())
+        runs = " / ".join(f"{r:,}" for r in c1.get("runs", []))
+        lines.append(f"| {key} | {c1['per_request']:,} | {runs} | {c64['per_request']:,} | {split} |")
+    lines += ["", "| route | instr/req c1 | x direct | over the trivial app |", "|---|---|---|---|"]
+    for route, c in data.get("routes", {}).items():
+        lines.append(
+            f"| {route} | {_n(c.get('instructions_c1'), 0)} | {_n(c.get('instructions_c1_vs_direct'), 2)} | "
+            f"{_n(c.get('instructions_c1_over_trivial'), 0)} |"
+        )
+    return lines
+
+
+def _binary(file_name: str) -> str:
+    """`libpython3.13.so.1.0` -> `libpython3.13`, `_granian.cpython-313-x86_64-linux-gnu.so` -> `_granian`."""
+    return re.sub(r"(\.cpython-.*|\.so(\.\d+)*)$", "", file_name)

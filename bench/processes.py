@@ -80,12 +80,17 @@ class Started:
         return total
 
     def cpu_seconds(self) -> float:
-        total = 0.0
+        return sum(self.cpu_split())
+
+    def cpu_split(self) -> tuple[float, float]:
+        """User and system (kernel) CPU seconds of the whole tree."""
+        user = system = 0.0
         for p in self.tree():
             with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
-                total += t.user + t.system
-        return total
+                user += t.user
+                system += t.system
+        return user, system
 
     def stop(self) -> None:
         self.tree()
@@ -129,10 +134,19 @@ def modes_for(variant: Variant) -> list[str]:
     return list(MODES)
 
 
-def start_simulator(python: str, pinning: Pinning, folder: Path) -> Started:
+def start_simulator(python: str, pinning: Pinning, folder: Path, *, wrap: Wrap | None = None) -> Started:
     port = free_port()
-    argv = pinning.prefix(pinning.load_cores) + simulator_command(SimulatorSettings(port=port), python)
-    return _start("simulator", argv, folder / "simulator.log", f"http://127.0.0.1:{port}", "/healthz", {})
+    argv = simulator_command(SimulatorSettings(port=port), python)
+    log = folder / f"simulator-{port}.log" if wrap else folder / "simulator.log"
+    return _start(
+        "simulator",
+        [*pinning.prefix(pinning.load_cores), *_wrapped(wrap, argv)],
+        log,
+        f"http://127.0.0.1:{port}",
+        "/healthz",
+        {},
+        wrap,
+    )
 
 
 def start_server(
@@ -143,13 +157,13 @@ def start_server(
     folder: Path,
     *,
     discover: bool = False,
+    wrap: Wrap | None = None,
 ) -> Started:
     """`discover`: the config names no deployment, so the proxy finds the simulator's (its
     orchestration deployment included, which serves the models that have none of their own)."""
     port = free_port()
     config = write_demo_config(folder, simulator_url, host="127.0.0.1", port=port, discover=discover)
     argv = [
-        *pinning.prefix(pinning.server_cores),
         python,
         "-m",
         "ftproxy",
@@ -172,15 +186,17 @@ def start_server(
     if not (spec.variant.interpreter.free_threaded_build and spec.variant.name == "gil"):
         argv += ["--server", spec.server_flag()]
     log = folder / f"server-{spec.key.replace('/', '_')}-t{spec.threads}-{port}.log"
-    return _start(spec.key, argv, log, f"http://127.0.0.1:{port}", "/health", spec.variant.env)
+    argv = [*pinning.prefix(pinning.server_cores), *_wrapped(wrap, argv)]
+    return _start(spec.key, argv, log, f"http://127.0.0.1:{port}", "/health", spec.variant.env, wrap)
 
 
-def start_wsgi_app(app: str, python: str, threads: int, pinning: Pinning, folder: Path) -> Started:
+def start_wsgi_app(
+    app: str, python: str, threads: int, pinning: Pinning, folder: Path, *, wrap: Wrap | None = None
+) -> Started:
     """A WSGI app (`module:callable`, importable from the checkout) under Granian with ftproxy's
     own Granian settings: one worker, `threads` blocking threads, HTTP/1.1, no access log."""
     port = free_port()
     argv = [
-        *pinning.prefix(pinning.server_cores),
         python,
         "-m",
         "granian",
@@ -202,7 +218,8 @@ def start_wsgi_app(app: str, python: str, threads: int, pinning: Pinning, folder
     ]
     name = app.replace(":", "_")
     env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    return _start(name, argv, folder / f"wsgi-{name}-{port}.log", f"http://127.0.0.1:{port}", "/", env)
+    argv = [*pinning.prefix(pinning.server_cores), *_wrapped(wrap, argv)]
+    return _start(name, argv, folder / f"wsgi-{name}-{port}.log", f"http://127.0.0.1:{port}", "/", env, wrap)
 
 
 def launcher_banner(started: Started) -> dict[str, str]:
@@ -227,14 +244,36 @@ def scrape_gil(url: str) -> dict[str, float]:
     return out
 
 
-def _start(name: str, argv: list[str], log: Path, url: str, health: str, env: dict[str, str]) -> Started:
+@dataclass(frozen=True)
+class Wrap:
+    """A tool the child runs under (valgrind, for instruction counts): its argv prefix, and how
+    long the child may take to answer its health check under it."""
+
+    argv: tuple[str, ...]
+    start_timeout_s: float
+
+
+def _wrapped(wrap: Wrap | None, argv: list[str]) -> list[str]:
+    return [*wrap.argv, *argv] if wrap else argv
+
+
+def _start(
+    name: str,
+    argv: list[str],
+    log: Path,
+    url: str,
+    health: str,
+    env: dict[str, str],
+    wrap: Wrap | None = None,
+) -> Started:
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
     if "PYTHON_GIL" not in env:  # a PYTHON_GIL of the caller must not change the variant measured
         environment.pop("PYTHON_GIL", None)
     with log.open("wb") as out:
         process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=environment)
     started = Started(name, process, log, url)
-    deadline = time.monotonic() + START_TIMEOUT_S
+    timeout_s = wrap.start_timeout_s if wrap else START_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     with httpx.Client(timeout=1.0) as client:
         while True:
             if process.poll() is not None:
@@ -247,7 +286,7 @@ def _start(name: str, argv: list[str], log: Path, url: str, health: str, env: di
                 pass
             if time.monotonic() > deadline:
                 started.stop()
-                raise StartError(f"{name} not healthy within {START_TIMEOUT_S:.0f} s:\n{_tail(log)}")
+                raise StartError(f"{name} not healthy within {timeout_s:.0f} s:\n{_tail(log)}")
             time.sleep(0.05)  # readiness poll interval; the deadline bounds the wait
 
 

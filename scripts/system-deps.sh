@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Debian packages the test suite uses beside Python: promtool (package prometheus) checks
-# /metrics, nginx routes the canary tests, wrk drives the benchmark harness.
+# /metrics, nginx routes the canary tests, wrk drives the benchmark harness, valgrind (callgrind)
+# counts the per-core scenario's instructions per request.
 #
 #   scripts/system-deps.sh              best effort: installs what is missing when it can (root
 #                                       with apt-get), otherwise says so; those tests then skip
@@ -14,6 +15,7 @@ missing=()
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+command -v callgrind_control >/dev/null 2>&1 || missing+=(valgrind)
 [ "${#missing[@]}" -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

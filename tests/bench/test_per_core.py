@@ -106,6 +106,29 @@ def test_the_table_has_each_target_each_route_and_the_public_figures() -> None:
     assert "agentgateway (Rust) ~7,430" in text and "perf stat cannot count instructions" in text
 
 
+def test_the_table_lists_each_targets_instruction_counts_and_split() -> None:
+    data = _data()
+    data["callgrind"] = {"available": True, "note": "valgrind --tool=callgrind"}
+    counted = {
+        "c1": {
+            "per_request": 500000,
+            "runs": [510000, 500000, 499000],
+            "by_binary": {"libpython3.13.so.1.0": 400000, "_granian.cpython-313-x86_64-linux-gnu.so": 100000},
+        },
+        "c64": {"per_request": 480000},
+    }
+    data["instructions"] = {"ftproxy: GPT passthrough": counted}
+    data["routes"]["GPT passthrough"].update(
+        instructions_c1=500000, instructions_c1_vs_direct=1.5, instructions_c1_over_trivial=420000
+    )
+    text = figures.render(data)
+    assert (
+        "| ftproxy: GPT passthrough | 500,000 | 510,000 / 500,000 / 499,000 | 480,000 "
+        "| libpython3.13 400,000, _granian 100,000 |" in text
+    )
+    assert "| GPT passthrough | 500,000 | 1.50 | 420,000 |" in text
+
+
 def test_the_orchestration_routes_direct_call_is_the_completion_the_proxy_sends() -> None:
     req = direct_request(chat_body(ORCHESTRATED, latency_ms=0), token="t")
     assert req.path.endswith("/v2/completion")
@@ -126,4 +149,10 @@ def test_per_core_run_measures_every_target_and_route(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "per_core.json").read_text())
     assert figures.problems(data) == []
     assert set(data["routes"]) == {"GPT passthrough", "Orchestration Service", "Claude from Chat Completions"}
-    assert "## Per core, instant upstream (issue 25)" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "## Per core, instant upstream (issue 25)" in report
+    if shutil.which("callgrind_control"):  # CI installs valgrind (scripts/system-deps.sh)
+        assert set(data["instructions"]) == set(data["targets"])
+        for route, c in data["routes"].items():
+            assert c["instructions_c1_over_trivial"] > 0, route
+        assert "Instructions per request (valgrind --tool=callgrind" in report
