@@ -3,11 +3,14 @@
 `ftproxy` (a `logging` logger) writes operational messages to stderr, one line per record.
 The one structured JSON line per request (`exchange.py`) does not go through `logging`: a
 `logging.Handler` formats and writes under its own lock, so at 64 concurrent requests the
-threads would queue behind each other to log. Instead a request thread only appends its fields
-to `ACCESS_LOG`'s queue (a `queue.SimpleQueue`: one C-level put, no lock of ours), and one writer
-thread serialises them and writes whole batches to stderr. Lines are never interleaved, and a
-slow stderr slows the writer, not the requests. Granian configures its own loggers; ours do not
-propagate into them, so each line appears once.
+threads would queue behind each other to log. Instead a request thread encodes its line (one
+orjson call, a few microseconds) and appends the bytes to `ACCESS_LOG`'s queue (a
+`queue.SimpleQueue`: one C-level put, no lock of ours); one writer thread joins them and writes
+whole batches to stderr. The writer encodes nothing: on a GIL build it holds the GIL only for
+the join, where encoding a batch of lines would hold it for a tenth of a millisecond while a
+request thread waits for it (measured: p99 at concurrency 1 went from 0.67 to 0.50 ms with the
+log off). Lines are never interleaved, and a slow stderr slows the writer, not the requests.
+Granian configures its own loggers; ours do not propagate into them, so each line appears once.
 
 `FTPROXY_LOG_LEVEL` (default INFO) sets the level; `FTPROXY_ACCESS_LOG=0` turns the per-request
 lines off.
@@ -40,7 +43,7 @@ class AccessLog:
 
     def __init__(self, stream: Callable[[], TextIO] = lambda: sys.stderr) -> None:
         self._stream = stream
-        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._start_lock = threading.Lock()  # one writer thread, whoever calls start() first
         self.enabled = False
@@ -57,9 +60,16 @@ class AccessLog:
             self.enabled = True
 
     def write(self, fields: dict[str, Any]) -> None:
-        """Called on the request path: one put, nothing else."""
+        """Called on the request path: the line's bytes, and one put. A field no encoder takes
+        is a bug of ours: it costs that one line (said on the `ftproxy` logger), never the
+        request, whose end this runs in."""
         if self.enabled:
-            self._queue.put(fields)
+            try:
+                line = _line(fields)
+            except Exception:
+                logging.getLogger("ftproxy").exception("access log: a request line could not be encoded")
+                return
+            self._queue.put(line)
 
     def flush(self, timeout: float = 2.0) -> None:
         """Writes what is queued and stops the writer (at exit); later lines start a new writer."""
@@ -82,7 +92,7 @@ class AccessLog:
                 if item is None:
                     stop = True
                     break
-                lines.append(_line(item))
+                lines.append(item)
                 if len(lines) >= _BATCH:
                     break
                 try:

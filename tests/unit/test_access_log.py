@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+
+import pytest
 
 from ftproxy.observe.logs import AccessLog
 
@@ -46,3 +49,19 @@ def test_nothing_is_queued_before_start() -> None:
     log.write({"n": 2})
     log.flush()
     assert [json.loads(x)["n"] for x in stream.buffer.getvalue().decode().splitlines()] == [2]
+
+
+def test_a_field_no_encoder_takes_costs_its_line_not_the_caller(caplog: pytest.LogCaptureFixture) -> None:
+    stream = Stream()
+    log = AccessLog(lambda: stream)
+    log.start()
+    ours = logging.getLogger("ftproxy")  # a served process's logger does not propagate to root
+    ours.addHandler(caplog.handler)
+    try:
+        log.write({"n": 1, "bad": object()})  # a bug of ours: the request that logs it goes on
+    finally:
+        ours.removeHandler(caplog.handler)
+    log.write({"n": 2})
+    log.flush()
+    assert [json.loads(x)["n"] for x in stream.buffer.getvalue().decode().splitlines()] == [2]
+    assert "could not be encoded" in caplog.text
