@@ -105,16 +105,30 @@ def large_conversation(model: str, *, turns: int = 60, words: int = 80, tools: i
     return {"model": model, "messages": messages, "tools": tool_defs, "max_tokens": 1024, "temperature": 0.2}
 
 
-def proxy_request(body: dict[str, Any]) -> HttpRequest:
-    headers = {"Authorization": f"Bearer {DEMO_KEY}", "Content-Type": "application/json"}
-    return HttpRequest("POST", "/v1/chat/completions", headers, json.dumps(body).encode())
+# The client API a proxy request speaks: its path and the headers its SDK sends. `chat_body`'s
+# shape (model, messages with string content, max_tokens) is valid for both.
+_CLIENT: dict[ClientApi, tuple[str, dict[str, str]]] = {
+    ClientApi.OPENAI_CHAT: ("/v1/chat/completions", {"Authorization": f"Bearer {DEMO_KEY}"}),
+    ClientApi.ANTHROPIC_MESSAGES: (
+        "/v1/messages",
+        {"x-api-key": DEMO_KEY, "anthropic-version": "2023-06-01"},
+    ),
+}
 
 
-def direct_request(body: dict[str, Any], token: str) -> HttpRequest:
-    """What the proxy would send upstream for `body` (same conversion), addressed to the simulator."""
+def proxy_request(body: dict[str, Any], client: ClientApi = ClientApi.OPENAI_CHAT) -> HttpRequest:
+    path, auth = _CLIENT[client]
+    return HttpRequest("POST", path, {**auth, "Content-Type": "application/json"}, json.dumps(body).encode())
+
+
+def direct_request(
+    body: dict[str, Any], token: str, client: ClientApi = ClientApi.OPENAI_CHAT
+) -> HttpRequest:
+    """What the proxy would send upstream for `body` in `client`'s API (same conversion),
+    addressed to the simulator."""
     model = str(body["model"])
     stream = bool(body.get("stream"))
-    upstream = build_request(ClientApi.OPENAI_CHAT, _UPSTREAM[model], body, model=model, stream=stream)
+    upstream = build_request(client, _UPSTREAM[model], body, model=model, stream=stream)
     deployment = _DEPLOYMENT.get(model) or deployment_id(model)
     path = f"/v2/inference/deployments/{deployment}{_slash(upstream.path)}"
     headers = {

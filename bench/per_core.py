@@ -4,10 +4,11 @@ The server under test (ftproxy, or the trivial WSGI app) gets the server core; w
 upstream share the load core. The upstream is the simulator with no latency (every request's
 `[[sim:latency_ms=0]]`); it is also called directly with the request the proxy would send, which
 is the route's "direct" figure. Each target runs one fixed level (64 connections; no ramp, which
-the report says) and one at concurrency 1 (added latency). ftproxy runs three routes: GPT
+the report says) and one at concurrency 1 (added latency). ftproxy runs four routes: GPT
 passthrough, a model only the Orchestration Service serves (`/v2/completion`), and a Claude
-request converted from Chat Completions (Bedrock Converse). Then streams (many small events,
-upstream as fast as it can) and a py-spy profile of the GPT route in an extra, unmeasured pass.
+request converted to Bedrock Converse from Chat Completions and from the Messages API. Then
+streams (many small events, upstream as fast as it can) and a py-spy profile of the GPT route
+in an extra, unmeasured pass.
 
 CPU per request is the measured process tree's CPU time over the window (and its kernel
 share). Instructions per request, the stable measure, come from `perf stat` on the same PIDs when
@@ -25,6 +26,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from bench.monitor import Monitor
 from bench.payloads import HttpRequest, direct_request, proxy_request
 from bench.scenarios import Target, settle
 from ftproxy.simulator.testing import SimClient
+from ftproxy.wire.apis import ClientApi
 
 CONNECTIONS = 64
 SECONDS = 3
@@ -52,9 +55,10 @@ CALLGRIND_C1 = 200
 CALLGRIND_C1_RUNS = 3
 CALLGRIND_C64 = 640
 ROUTES = {
-    "GPT passthrough": payloads.GPT,
-    "Orchestration Service": payloads.ORCHESTRATED,
-    "Claude from Chat Completions": payloads.CLAUDE,
+    "GPT passthrough": (payloads.GPT, ClientApi.OPENAI_CHAT),
+    "Orchestration Service": (payloads.ORCHESTRATED, ClientApi.OPENAI_CHAT),
+    "Claude from Chat Completions": (payloads.CLAUDE, ClientApi.OPENAI_CHAT),
+    "Claude from Messages": (payloads.CLAUDE, ClientApi.ANTHROPIC_MESSAGES),
 }
 
 
@@ -84,9 +88,10 @@ def run(output: Path, pinning: Pinning, say: Any, *, callgrind: bool = True) -> 
     try:
         with httpx.Client(base_url=sim.url, timeout=10) as client:
             token = SimClient(sim.url, client).token()
-        for route, model in ROUTES.items():
+        for route, (model, client) in ROUTES.items():
             say(f"direct: {route}")
-            direct = Target(f"direct {route}", sim.url, sim, lambda b: direct_request(b, token), pinning)
+            to_sim = partial(_direct, token=token, client=client)
+            direct = Target(f"direct {route}", sim.url, sim, to_sim, pinning)
             data["targets"][f"direct: {route}"] = _measure(direct, model, perf)
         data["targets"]["trivial WSGI app on Granian"] = _trivial(pinning, logs, perf, say)
         found = _ftproxy(sim, token, pinning, logs, perf, output, say)
@@ -140,12 +145,13 @@ def _ftproxy(
     server = processes.start_server(spec, sys.executable, sim.url, pinning, logs, discover=True)
     found: dict[str, Any] = {"targets": {}}
     try:
-        t = Target("ftproxy", server.url, server, proxy_request, pinning)
-        for route, model in ROUTES.items():
+        for route, (model, client) in ROUTES.items():
             say(f"ftproxy: {route}")
-            found["targets"][f"ftproxy: {route}"] = _measure(t, model, perf)
+            speaking = Target("ftproxy", server.url, server, partial(proxy_request, client=client), pinning)
+            found["targets"][f"ftproxy: {route}"] = _measure(speaking, model, perf)
+        t = Target("ftproxy", server.url, server, proxy_request, pinning)
         say("streams: direct and ftproxy")
-        direct = Target("direct", sim.url, sim, lambda b: direct_request(b, token), pinning)
+        direct = Target("direct", sim.url, sim, partial(_direct, token=token), pinning)
         found["streams"] = {
             "streams": STREAMS,
             "tokens": STREAM_TOKENS,
@@ -240,11 +246,11 @@ def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any)
     try:
         with httpx.Client(base_url=counted_sim.url, timeout=60) as client:
             sim_token = SimClient(counted_sim.url, client).token()
-        for route, model in ROUTES.items():
+        for route, (model, client) in ROUTES.items():
             measure(
                 counted_sim,
                 f"direct: {route}",
-                direct_request(payloads.chat_body(model, latency_ms=0), sim_token),
+                direct_request(payloads.chat_body(model, latency_ms=0), sim_token, client),
             )
     finally:
         counted_sim.stop()
@@ -262,8 +268,10 @@ def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any)
     spec = processes.ServerSpec(interp.variants()[0], "granian-threads", 1, THREADS)
     server = processes.start_server(spec, sys.executable, sim.url, pinning, logs, discover=True, wrap=wrap)
     try:
-        for route, model in ROUTES.items():
-            measure(server, f"ftproxy: {route}", proxy_request(payloads.chat_body(model, latency_ms=0)))
+        for route, (model, client) in ROUTES.items():
+            measure(
+                server, f"ftproxy: {route}", proxy_request(payloads.chat_body(model, latency_ms=0), client)
+            )
     finally:
         server.stop()
     return found
@@ -281,6 +289,10 @@ def _count(started: processes.Started, req: HttpRequest, folder: Path) -> dict[s
         "c1": {**median.as_dict(), "runs": [round(c.per_request()) for c in c1]},
         "c64": c64.as_dict(),
     }
+
+
+def _direct(body: dict[str, Any], *, token: str, client: ClientApi = ClientApi.OPENAI_CHAT) -> HttpRequest:
+    return direct_request(body, token, client)
 
 
 def _perf_probe() -> dict[str, Any]:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from bench import per_core_figures as figures
-from bench.payloads import ORCHESTRATED, chat_body, direct_request
+from bench.payloads import CLAUDE, ORCHESTRATED, chat_body, direct_request, proxy_request
+from ftproxy.wire.apis import ClientApi
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -129,6 +130,14 @@ def test_the_table_lists_each_targets_instruction_counts_and_split() -> None:
     assert "| GPT passthrough | 500,000 | 1.50 | 420,000 |" in text
 
 
+def test_a_messages_request_and_its_direct_call_speak_the_messages_api() -> None:
+    body = chat_body(CLAUDE, latency_ms=0)
+    proxied = proxy_request(body, ClientApi.ANTHROPIC_MESSAGES)
+    assert proxied.path == "/v1/messages" and proxied.headers["anthropic-version"]
+    direct = direct_request(body, "t", ClientApi.ANTHROPIC_MESSAGES)
+    assert direct.path.endswith("/converse") and json.loads(direct.body)["messages"][0]["role"] == "user"
+
+
 def test_the_orchestration_routes_direct_call_is_the_completion_the_proxy_sends() -> None:
     req = direct_request(chat_body(ORCHESTRATED, latency_ms=0), token="t")
     assert req.path.endswith("/v2/completion")
@@ -148,7 +157,12 @@ def test_per_core_run_measures_every_target_and_route(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-4000:]
     data = json.loads((tmp_path / "per_core.json").read_text())
     assert figures.problems(data) == []
-    assert set(data["routes"]) == {"GPT passthrough", "Orchestration Service", "Claude from Chat Completions"}
+    assert set(data["routes"]) == {
+        "GPT passthrough",
+        "Orchestration Service",
+        "Claude from Chat Completions",
+        "Claude from Messages",
+    }
     report = (tmp_path / "report.md").read_text()
     assert "## Per core, instant upstream (issue 25)" in report
     if shutil.which("callgrind_control"):  # CI installs valgrind (scripts/system-deps.sh)
