@@ -23,8 +23,8 @@ from typing import Any
 from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
-from ftproxy.convert.canonical import ChatRequest
-from ftproxy.convert.claude_invoke import claude_messages, claude_sampling, claude_thinking
+from ftproxy.convert.canonical import ChatRequest, claude_tool_id
+from ftproxy.convert.claude_invoke import claude_sampling, claude_thinking
 from ftproxy.convert.events import (
     JSON,
     REDACTED_THINKING,
@@ -49,6 +49,7 @@ _IMAGE_FORMATS["image/webp"] = "webp"
 _DOC_FORMATS = {"application/pdf": "pdf", "text/plain": "txt", "text/csv": "csv", "text/html": "html"}
 _DOC_FORMATS["text/markdown"] = "md"
 _CACHE_POINT = {"cachePoint": {"type": "default"}}
+_AUTO = {"type": "auto"}  # read only
 _STOP_REASONS = {"guardrail_intervened": REFUSAL, "content_filtered": REFUSAL}
 _EXCEPTION_STATUS = {
     "throttlingException": 429,
@@ -62,9 +63,9 @@ _EXCEPTION_STATUS = {
 
 def build_request(request: ChatRequest, *, model: str, stream: bool) -> UpstreamRequest:
     thinking, max_tokens = claude_thinking(request, model)
-    body: dict[str, Any] = {
-        "messages": [_message(turn, i) for i, turn in enumerate(claude_messages(request))]
-    }
+    # Tool ids are made Bedrock's (`claude_tool_id`) in `_block`, as `claude_messages` would, without
+    # copying every turn for it.
+    body: dict[str, Any] = {"messages": [_message(turn, i) for i, turn in enumerate(request.messages)]}
     if request.system:
         system: list[dict[str, Any]] = []
         for block in request.system:
@@ -101,7 +102,8 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
 def _message(turn: dict[str, Any], index: int) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     for j, block in enumerate(turn["content"]):
-        converted = _block(block, f"messages[{index}].content[{j}]")
+        # text, by far the commonest block, without the call
+        converted = {"text": block["text"]} if block.get("type") == "text" else _block(block, index, j)
         if converted is not None:
             content.append(converted)
             if block.get("cache_control"):
@@ -109,18 +111,23 @@ def _message(turn: dict[str, Any], index: int) -> dict[str, Any]:
     return {"role": turn["role"], "content": content}
 
 
-def _block(block: dict[str, Any], param: str) -> dict[str, Any] | None:
+def _block(block: dict[str, Any], index: int, j: int) -> dict[str, Any] | None:
+    """The Converse block of a canonical one; (index, j) name it in an error (`_media`)."""
     kind = block.get("type")
     if kind == "text":
         return {"text": block["text"]}
     if kind == "tool_use":
         return {
-            "toolUse": {"toolUseId": block["id"], "name": block["name"], "input": block.get("input") or {}}
+            "toolUse": {
+                "toolUseId": claude_tool_id(block["id"]),
+                "name": block["name"],
+                "input": block.get("input") or {},
+            }
         }
     if kind == "tool_result":
-        inner = [_block(b, param) for b in block.get("content") or ()]
+        inner = [_block(b, index, j) for b in block.get("content") or ()]
         result: dict[str, Any] = {
-            "toolUseId": block["tool_use_id"],
+            "toolUseId": claude_tool_id(block["tool_use_id"]),
             "content": [b for b in inner if b is not None] or [{"text": "(no output)"}],
         }
         if block.get("is_error"):
@@ -134,7 +141,7 @@ def _block(block: dict[str, Any], param: str) -> dict[str, Any] | None:
     if kind == "redacted_thinking":
         return {"reasoningContent": {"redactedContent": block["data"]}}
     if kind in ("image", "document"):
-        return _media(block, kind, param)
+        return _media(block, kind, f"messages[{index}].content[{j}]")
     return None
 
 
@@ -162,10 +169,16 @@ def _media(block: dict[str, Any], kind: str, param: str) -> dict[str, Any]:
 
 
 def _tool_config(request: ChatRequest, messages: list[dict[str, Any]]) -> dict[str, Any] | None:
-    choice = request.tool_choice or {"type": "auto"}
-    specs = [] if choice["type"] == "none" else list(request.tools)
-    used = {b["toolUse"]["name"] for m in messages for b in m["content"] if "toolUse" in b}
-    has_results = any("toolResult" in b for m in messages for b in m["content"])
+    choice = request.tool_choice or _AUTO
+    specs = [] if choice["type"] == "none" else request.tools
+    used: set[str] = set()
+    has_results = False
+    for message in messages:  # one pass over the blocks: most conversations have no tool at all
+        for b in message["content"]:
+            if "toolUse" in b:
+                used.add(b["toolUse"]["name"])
+            elif "toolResult" in b:
+                has_results = True
     if not specs and not used and not has_results:
         return None
     tools: list[dict[str, Any]] = []
@@ -197,11 +210,9 @@ def converse_usage(value: Any) -> Usage | None:
         return None
     read = as_int(value.get("cacheReadInputTokens"))
     write = as_int(value.get("cacheWriteInputTokens"))
+    # positional: a keyword call costs more than the dataclass's whole __init__
     return Usage(
-        input_tokens=as_int(value.get("inputTokens")) + read + write,
-        output_tokens=as_int(value.get("outputTokens")),
-        cache_read_tokens=read,
-        cache_write_tokens=write,
+        as_int(value.get("inputTokens")) + read + write, as_int(value.get("outputTokens")), read, write
     )
 
 
@@ -290,8 +301,15 @@ class ConverseDecoder:
                     )
                     if isinstance(text.get("signature"), str):
                         out.append(BlockDelta(self._next - 1, SIGNATURE, text["signature"]))
-            elif isinstance(block.get("text"), str):
-                self._delta({"contentBlockIndex": i, "delta": {"text": block["text"]}}, out)
+            elif isinstance(plain := block.get("text"), str):
+                # what `_delta` does with this text as a delta, without building the delta
+                if self._open is not None:  # never: each block is closed below
+                    self._close(out)
+                self._open, self._kind = i, TEXT
+                out.append(BlockStart(self._next, TEXT))
+                self._next += 1
+                if plain:
+                    out.append(BlockDelta(self._next - 1, TEXT, plain))
             self._close(out)
         out.append(
             MessageDelta(
@@ -311,16 +329,15 @@ class ConverseDecoder:
     ) -> None:
         self._close(out)
         self._open, self._kind = index, kind
-        tool = as_obj(tool)
-        out.append(
-            BlockStart(
-                self._next,
-                kind,
-                id=str(tool.get("toolUseId") or ""),
-                name=str(tool.get("name") or ""),
-                data=data,
+        if tool is None:  # a text or thinking block
+            out.append(BlockStart(self._next, kind, "", "", data))
+        else:
+            tool = as_obj(tool)
+            out.append(
+                BlockStart(
+                    self._next, kind, str(tool.get("toolUseId") or ""), str(tool.get("name") or ""), data
+                )
             )
-        )
         self._next += 1
 
     def _close(self, out: list[Event]) -> None:

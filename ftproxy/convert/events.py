@@ -18,8 +18,8 @@ Stop reasons use Anthropic's names (`end_turn`, `stop_sequence`, `max_tokens`, `
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
+from os import urandom
 from typing import Any
 
 from ftproxy._json import loads
@@ -87,6 +87,7 @@ class StreamError:
 
 
 Event = MessageStart | BlockStart | BlockDelta | BlockStop | MessageDelta | MessageStop | StreamError
+_EVENT_TYPES = (MessageStart, BlockStart, BlockDelta, BlockStop, MessageDelta, MessageStop, StreamError)
 
 
 @dataclass(slots=True)
@@ -128,8 +129,14 @@ class Collector:
         self._parts: dict[int, list[str]] = {}
 
     def add(self, event: Event) -> None:
+        # Dispatch on the exact type (an identity test each) rather than an isinstance chain: a
+        # whole answer folds six events, a stream one per delta. A subclass of an event type is
+        # folded as the type it extends.
+        kind = type(event)
+        if kind not in _EVENT_TYPES:
+            kind = next((t for t in _EVENT_TYPES if isinstance(event, t)), None)
         answer = self.answer
-        if isinstance(event, BlockDelta):
+        if kind is BlockDelta:
             parts = self._parts.get(event.index)
             if parts is None:
                 return
@@ -138,27 +145,32 @@ class Collector:
                 block.signature += event.text
             else:
                 parts.append(event.text)
-        elif isinstance(event, BlockStart):
+        elif kind is BlockStart:
             self._parts[event.index] = []
-            while len(answer.blocks) <= event.index:
-                answer.blocks.append(Block(kind=TEXT))
-            answer.blocks[event.index] = Block(kind=event.kind, id=event.id, name=event.name, data=event.data)
-        elif isinstance(event, BlockStop):
+            blocks = answer.blocks
+            block = Block(event.kind, "", event.id, event.name, "", event.data)
+            if len(blocks) == event.index:  # decoders number blocks in order: the next one
+                blocks.append(block)
+            else:
+                while len(blocks) <= event.index:
+                    blocks.append(Block(TEXT))
+                blocks[event.index] = block
+        elif kind is BlockStop:
             self._flush(event.index)
-        elif isinstance(event, MessageStart):
+        elif kind is MessageStart:
             answer.id = event.id
             if event.usage is not None:
                 answer.usage = event.usage
-        elif isinstance(event, MessageDelta):
+        elif kind is MessageDelta:
             answer.stop_reason = event.stop_reason
             answer.stop_sequence = event.stop_sequence
             if event.usage is not None:
                 answer.usage = event.usage
-        elif isinstance(event, MessageStop):
+        elif kind is MessageStop:
             for index in list(self._parts):
                 self._flush(index)
             answer.complete = True
-        elif isinstance(event, StreamError):
+        elif kind is StreamError:
             answer.error = event
 
     def _flush(self, index: int) -> None:
@@ -168,7 +180,8 @@ class Collector:
 
 
 def new_id(prefix: str) -> str:
-    return prefix + secrets.token_hex(12)
+    # `secrets.token_hex` is this, through two more calls (token_bytes, SystemRandom.randbytes).
+    return prefix + urandom(12).hex()
 
 
 def parse_arguments(text: str) -> dict[str, Any]:

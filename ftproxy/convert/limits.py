@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from ftproxy.wire.apis import ClientApi
@@ -52,12 +53,22 @@ def _base_name(model: str) -> str:
     return name.split("--", 1)[1] if "--" in name else name
 
 
-def claude_cap(model: str, betas: list[str] | tuple[str, ...] = ()) -> int:
+@lru_cache(maxsize=1024)
+def _claude_version(model: str) -> tuple[str, tuple[int, int]] | None:
+    """(family, (major, minor)) of a Claude model name, None for a name without a version. Made
+    once per name (deployment names are few): every converted Claude request reads it twice."""
     match = _CLAUDE_VERSION.search(_base_name(model))
     if not match:
-        return CLAUDE_MAX
+        return None
     family = match.group(1) or match.group(4) or ""
-    version = (int(match.group(2)), int(match.group(3) or 0))
+    return family, (int(match.group(2)), int(match.group(3) or 0))
+
+
+def claude_cap(model: str, betas: list[str] | tuple[str, ...] = ()) -> int:
+    parsed = _claude_version(model)
+    if parsed is None:
+        return CLAUDE_MAX
+    family, version = parsed
     if version < (3, 5):
         return 4_096
     if version == (3, 5):
@@ -73,8 +84,8 @@ def claude_cap(model: str, betas: list[str] | tuple[str, ...] = ()) -> int:
 
 def claude_thinks(model: str) -> bool:
     """Whether a Claude model has extended thinking (3.7 and later; unknown names are assumed to)."""
-    match = _CLAUDE_VERSION.search(_base_name(model))
-    return not match or (int(match.group(2)), int(match.group(3) or 0)) >= (3, 7)
+    parsed = _claude_version(model)
+    return parsed is None or parsed[1] >= (3, 7)
 
 
 def _table_cap(model: str, caps: Iterable[tuple[re.Pattern[str], int]], default: int) -> int:
@@ -83,10 +94,13 @@ def _table_cap(model: str, caps: Iterable[tuple[re.Pattern[str], int]], default:
     return next((cap for pattern, cap in caps if pattern.search(name)), default)
 
 
+# Cached per name, as `_claude_version` is: a pure function of a deployment's model name.
+@lru_cache(maxsize=1024)
 def gpt_cap(model: str) -> int:
     return _table_cap(model, _GPT_CAPS, GPT_MAX)
 
 
+@lru_cache(maxsize=1024)
 def gemini_cap(model: str) -> int:
     return _table_cap(model, _GEMINI_CAPS, GEMINI_MAX)
 

@@ -46,9 +46,73 @@ _UNSUPPORTED = {
 }
 
 
+# The top-level fields of the plain request (`_plain_request`): what an SDK sends for a simple
+# prompt. A body with any other field takes the general path.
+_PLAIN_FIELDS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+    }
+)
+
+
 def parse_request(body: Any) -> ChatRequest:
     body = want_object(body, "body")
     check_chat_common(body)  # the common fields, as the GPT passthrough checks them
+    if body.keys() <= _PLAIN_FIELDS:
+        plain = _plain_request(body)
+        if plain is not None:
+            return plain
+    return _general_request(body)
+
+
+def _plain_request(body: dict[str, Any]) -> ChatRequest | None:
+    """The request `_general_request` makes of a body of `_PLAIN_FIELDS` whose messages are text
+    (string content, no tool calls), read without its per-field and per-part checks; None for
+    any other body, which `_general_request` then reads (and refuses with its own error).
+
+    What `check_chat_common` checked is not checked again: `messages` is a non-empty list of
+    objects with a known role and string, list or null content, and the numbers are in range
+    (max_tokens a whole number, as an int or a float)."""
+    options = body.get("stream_options")
+    if options is not None and not isinstance(options, dict):
+        return None
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []  # `merge_turns`'s result: blank text left out, roles merged
+    for message in body["messages"]:
+        content = message.get("content")
+        if not isinstance(content, str):
+            return None
+        role = message.get("role")
+        if role == "user" or (role == "assistant" and message.get("tool_calls") is None):
+            if content.strip():
+                if turns and turns[-1]["role"] == role:
+                    turns[-1]["content"].append({"type": "text", "text": content})
+                else:
+                    turns.append({"role": role, "content": [{"type": "text", "text": content}]})
+        elif role == "system" or role == "developer":
+            if content:
+                system.append({"type": "text", "text": content})
+        else:
+            return None
+    if not turns:
+        return None
+    max_tokens = body.get("max_completion_tokens")
+    if max_tokens is None:
+        max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, float):  # a whole number (`check_chat_common`), read as `opt_int` reads it
+        max_tokens = int(max_tokens)
+    return ChatRequest(turns, system, max_tokens, body.get("temperature"), body.get("top_p"))
+
+
+def _general_request(body: dict[str, Any]) -> ChatRequest:
+    """Any body that `check_chat_common` passed."""
     for key, message in _UNSUPPORTED.items():
         if body.get(key) is not None:
             raise ClientRequestError(message, key)

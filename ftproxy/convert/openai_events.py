@@ -251,21 +251,30 @@ class OpenAIChatEncoder:
         return openai_error_chunk(status, message)
 
     def render(self, answer: Answer) -> dict[str, Any]:
-        text = answer.text
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": text if text or not answer.has_tool_use else None,
-        }
-        calls = [
-            {"id": b.id, "type": "function", "function": {"name": b.name, "arguments": b.text or "{}"}}
-            for b in answer.blocks
-            if b.kind == TOOL_USE
-        ]
+        # One pass over the blocks for the text, the tool calls and the thinking (what
+        # `answer.text` and `answer.has_tool_use` would read in passes of their own).
+        texts: list[str] = []
+        calls: list[dict[str, Any]] = []
+        thinking: list[str] = []
+        for b in answer.blocks:
+            if b.kind == TEXT:
+                texts.append(b.text)
+            elif b.kind == TOOL_USE:
+                calls.append(
+                    {
+                        "id": b.id,
+                        "type": "function",
+                        "function": {"name": b.name, "arguments": b.text or "{}"},
+                    }
+                )
+            elif b.kind == THINKING:
+                thinking.append(b.text)
+        text = "".join(texts)
+        message: dict[str, Any] = {"role": "assistant", "content": text if text or not calls else None}
         if calls:
             message["tool_calls"] = calls
-        thinking = "".join(b.text for b in answer.blocks if b.kind == THINKING)
-        if thinking:
-            message["reasoning_content"] = thinking
+        if thinking and (reasoning := "".join(thinking)):
+            message["reasoning_content"] = reasoning
         out: dict[str, Any] = {
             "id": self._id,
             "object": "chat.completion",
