@@ -121,6 +121,8 @@ _TOOL_FIELDS = frozenset({"type", "name", "description", "input_schema", "cache_
 
 
 def log_unknown_fields(body: dict[str, Any]) -> None:
+    if body.keys() <= KNOWN_FIELDS:  # the common case, in one C call
+        return
     unknown = sorted(key for key in body if key not in KNOWN_FIELDS)
     if unknown:
         log.debug("Anthropic Messages: dropped unknown fields %s (a newer client's)", ", ".join(unknown))
@@ -232,6 +234,8 @@ def _native_blocks(content: Any, param: str) -> list[dict[str, Any]]:
 
 
 def bedrock_betas(headers: dict[str, str] | None, body: dict[str, Any] | None = None) -> list[str]:
+    if not headers and body is None:
+        return []
     values: list[str] = []
     for name, value in (headers or {}).items():
         if name.lower() == "anthropic-beta" and isinstance(value, str):
@@ -300,9 +304,61 @@ def _is_server_tool(tool: Any) -> bool:
 # --- client body → ChatRequest ------------------------------------------------------------------
 
 
+# The top-level fields of the plain request (`_plain_request`): a simple prompt.
+_PLAIN_FIELDS = frozenset(
+    {"model", "messages", "max_tokens", "stream", "system", "temperature", "top_p", "top_k"}
+)
+
+
 def parse_request(body: Any, headers: dict[str, str] | None = None) -> ChatRequest:
     body = want_object(body, "body")
     log_unknown_fields(body)
+    if body.keys() <= _PLAIN_FIELDS:
+        plain = _plain_request(body, headers)
+        if plain is not None:
+            return plain
+    return _general_request(body, headers)
+
+
+def _plain_request(body: dict[str, Any], headers: dict[str, str] | None) -> ChatRequest | None:
+    """The request `_general_request` makes of a body of `_PLAIN_FIELDS` whose messages are user
+    and assistant text (string content) and whose system prompt is a string; None for any other
+    body, which `_general_request` then reads (and refuses with its own error). The numbers are
+    read by the same helpers in the same order, after everything the general path checks before
+    them has passed, so that an invalid one is the same 400."""
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return None
+    turns: list[dict[str, Any]] = []  # `merge_turns`'s result: blank text left out, roles merged
+    for message in messages:
+        if not isinstance(message, dict):
+            return None
+        content = message.get("content")
+        role = message.get("role")
+        if not isinstance(content, str) or (role != "user" and role != "assistant"):
+            return None
+        if content.strip():
+            if turns and turns[-1]["role"] == role:
+                turns[-1]["content"].append({"type": "text", "text": content})
+            else:
+                turns.append({"role": role, "content": [{"type": "text", "text": content}]})
+    system = body.get("system")
+    if not turns or (system is not None and not isinstance(system, str)):
+        return None
+    request = ChatRequest(
+        turns,
+        [text_block(system)] if system else [],
+        opt_int(body, "max_tokens", 1),
+        opt_number(body, "temperature", 0, 1),
+        opt_number(body, "top_p", 0, 1),
+        opt_int(body, "top_k", 0),
+    )
+    if headers:
+        request.betas = bedrock_betas(headers)
+    return request
+
+
+def _general_request(body: dict[str, Any], headers: dict[str, str] | None) -> ChatRequest:
     turns: list[tuple[str, list[dict[str, Any]]]] = []
     for i, message in enumerate(want_list(body.get("messages"), "messages")):
         param = f"messages[{i}]"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ftproxy.convert import ClientRequestError, openai_chat
+from ftproxy.convert import ClientRequestError, anthropic_messages, openai_chat
 from ftproxy.convert.base import Usage
 from ftproxy.convert.canonical import check_chat_common, want_object
 from ftproxy.convert.events import (
@@ -186,3 +186,65 @@ def test_collector_fills_a_gap_in_block_numbers() -> None:
         ("text", "", ""),
         ("tool_use", "{}", "t"),
     ]
+
+
+def _general_messages(body: Any, headers: dict[str, str] | None = None) -> Any:
+    return anthropic_messages._general_request(want_object(body, "body"), headers)
+
+
+MESSAGES_BODIES = [
+    {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 256},
+    {
+        "messages": [
+            {"role": "user", "content": "a"},
+            {"role": "user", "content": " "},
+            {"role": "assistant", "content": "b"},
+        ],
+        "system": "Be brief.",
+        "stream": False,
+    },
+    {
+        "messages": [{"role": "user", "content": "a"}],
+        "system": "",
+        "temperature": 1,
+        "top_p": 0.5,
+        "top_k": 3,
+    },
+    {"messages": [{"role": "user", "content": "a"}], "max_tokens": 0, "temperature": 5},
+    {"messages": [{"role": "user", "content": "a"}], "max_tokens": 2.0},
+    {"messages": [{"role": "user", "content": "a"}], "temperature": True, "top_k": -1},
+    {"messages": [{"role": "user", "content": "a"}], "system": [{"type": "text", "text": "s"}]},
+    {"messages": [{"role": "user", "content": "a"}], "system": 5},
+    {"messages": [{"role": "system", "content": "a"}, {"role": "user", "content": "b"}]},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": "a"}]}]},
+    {"messages": [{"role": "user", "content": None}]},
+    {"messages": [{"role": "tool", "content": "a"}]},
+    {"messages": [{"role": "user", "content": "  "}]},
+    {"messages": ["x"]},
+    {"messages": "x"},
+    {},
+]
+
+
+@pytest.mark.parametrize("body", MESSAGES_BODIES)
+@pytest.mark.parametrize("headers", [None, {}, {"anthropic-beta": "output-128k-2025-02-19,nope"}])
+def test_plain_messages_request_is_the_general_one(body: Any, headers: dict[str, str] | None) -> None:
+    parse = anthropic_messages.parse_request
+    assert _outcome(lambda b: parse(b, headers), body) == _outcome(
+        lambda b: _general_messages(b, headers), body
+    )
+
+
+messages_body = st.fixed_dictionaries(
+    {"messages": st.lists(message, max_size=4)},
+    optional={
+        "model": text, "stream": st.booleans(), "system": text | st.none() | st.just([]) | number,
+        "max_tokens": number, "temperature": number, "top_p": number, "top_k": number,
+    },
+)  # fmt: skip
+
+
+@given(messages_body)
+@settings(max_examples=400, deadline=None)
+def test_generated_messages_bodies_read_alike(body: dict[str, Any]) -> None:
+    assert _outcome(anthropic_messages.parse_request, body) == _outcome(_general_messages, body)
