@@ -208,6 +208,11 @@ def _tool_config(request: ChatRequest, messages: list[dict[str, Any]]) -> dict[s
 def converse_usage(value: Any) -> Usage | None:
     if not isinstance(value, dict):
         return None
+    fresh, output = value.get("inputTokens"), value.get("outputTokens")
+    # the common answer: two plain counts (`type` is exact: no bool), no prompt cache
+    cached = "cacheReadInputTokens" in value or "cacheWriteInputTokens" in value
+    if type(fresh) is int and type(output) is int and not cached:
+        return Usage(fresh, output)
     read = as_int(value.get("cacheReadInputTokens"))
     write = as_int(value.get("cacheWriteInputTokens"))
     # positional: a keyword call costs more than the dataclass's whole __init__
@@ -381,5 +386,8 @@ class ConverseDecoder:
 
 
 def _stop_sequence(body: dict[str, Any]) -> str | None:
-    sequence = as_obj(body.get("additionalModelResponseFields")).get("stop_sequence")
+    fields = body.get("additionalModelResponseFields")
+    if fields is None:  # the common answer
+        return None
+    sequence = as_obj(fields).get("stop_sequence")
     return sequence if isinstance(sequence, str) else None

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ftproxy.convert import ClientRequestError, anthropic_messages, openai_chat
 from ftproxy.convert.base import Usage
 from ftproxy.convert.canonical import check_chat_common, want_object
+from ftproxy.convert.converse import ConverseDecoder, converse_usage
 from ftproxy.convert.events import (
     BlockDelta,
     BlockStart,
@@ -248,3 +249,34 @@ messages_body = st.fixed_dictionaries(
 @settings(max_examples=400, deadline=None)
 def test_generated_messages_bodies_read_alike(body: dict[str, Any]) -> None:
     assert _outcome(anthropic_messages.parse_request, body) == _outcome(_general_messages, body)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"inputTokens": 15, "outputTokens": 16, "totalTokens": 31}, Usage(15, 16)),
+        ({"inputTokens": 15, "outputTokens": 16, "cacheReadInputTokens": 4}, Usage(19, 16, 4, 0)),
+        ({"inputTokens": 15, "outputTokens": 16, "cacheWriteInputTokens": 5}, Usage(20, 16, 0, 5)),
+        ({"inputTokens": 15, "outputTokens": 16, "cacheReadInputTokens": None}, Usage(15, 16)),
+        ({"inputTokens": True, "outputTokens": 16}, Usage(0, 16)),
+        ({"inputTokens": "15", "outputTokens": 16.0}, Usage(0, 0)),
+        ({}, Usage()),
+        ([], None),
+    ],
+)
+def test_converse_usage(usage: Any, expected: Usage | None) -> None:
+    assert converse_usage(usage) == expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "sequence"),
+    [(None, None), ({"stop_sequence": "END"}, "END"), ({"stop_sequence": 3}, None), ([], None), ("x", None)],
+)
+def test_converse_stop_sequence(fields: Any, sequence: str | None) -> None:
+    answer = {"output": {"message": {"content": [{"text": "a"}]}}, "stopReason": "stop_sequence"}
+    if fields is not None:
+        answer["additionalModelResponseFields"] = fields
+    events = ConverseDecoder().whole(answer)
+    assert [e for e in events if isinstance(e, MessageDelta)] == [
+        MessageDelta("stop_sequence", sequence, None)
+    ]
