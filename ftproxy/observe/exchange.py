@@ -99,25 +99,24 @@ def record(exchange: Exchange, now: float | None = None) -> None:
     now = time.perf_counter() if now is None else now
     elapsed = now - x.started
     overhead = overhead_s(x.started, x.upstream_s, x.auth_s, now)
-    child = metrics.child
-    child(metrics.REQUESTS_IN_FLIGHT, x.endpoint).dec()
-    child(metrics.REQUESTS, x.endpoint, metrics.status_label(x.status)).inc()
+    series = metrics.request_series(x.endpoint, x.status, x.family, x.route, x.model)
+    series.in_flight(-1)
+    series.requests(1)
     kind = error_kind(x)
     if kind is not None:
-        child(metrics.ERRORS, kind).inc()
+        metrics.child(metrics.ERRORS, kind).inc()
         if kind == "client_disconnected":
             metrics.CLIENT_DISCONNECTS.inc()
     if x.model is not None:
-        child(metrics.REQUEST_LATENCY, x.endpoint, x.family).observe(elapsed)
-        child(metrics.PROXY_OVERHEAD, x.endpoint, x.family).observe(overhead)
-        child(metrics.MODEL_REQUESTS, x.family, x.route).inc()
-        model = metrics.model_label(x.model)
+        series.latency(elapsed)
+        series.overhead(overhead)
+        series.model_requests(1)
         if x.input_tokens:
-            child(metrics.TOKENS, model, "in").inc(x.input_tokens)
+            series.tokens_in(x.input_tokens)
         if x.output_tokens:
-            child(metrics.TOKENS, model, "out").inc(x.output_tokens)
+            series.tokens_out(x.output_tokens)
     if x.first_chunk_at is not None:
-        child(metrics.TIME_TO_FIRST_TOKEN, x.family).observe(x.first_chunk_at - x.started)
+        series.first_token(x.first_chunk_at - x.started)
     if ACCESS_LOG.enabled:
         ACCESS_LOG.write(_log_fields(x, elapsed, overhead, kind))
 

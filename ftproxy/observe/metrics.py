@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import threading
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from typing import Any
@@ -141,10 +142,6 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
-def upstream_response(family: str, status: int) -> None:
-    child(UPSTREAM_RESPONSES, family, status_label(status)).inc()
-
-
 # ---- bounded label values: one dict lookup per call, tables built once at import ----
 
 _COMMON_STATUSES = {200, 201, 204, 304, 400, 401, 403, 404, 405, 408, 409, 413, 415, 422, 429, 499}
@@ -173,6 +170,128 @@ def set_known_models(names: Iterable[str]) -> None:
 
 def model_label(model: str | None) -> str:
     return model if model in _known_models else OTHER
+
+
+# ---- the request path's updates, bound once per label set ----
+# A request makes ~10 updates. The public `inc()` / `dec()` / `observe()` re-check on every call
+# that the child has label values (and, for a gauge, its mode), and `observe()` scans the buckets
+# in Python; all of that is settled once the child exists. So each label set's child is bound once
+# to the value objects prometheus_client itself updates last (`_value`, a histogram's `_sum` and
+# `_buckets`: they hold the lock, and in multiprocess mode write the mmap file and notice a fork),
+# and those are called directly. Private attributes: tests/unit/test_metrics_fast.py compares this
+# path's exposition with the public API's, single- and multiprocess, and fails if they change.
+# Every cache below is written with equal values by whichever thread gets there first (`child`
+# returns the one child `labels()` keeps), and a child is only bound when first updated: binding
+# creates its series, so a series appears in /metrics when, and only when, it did before.
+
+Add = Callable[[float], None]
+
+
+def _add(metric_child: Any) -> Add:
+    """What Counter.inc(n), Gauge.inc(n) and Gauge.dec(-n) do once their checks have passed."""
+    add: Add = metric_child._value.inc
+    return add
+
+
+def _add_count(metric_child: Any) -> Add:
+    """A counter's `_add` for amounts read from an answer (token counts): Counter.inc's check kept."""
+    inc = metric_child._value.inc
+
+    def add(amount: float) -> None:
+        if amount < 0:
+            raise ValueError("Counters can only be incremented by non-negative amounts.")
+        inc(amount)
+
+    return add
+
+
+def _observe(histogram_child: Any) -> Add:
+    """Histogram.observe: the sum, then the first bucket with `amount <= bound` (bisect_left), the
+    last bound being +Inf; a NaN is in no bucket, as there."""
+    add_sum = histogram_child._sum.inc
+    bounds = tuple(histogram_child._upper_bounds)
+    add_bucket = tuple(bucket.inc for bucket in histogram_child._buckets)
+    if len(bounds) != len(add_bucket) or bounds[-1] != float("inf"):
+        raise TypeError(f"prometheus_client's Histogram changed: {bounds} for {len(add_bucket)} buckets")
+
+    def observe(amount: float) -> None:
+        add_sum(amount)
+        if amount == amount:
+            add_bucket[bisect_left(bounds, amount)](1)
+
+    return observe
+
+
+class _Bind:
+    """Holds a series' slot until the first update: binds the child, puts it in the slot, applies."""
+
+    __slots__ = ("_bind", "_labels", "_metric", "_series", "_slot")
+
+    def __init__(
+        self, series: RequestSeries, slot: str, bind: Callable[[Any], Add], metric: Any, *labels: str
+    ):
+        self._series, self._slot, self._bind, self._metric, self._labels = series, slot, bind, metric, labels
+
+    def __call__(self, amount: float) -> None:
+        update = self._bind(child(self._metric, *self._labels))
+        setattr(self._series, self._slot, update)
+        update(amount)
+
+
+class RequestSeries:
+    """Every update an ended request makes, for one (endpoint, status, family, route, model) label
+    set: `exchange.record` calls the slots (an amount each) in the order it always made them."""
+
+    __slots__ = (
+        "first_token",
+        "in_flight",
+        "latency",
+        "model_requests",
+        "overhead",
+        "requests",
+        "tokens_in",
+        "tokens_out",
+    )
+
+    def __init__(self, endpoint: str, status: str, family: str, route: str, model: str) -> None:
+        self.in_flight: Add = _Bind(self, "in_flight", _add, REQUESTS_IN_FLIGHT, endpoint)
+        self.requests: Add = _Bind(self, "requests", _add, REQUESTS, endpoint, status)
+        self.latency: Add = _Bind(self, "latency", _observe, REQUEST_LATENCY, endpoint, family)
+        self.overhead: Add = _Bind(self, "overhead", _observe, PROXY_OVERHEAD, endpoint, family)
+        self.model_requests: Add = _Bind(self, "model_requests", _add, MODEL_REQUESTS, family, route)
+        self.tokens_in: Add = _Bind(self, "tokens_in", _add_count, TOKENS, model, "in")
+        self.tokens_out: Add = _Bind(self, "tokens_out", _add_count, TOKENS, model, "out")
+        self.first_token: Add = _Bind(self, "first_token", _observe, TIME_TO_FIRST_TOKEN, family)
+
+
+_series: dict[tuple[str, str, str, str, str], RequestSeries] = {}
+_in_flight: dict[str, Add] = {}
+_upstream: dict[tuple[str, str], Add] = {}
+
+
+def request_series(endpoint: str, status: int, family: str, route: str, model: str | None) -> RequestSeries:
+    """The ended request's series; its labels as `status_label` and `model_label` give them."""
+    key = (endpoint, _STATUSES.get(status, OTHER), family, route, model if model in _known_models else OTHER)
+    found = _series.get(key)
+    if found is None:
+        found = _series[key] = RequestSeries(*key)
+    return found
+
+
+def request_started(endpoint: str) -> None:
+    """ftproxy_requests_in_flight{endpoint} + 1; the request's `RequestSeries.in_flight(-1)` ends it."""
+    add = _in_flight.get(endpoint)
+    if add is None:
+        add = _in_flight[endpoint] = _add(child(REQUESTS_IN_FLIGHT, endpoint))
+    add(1)
+
+
+def upstream_response(family: str, status: int) -> None:
+    key = (family, _STATUSES.get(status, OTHER))
+    add = _upstream.get(key)
+    if add is None:
+        add = _upstream[key] = _add(child(UPSTREAM_RESPONSES, *key))
+    add(1)
 
 
 # ---- scrape-time interpreter and process metrics ----

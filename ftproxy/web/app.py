@@ -60,7 +60,7 @@ class Gateway:
         request = Request(environ, max_body=self.max_body)
         request_id = _request_id(request)
         call = Call(request_id, request.method, request.path, metrics.endpoint_label(request.path))
-        metrics.child(metrics.REQUESTS_IN_FLIGHT, call.endpoint).inc()
+        metrics.request_started(call.endpoint)
         handed_to_stream = False
         # Whatever happens below (a handler, an error reply that cannot render, start_response
         # refusing a header), the call ends here: slots given back, upstream closed, record
