@@ -75,10 +75,8 @@ class _Rules:
     drops_headers: tuple[str, ...]
     max_output_tokens: int | None
     short_tool_ids: bool
-
-    @property
-    def empty(self) -> bool:
-        return not (self.refuses or self.drops or self.drops_headers or self.max_output_tokens)
+    # nothing for `apply` to do: worked out once per model name with the rest, not per request
+    empty: bool
 
 
 @lru_cache(maxsize=1024)
@@ -87,12 +85,13 @@ def rules_for(model: str) -> _Rules:
     name = model.lower()
     matching = [r for r in RULES if r.models.search(name)]
     caps = [r.max_output_tokens for r in matching if r.max_output_tokens]
+    refuses = frozenset().union(*(r.refuses for r in matching))
+    drops = tuple(f for r in matching for f in r.drops)
+    drops_headers = tuple(h for r in matching for h in r.drops_headers)
+    cap = min(caps) if caps else None
+    short_ids = any(r.short_tool_ids for r in matching)
     return _Rules(
-        frozenset().union(*(r.refuses for r in matching)),
-        tuple(f for r in matching for f in r.drops),
-        tuple(h for r in matching for h in r.drops_headers),
-        min(caps) if caps else None,
-        any(r.short_tool_ids for r in matching),
+        refuses, drops, drops_headers, cap, short_ids, not (refuses or drops or drops_headers or cap)
     )
 
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
-from ftproxy.convert._lenient import as_int, as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest, Usage
 from ftproxy.convert.canonical import check_chat_common, each_tool, want_object
 from ftproxy.convert.tool_schema import want_schema
@@ -37,9 +37,13 @@ CHAT_PATHS = {
 
 _REASONING_MODEL = re.compile(r"^(gpt-5|o\d)(\b|[-.])")
 _DROPPED_FOR_REASONING = ("temperature", "top_p")
+_NO_CHOICES = "the chat completion has no choices"
 
 
+@lru_cache(maxsize=1024)
 def is_reasoning_model(model: str) -> bool:
+    """A fact of the name alone, asked on every GPT request: one regex match per model name
+    (the configured and discovered ones: few), a cache hit after."""
     return _REASONING_MODEL.match(model) is not None
 
 
@@ -47,7 +51,9 @@ def build_request(
     body: dict[str, Any], *, model: str, stream: bool, api: UpstreamApi = UpstreamApi.AZURE_OPENAI_CHAT
 ) -> UpstreamRequest:
     check_chat_common(body)  # the same 400s as the converted pairs, before the upstream call
-    _check_tools(body.get("tools"))
+    tools = body.get("tools")
+    if tools is not None:  # absent is none (`each_tool`): most requests skip the checker's call
+        _check_tools(tools)
     upstream = dict(body)
     if api is UpstreamApi.OPENAI_COMPATIBLE_CHAT:
         upstream["model"] = model  # the deployment's model, not a client alias of it
@@ -79,13 +85,19 @@ def _check_tools(value: Any) -> None:
 
 
 def openai_usage(value: Any) -> Usage | None:
+    """The usage object of an answer or chunk, leniently read (a count of the wrong type reads
+    as 0, as `as_int` would read it). `as_int` and `as_obj` are inlined: every answer of every
+    OpenAI-shaped route comes through here, and a call each costs more than the test itself."""
     if not isinstance(value, dict):
         return None
-    cached = as_int(as_obj(value.get("prompt_tokens_details")).get("cached_tokens"))
+    prompt = value.get("prompt_tokens")
+    completion = value.get("completion_tokens")
+    details = value.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else 0
     return Usage(
-        input_tokens=as_int(value.get("prompt_tokens")),
-        output_tokens=as_int(value.get("completion_tokens")),
-        cache_read_tokens=cached,
+        prompt if isinstance(prompt, int) and not isinstance(prompt, bool) else 0,
+        completion if isinstance(completion, int) and not isinstance(completion, bool) else 0,
+        cached if isinstance(cached, int) and not isinstance(cached, bool) else 0,
     )
 
 
@@ -128,10 +140,13 @@ class OpenAIPassthroughTranslator:
             if not self._client_wants_usage:
                 return
         else:
-            if not self.content_started and any(_carries_content(c) for c in choices):
-                self.content_started = True
-            if any(c.get("finish_reason") for c in choices if isinstance(c, dict)):
-                self._finished = True
+            # one loop, no generators: this runs on every streamed chunk
+            for choice in choices:
+                if isinstance(choice, dict):
+                    if not self.content_started and _carries_content(choice):
+                        self.content_started = True
+                    if choice.get("finish_reason"):
+                        self._finished = True
             if event.get("usage") is not None and not self._client_wants_usage:
                 event.pop("usage")
         yield encode_data(event)
@@ -147,9 +162,13 @@ class OpenAIPassthroughTranslator:
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
         choices = body.get("choices")
-        # what every OpenAI client reads first: without it a 200 no client can use
-        if not isinstance(choices, list) or not choices or not all(isinstance(c, dict) for c in choices):
-            raise UpstreamProtocolError("the chat completion has no choices")
+        # what every OpenAI client reads first: without it a 200 no client can use (a loop,
+        # not all() over a generator: this runs on every GPT answer)
+        if not isinstance(choices, list) or not choices:
+            raise UpstreamProtocolError(_NO_CHOICES)
+        for choice in choices:
+            if not isinstance(choice, dict):
+                raise UpstreamProtocolError(_NO_CHOICES)
         self.usage = openai_usage(body.get("usage"))
         body.pop("prompt_filter_results", None)
         return body

@@ -37,6 +37,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from ftproxy._json import dumps
@@ -55,6 +57,8 @@ EMBEDDINGS_PATH = "/v2/embeddings"
 INTERMEDIATE_HEADER = "x-ftproxy-orchestration-intermediate"
 _STREAM = {"enabled": True}  # chunk_size and delimiters only matter to output filters: defaults
 _PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed")
+# the sampling fields in one C call, not a getattr each: this runs on every request
+_read_params = attrgetter(*_PARAMS)
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 _OPENAI_MODEL = re.compile(r"gpt-|o\d", re.ASCII)  # SAP's names of OpenAI's models
 
@@ -103,24 +107,33 @@ def _params(request: ChatRequest, model: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
-    for key in _PARAMS:
-        value = getattr(request, key)
+    for key, value in zip(_PARAMS, _read_params(request), strict=True):
         if value is not None:
             params[key] = value
     if request.stop:
         params["stop"] = request.stop[:4]
+    tools = request.tools
     choice = request.tool_choice
-    if choice is not None and request.tools and choice["type"] != "auto":
+    if choice is not None and tools and choice["type"] != "auto":
         if choice["type"] == "tool":
             params["tool_choice"] = {"type": "function", "function": {"name": choice["name"]}}
         else:
             params["tool_choice"] = _TOOL_CHOICE.get(choice["type"], "auto")
-    if _OPENAI_MODEL.match(model):
-        if request.tools and request.parallel_tool_calls is not None:
+    openai_model, reasoning_model = _openai_family(model)
+    if openai_model:
+        if tools and request.parallel_tool_calls is not None:
             params["parallel_tool_calls"] = request.parallel_tool_calls
-        if request.reasoning_effort is not None and is_reasoning_model(model):
+        if request.reasoning_effort is not None and reasoning_model:
             params["reasoning_effort"] = request.reasoning_effort
     return params
+
+
+@lru_cache(maxsize=1024)
+def _openai_family(model: str) -> tuple[bool, bool]:
+    """Whether `model` is SAP's name of an OpenAI model, and of an OpenAI reasoning model: facts
+    of the name alone, so two regex matches per model name, not per request (the names are
+    the configured and discovered ones: few)."""
+    return _OPENAI_MODEL.match(model) is not None, is_reasoning_model(model)
 
 
 def build_embeddings_request(body: dict[str, Any], *, model: str) -> dict[str, Any]:
@@ -185,7 +198,8 @@ class OrchestrationDecoder:
         if not isinstance(final, dict):
             return []  # an event of module results only (templating, input filter…)
         final, signature = _openai_shaped(final, "delta")
-        return _signed(self._inner.feed(final), signature)
+        events = self._inner.feed(final)
+        return _signed(events, signature) if signature else events
 
     def finish(self) -> list[Event]:
         return self._inner.finish()
@@ -195,7 +209,8 @@ class OrchestrationDecoder:
         if not isinstance(final, dict):
             raise UpstreamProtocolError("the orchestration answer has no final_result")
         final, signature = _openai_shaped(final, "message")
-        return _signed(self._inner.whole(final), signature)
+        events = self._inner.whole(final)
+        return _signed(events, signature) if signature else events
 
 
 def _stream_error(error: Any) -> StreamError:
@@ -228,9 +243,8 @@ def _openai_shaped(final: dict[str, Any], key: str) -> tuple[dict[str, Any], str
 
 
 def _signed(events: list[Event], signature: str) -> list[Event]:
-    """A thinking block's signature, right after its last text in `events`."""
-    if not signature:
-        return events
+    """A thinking block's signature, right after its last text in `events` (called only with
+    one: most answers carry none, and skip the call)."""
     for i in range(len(events) - 1, -1, -1):
         event = events[i]
         if isinstance(event, BlockDelta) and event.kind == THINKING:
@@ -240,23 +254,29 @@ def _signed(events: list[Event], signature: str) -> list[Event]:
 
 
 class OrchestrationTranslator(HubTranslator):
-    """The hub translator, plus the module results for a client that asked for them."""
+    """The hub translator, plus the module results for a client that asked for them. Without
+    them (the common case) each method is the hub's own, called directly: no generator of ours
+    around each streamed event, no `super()` object per call."""
 
     __slots__ = ("_intermediate",)
 
     def __init__(self, decoder: Decoder, encoder: Encoder, *, intermediate: bool) -> None:
-        super().__init__(decoder, encoder)
+        HubTranslator.__init__(self, decoder, encoder)
         self._intermediate = intermediate
 
     def stream_events(self, event: dict[str, Any]) -> Iterator[bytes]:
         if self._intermediate:
-            results = event.get("intermediate_results")
-            if results:
-                yield b": intermediate_results " + dumps(results) + b"\n\n"
-        yield from super().stream_events(event)
+            return self._with_intermediate(event)
+        return HubTranslator.stream_events(self, event)
+
+    def _with_intermediate(self, event: dict[str, Any]) -> Iterator[bytes]:
+        results = event.get("intermediate_results")
+        if results:
+            yield b": intermediate_results " + dumps(results) + b"\n\n"
+        yield from HubTranslator.stream_events(self, event)
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        answer = super().complete(body)
+        answer = HubTranslator.complete(self, body)
         if self._intermediate and body.get("intermediate_results") is not None:
             answer["intermediate_results"] = body["intermediate_results"]
         return answer
