@@ -38,7 +38,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any
 
 from ftproxy._json import dumps
@@ -57,8 +56,6 @@ EMBEDDINGS_PATH = "/v2/embeddings"
 INTERMEDIATE_HEADER = "x-ftproxy-orchestration-intermediate"
 _STREAM = {"enabled": True}  # chunk_size and delimiters only matter to output filters: defaults
 _PARAMS = ("temperature", "top_p", "presence_penalty", "frequency_penalty", "seed")
-# the sampling fields in one C call, not a getattr each: this runs on every request
-_read_params = attrgetter(*_PARAMS)
 _TOOL_CHOICE = {"auto": "auto", "any": "required", "none": "none"}
 _OPENAI_MODEL = re.compile(r"gpt-|o\d", re.ASCII)  # SAP's names of OpenAI's models
 
@@ -107,7 +104,8 @@ def _params(request: ChatRequest, model: str) -> dict[str, Any]:
     params: dict[str, Any] = {}
     if request.max_tokens is not None:
         params["max_tokens"] = request.max_tokens
-    for key, value in zip(_PARAMS, _read_params(request), strict=True):
+    for key in _PARAMS:
+        value = getattr(request, key)
         if value is not None:
             params[key] = value
     if request.stop:
