@@ -159,6 +159,9 @@ class AnthropicDecoder:
     def finish(self) -> list[Event]:
         return []
 
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        return None  # no fast path: `whole` decodes every answer
+
     def whole(self, body: dict[str, Any]) -> list[Event]:
         content = body.get("content")
         if not isinstance(content, list):

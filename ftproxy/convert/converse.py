@@ -33,6 +33,7 @@ from ftproxy.convert.events import (
     TEXT,
     THINKING,
     TOOL_USE,
+    Answer,
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -41,6 +42,7 @@ from ftproxy.convert.events import (
     MessageStart,
     MessageStop,
     StreamError,
+    text_answer,
 )
 from ftproxy.wire.apis import StreamFormat, UpstreamProtocolError
 
@@ -281,6 +283,25 @@ class ConverseDecoder:
         reason, sequence = self._stop
         self._stop = None
         return [MessageDelta(reason, sequence, None), MessageStop()]
+
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        """`whole(body)`'s answer when every content block is a text block alone (`{"text": str}`),
+        read as `whole` reads it."""
+        content = as_obj(as_obj(body.get("output")).get("message")).get("content")
+        if type(content) is not list:
+            return None
+        texts: list[str] = []
+        for block in content:
+            if type(block) is not dict or len(block) != 1 or type(text := block.get("text")) is not str:
+                return None
+            texts.append(text)
+        return text_answer(
+            None,
+            texts,
+            _stop_reason(body.get("stopReason")),
+            _stop_sequence(body),
+            converse_usage(body.get("usage")),
+        )
 
     def whole(self, body: dict[str, Any]) -> list[Event]:
         content = as_obj(as_obj(body.get("output")).get("message")).get("content")

@@ -179,6 +179,20 @@ class Collector:
             self.answer.blocks[index].text += "".join(parts)
 
 
+def text_answer(
+    answer_id: str | None,
+    texts: list[str],
+    stop_reason: str,
+    stop_sequence: str | None,
+    usage: Usage | None,
+) -> Answer:
+    """The complete `Answer` a `Collector` folds from the events of a whole answer of text blocks
+    alone (MessageStart; BlockStart, BlockDelta, BlockStop per text; MessageDelta; MessageStop):
+    the decoders' `plain_answer`, which skips those events for the commonest answer."""
+    blocks = [Block(TEXT, text) for text in texts]
+    return Answer(answer_id, blocks, stop_reason, stop_sequence, usage, True, None)
+
+
 def new_id(prefix: str) -> str:
     # `secrets.token_hex` is this, through two more calls (token_bytes, SystemRandom.randbytes).
     return prefix + urandom(12).hex()

@@ -33,6 +33,7 @@ from ftproxy.convert.events import (
     THINKING,
     TOOL_USE,
     TOOL_USE_STOP,
+    Answer,
     BlockDelta,
     BlockStart,
     BlockStop,
@@ -321,6 +322,9 @@ class GeminiDecoder:
         if self._pending is not None and not self._done:
             self._end(out)
         return out
+
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        return None  # no fast path: `whole` decodes every answer
 
     def whole(self, body: dict[str, Any]) -> list[Event]:
         if not isinstance(body.get("candidates"), list) and not as_obj(body.get("promptFeedback")).get(

@@ -34,6 +34,11 @@ class Decoder(Protocol):
 
     def whole(self, body: dict[str, Any]) -> list[Event]: ...
 
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        """What a `Collector` folds from `whole(body)`, built directly for the commonest whole
+        answer (text alone); None for any other, which `whole` then decodes."""
+        ...
+
 
 class Encoder(Protocol):
     def stream(self, event: Event) -> Iterator[bytes]: ...
@@ -96,9 +101,11 @@ class HubTranslator:
         return self._encoder.error(status, message)
 
     def complete(self, body: dict[str, Any]) -> dict[str, Any]:
-        collector = Collector()
-        for event in self._decoder.whole(body):
-            collector.add(event)
-        answer = collector.answer
+        answer = self._decoder.plain_answer(body)
+        if answer is None:
+            collector = Collector()
+            for event in self._decoder.whole(body):
+                collector.add(event)
+            answer = collector.answer
         self.usage = answer.usage
         return self._encoder.render(answer)

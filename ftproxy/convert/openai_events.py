@@ -36,6 +36,7 @@ from ftproxy.convert.events import (
     StreamError,
     from_openai_finish,
     new_id,
+    text_answer,
     to_openai_finish,
 )
 from ftproxy.convert.openai_passthrough import openai_error_chunk, openai_usage
@@ -134,6 +135,37 @@ class OpenAIChatDecoder:
         out = self.feed(chunk)
         out.extend(self.finish())
         return out
+
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        """`whole(body)`'s answer when its first choice's message is text alone (string or null
+        content; no tool calls, reasoning or refusal) and the finish reason a string (or absent):
+        the same id, text, stop reason and usage, read as `feed` reads them."""
+        choices = body.get("choices")
+        if type(choices) is not list or not choices:
+            return None
+        choice = choices[0]
+        if type(choice) is not dict:
+            return None
+        message = choice.get("message")
+        if (
+            type(message) is not dict
+            or message.get("tool_calls") is not None
+            or message.get("reasoning_content") is not None
+            or message.get("refusal") is not None
+        ):
+            return None
+        content = message.get("content")
+        finish = choice.get("finish_reason") or "stop"
+        if not (content is None or type(content) is str) or type(finish) is not str:
+            return None
+        answer_id = body.get("id")
+        return text_answer(
+            answer_id if isinstance(answer_id, str) else None,
+            [content] if content else [],
+            from_openai_finish(finish),
+            None,
+            openai_usage(body.get("usage")),
+        )
 
     def _end(self, out: list[Event]) -> None:
         out.append(MessageDelta(self._stop or "end_turn", None, self._usage))

@@ -44,7 +44,7 @@ from ftproxy._json import dumps
 from ftproxy.convert._lenient import as_obj
 from ftproxy.convert.base import ClientRequestError, UpstreamRequest
 from ftproxy.convert.canonical import ChatRequest
-from ftproxy.convert.events import SIGNATURE, THINKING, BlockDelta, Event, StreamError
+from ftproxy.convert.events import SIGNATURE, THINKING, Answer, BlockDelta, Event, StreamError
 from ftproxy.convert.hub import Decoder, Encoder, HubTranslator
 from ftproxy.convert.openai_chat import openai_tools, to_openai_messages
 from ftproxy.convert.openai_events import OpenAIChatDecoder
@@ -201,6 +201,11 @@ class OrchestrationDecoder:
 
     def finish(self) -> list[Event]:
         return self._inner.finish()
+
+    def plain_answer(self, body: dict[str, Any]) -> Answer | None:
+        # A reasoning block list (`_openai_shaped`'s work) is not plain for the inner decoder.
+        final = body.get("final_result")
+        return self._inner.plain_answer(final) if type(final) is dict else None
 
     def whole(self, body: dict[str, Any]) -> list[Event]:
         final = body.get("final_result")
