@@ -3,7 +3,10 @@
 The server under test (ftproxy, or the trivial WSGI app) gets the server core; wrk and the
 upstream share the load core. The upstream is the simulator with no latency (every request's
 `[[sim:latency_ms=0]]`); it is also called directly with the request the proxy would send, which
-is the route's "direct" figure. Each target runs one fixed level (64 connections; no ramp, which
+is the route's "direct" figure. Two floors share ftproxy's Granian settings: a trivial WSGI app
+(fixed answer) and a trivial blocking proxy forwarding the GPT route's direct request to the same
+upstream (`bench.trivial_app`), which separates what any Python proxy on Granian pays for the
+second hop from ftproxy's own work. Each target runs one fixed level (64 connections; no ramp, which
 the report says) and one at concurrency 1 (added latency). ftproxy runs four routes: GPT
 passthrough, a model only the Orchestration Service serves (`/v2/completion`), and a Claude
 request converted to Bedrock Converse from Chat Completions and from the Messages API. Then
@@ -32,7 +35,17 @@ from typing import Any
 
 import httpx
 
-from bench import cpu_profile, discovery, instructions, machine, payloads, processes, streams, wrk
+from bench import (
+    cpu_profile,
+    discovery,
+    instructions,
+    machine,
+    payloads,
+    processes,
+    streams,
+    trivial_app,
+    wrk,
+)
 from bench import per_core_figures as figures
 from bench.machine import Pinning
 from bench.monitor import Monitor
@@ -93,7 +106,8 @@ def run(output: Path, pinning: Pinning, say: Any, *, callgrind: bool = True) -> 
             to_sim = partial(_direct, token=token, client=client)
             direct = Target(f"direct {route}", sim.url, sim, to_sim, pinning)
             data["targets"][f"direct: {route}"] = _measure(direct, model, perf)
-        data["targets"]["trivial WSGI app on Granian"] = _trivial(pinning, logs, perf, say)
+        data["targets"][figures.TRIVIAL_APP] = _trivial(pinning, logs, perf, say)
+        data["targets"][figures.PROXY_FLOOR] = _proxy_floor(sim, token, pinning, logs, perf, say)
         found = _ftproxy(sim, token, pinning, logs, perf, output, say)
         data["targets"].update(found.pop("targets"))
         data.update(found)
@@ -105,7 +119,8 @@ def run(output: Path, pinning: Pinning, say: Any, *, callgrind: bool = True) -> 
         route: figures.compare(
             data["targets"][f"ftproxy: {route}"],
             data["targets"][f"direct: {route}"],
-            data["targets"]["trivial WSGI app on Granian"],
+            data["targets"][figures.TRIVIAL_APP],
+            data["targets"][figures.PROXY_FLOOR],
         )
         for route in ROUTES
         if f"ftproxy: {route}" in data["targets"]
@@ -121,12 +136,33 @@ def write(data: dict[str, Any], output: Path) -> None:
 
 
 def _trivial(pinning: Pinning, logs: Path, perf: dict[str, Any], say: Any) -> dict[str, Any]:
-    say("trivial WSGI app on Granian")
+    say(figures.TRIVIAL_APP)
     app = processes.start_wsgi_app("bench.trivial_app:app", sys.executable, THREADS, pinning, logs)
     try:
         return _measure(Target("trivial", app.url, app, proxy_request, pinning), payloads.GPT, perf)
     finally:
         app.stop()
+
+
+def _proxy_floor(
+    sim: processes.Started, token: str, pinning: Pinning, logs: Path, perf: dict[str, Any], say: Any
+) -> dict[str, Any]:
+    say(figures.PROXY_FLOOR)
+    app = _start_proxy_floor(sim, pinning, logs)
+    try:
+        target = Target("proxy floor", app.url, app, partial(_direct, token=token), pinning)
+        return _measure(target, payloads.GPT, perf)
+    finally:
+        app.stop()
+
+
+def _start_proxy_floor(
+    sim: processes.Started, pinning: Pinning, logs: Path, wrap: processes.Wrap | None = None
+) -> processes.Started:
+    env = {trivial_app.UPSTREAM_ENV: sim.url}
+    return processes.start_wsgi_app(
+        "bench.trivial_app:proxy", sys.executable, THREADS, pinning, logs, wrap=wrap, env=env
+    )
 
 
 def _ftproxy(
@@ -257,11 +293,19 @@ def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any)
     say("callgrind: the trivial WSGI app")
     app = processes.start_wsgi_app("bench.trivial_app:app", sys.executable, THREADS, pinning, logs, wrap=wrap)
     try:
-        measure(
-            app, "trivial WSGI app on Granian", proxy_request(payloads.chat_body(payloads.GPT, latency_ms=0))
-        )
+        measure(app, figures.TRIVIAL_APP, proxy_request(payloads.chat_body(payloads.GPT, latency_ms=0)))
     finally:
         app.stop()
+    # The floor's upstream is the wall-clock run's simulator (not counted), as ftproxy's is.
+    with httpx.Client(base_url=sim.url, timeout=60) as client:
+        token = SimClient(sim.url, client).token()
+    floor = _start_proxy_floor(sim, pinning, logs, wrap)
+    try:
+        measure(
+            floor, figures.PROXY_FLOOR, direct_request(payloads.chat_body(payloads.GPT, latency_ms=0), token)
+        )
+    finally:
+        floor.stop()
     say("callgrind: ftproxy (discovery config)")
     interp = discovery.probe(sys.executable, "harness")
     assert interp is not None

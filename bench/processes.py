@@ -191,10 +191,18 @@ def start_server(
 
 
 def start_wsgi_app(
-    app: str, python: str, threads: int, pinning: Pinning, folder: Path, *, wrap: Wrap | None = None
+    app: str,
+    python: str,
+    threads: int,
+    pinning: Pinning,
+    folder: Path,
+    *,
+    wrap: Wrap | None = None,
+    env: dict[str, str] | None = None,
 ) -> Started:
     """A WSGI app (`module:callable`, importable from the checkout) under Granian with ftproxy's
-    own Granian settings: one worker, `threads` blocking threads, HTTP/1.1, no access log."""
+    own Granian settings: one worker, `threads` blocking threads, HTTP/1.1, no access log; `env`
+    added to its environment."""
     port = free_port()
     argv = [
         python,
@@ -217,9 +225,10 @@ def start_wsgi_app(
         app,
     ]
     name = app.replace(":", "_")
-    env = {"PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    environment = {**(env or {}), "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     argv = [*pinning.prefix(pinning.server_cores), *_wrapped(wrap, argv)]
-    return _start(name, argv, folder / f"wsgi-{name}-{port}.log", f"http://127.0.0.1:{port}", "/", env, wrap)
+    log = folder / f"wsgi-{name}-{port}.log"
+    return _start(name, argv, log, f"http://127.0.0.1:{port}", "/", environment, wrap)
 
 
 def launcher_banner(started: Started) -> dict[str, str]:

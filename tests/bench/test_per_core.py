@@ -3,16 +3,20 @@ the normal suite, and one real run (`python -m bench --per-core`) with the bench
 
 from __future__ import annotations
 
+import http.server
+import io
 import json
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import per_core_figures as figures
+from bench import trivial_app
 from bench.payloads import CLAUDE, ORCHESTRATED, chat_body, direct_request, proxy_request
 from ftproxy.wire.apis import ClientApi
 
@@ -120,14 +124,29 @@ def test_the_table_lists_each_targets_instruction_counts_and_split() -> None:
     }
     data["instructions"] = {"ftproxy: GPT passthrough": counted}
     data["routes"]["GPT passthrough"].update(
-        instructions_c1=500000, instructions_c1_vs_direct=1.5, instructions_c1_over_trivial=420000
+        instructions_c1=500000,
+        instructions_c1_vs_direct=1.5,
+        instructions_c1_over_trivial=420000,
+        instructions_c1_over_floor=300000,
     )
     text = figures.render(data)
     assert (
         "| ftproxy: GPT passthrough | 500,000 | 510,000 / 500,000 / 499,000 | 480,000 "
         "| libpython3.13 400,000, _granian 100,000 |" in text
     )
-    assert "| GPT passthrough | 500,000 | 1.50 | 420,000 |" in text
+    assert "| GPT passthrough | 500,000 | 1.50 | 420,000 | 300,000 |" in text
+
+
+def test_the_proxy_floor_splits_the_added_latency_into_the_second_hop_and_ftproxys_own() -> None:
+    data = _data()
+    t = data["targets"]
+    floor = _target(12000, p50_c1=0.15, p99_c1=0.3, cpu=0.08)
+    c = figures.compare(t["ftproxy: GPT passthrough"], t["direct: GPT passthrough"], t["trivial"], floor)
+    assert c["added_p50_c1_ms"] == 0.25  # 0.33 - 0.08, as without the floor
+    assert c["floor_added_p50_c1_ms"] == 0.07 and c["added_p50_c1_over_floor_ms"] == 0.18
+    assert c["cpu_ms_per_request_over_floor"] == 0.12
+    data["routes"]["GPT passthrough"] = c
+    assert "| 0.250 (0.070 + 0.180) | 0.500 |" in figures.render(data)
 
 
 def test_a_messages_request_and_its_direct_call_speak_the_messages_api() -> None:
@@ -163,10 +182,73 @@ def test_per_core_run_measures_every_target_and_route(tmp_path: Path) -> None:
         "Claude from Chat Completions",
         "Claude from Messages",
     }
+    floor = data["targets"][figures.PROXY_FLOOR]
+    assert floor["c64"]["errors"] == 0 and floor["c1"]["errors"] == 0  # it forwarded every request
+    assert all(c["floor_added_p50_c1_ms"] is not None for c in data["routes"].values())
     report = (tmp_path / "report.md").read_text()
     assert "## Per core, instant upstream (issue 25)" in report
     if shutil.which("callgrind_control"):  # CI installs valgrind (scripts/system-deps.sh)
         assert set(data["instructions"]) == set(data["targets"])
         for route, c in data["routes"].items():
-            assert c["instructions_c1_over_trivial"] > 0, route
+            assert c["instructions_c1_over_trivial"] > c["instructions_c1_over_floor"] > 0, route
         assert "Instructions per request (valgrind --tool=callgrind" in report
+
+
+def test_the_trivial_proxy_forwards_the_request_as_it_came_and_answers_the_upstreams_body(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`bench.trivial_app.proxy` against a real HTTP server on loopback that echoes what it got,
+    over one kept-alive connection for two requests."""
+    seen: list[tuple[str, str, dict[str, str], bytes]] = []
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            seen.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            answer = b'{"echo":' + body + b"}"
+            self.send_response(201)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    monkeypatch.setattr(trivial_app, "_ADDRESS", ("127.0.0.1", port))
+    monkeypatch.setattr(trivial_app, "_HOST", f"Host: 127.0.0.1:{port}\r\n".encode())
+    monkeypatch.setattr(trivial_app, "_local", threading.local())
+    statuses: list[str] = []
+    try:
+        for n in range(2):
+            body = b'{"n":%d}' % n
+            environ = {
+                "REQUEST_METHOD": "POST",
+                "PATH_INFO": "/v2/inference/deployments/d1/chat/completions",
+                "QUERY_STRING": "api-version=1",
+                "CONTENT_TYPE": "application/json",
+                "CONTENT_LENGTH": str(len(body)),
+                "HTTP_AUTHORIZATION": "Bearer t",
+                "HTTP_AI_RESOURCE_GROUP": "default",
+                "HTTP_HOST": "proxy:1",
+                "wsgi.input": io.BytesIO(body),
+            }
+            answer = b"".join(trivial_app.proxy(environ, lambda status, headers: statuses.append(status)))
+            assert statuses[-1] == "201 Created" and answer == b'{"echo":' + body + b"}"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [(m, p, b) for m, p, _, b in seen] == [
+        ("POST", "/v2/inference/deployments/d1/chat/completions?api-version=1", b'{"n":%d}' % n)
+        for n in range(2)
+    ]
+    headers = seen[0][2]
+    assert headers["authorization"] == "Bearer t" and headers["ai-resource-group"] == "default"
+    assert headers["host"] == f"127.0.0.1:{port}"  # the upstream's, not the client's
+    assert headers["content-type"] == "application/json"
