@@ -98,7 +98,7 @@ def build_request(request: ChatRequest, *, model: str, stream: bool) -> Upstream
         body["toolConfig"] = tool_config
     path = "/converse-stream" if stream else "/converse"
     stream_format = StreamFormat.SSE_JSON_OR_PYTHON if stream else StreamFormat.SSE_JSON
-    return UpstreamRequest(path=path, body=body, stream_format=stream_format)
+    return UpstreamRequest(path, body, stream_format)
 
 
 def _message(turn: dict[str, Any], index: int) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -128,7 +128,7 @@ def adapt_request(upstream: UpstreamApi, model: str, request: UpstreamRequest) -
     messages = request.body.get("messages")
     if not isinstance(messages, list) or not any(_foreign_ids(m) for m in messages):
         return request
-    return replace(request, body={**request.body, "messages": [_short_ids(m) for m in messages]})
+    return request._replace(body={**request.body, "messages": [_short_ids(m) for m in messages]})
 
 
 def _foreign_ids(message: Any) -> bool:

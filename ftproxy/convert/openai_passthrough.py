@@ -71,7 +71,7 @@ def build_request(
         if "max_tokens" in upstream:
             upstream.setdefault("max_completion_tokens", upstream.pop("max_tokens"))
             upstream.pop("max_tokens", None)
-    return UpstreamRequest(path=CHAT_PATHS[api], body=upstream, stream_format=StreamFormat.SSE_JSON)
+    return UpstreamRequest(CHAT_PATHS[api], upstream, StreamFormat.SSE_JSON)
 
 
 def _check_tools(value: Any) -> None:

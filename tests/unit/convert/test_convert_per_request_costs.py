@@ -10,10 +10,11 @@ import pytest
 
 from ftproxy.convert import model_rules, orchestration
 from ftproxy.convert._lenient import as_int, as_obj
-from ftproxy.convert.base import Usage
+from ftproxy.convert.base import UpstreamRequest, Usage
 from ftproxy.convert.canonical import ChatRequest
 from ftproxy.convert.openai_events import OpenAIChatEncoder
 from ftproxy.convert.openai_passthrough import _REASONING_MODEL, is_reasoning_model, openai_usage
+from ftproxy.wire.apis import StreamFormat, UpstreamApi
 
 _ODD = [None, True, False, "7", 7.0, [], {}, 0, 3, -1]
 
@@ -93,3 +94,32 @@ def test_stream_events_is_lazy_either_way(intermediate: bool) -> None:
     out = b"".join(chunks)
     assert b'"content":"hi"' in out
     assert out.startswith(b": intermediate_results ") is intermediate
+
+
+def test_upstream_request_is_immutable_and_its_default_headers_read_only() -> None:
+    request = UpstreamRequest("/converse", {"messages": []})
+    with pytest.raises(AttributeError):
+        request.path = "/other"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        request.headers["anthropic-beta"] = "x"  # type: ignore[index]
+    assert (request.stream_format, request.headers) == (StreamFormat.SSE_JSON, {})
+
+
+def test_short_tool_ids_give_a_new_request_and_keep_the_rest() -> None:
+    messages = [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "toolu_01abc", "type": "function"}]},
+        {"role": "tool", "tool_call_id": "toolu_01abc", "content": "42"},
+    ]
+    request = UpstreamRequest("/chat/completions", {"messages": messages}, StreamFormat.SSE_JSON, {"a": "b"})
+    adapted = model_rules.adapt_request(
+        UpstreamApi.OPENAI_COMPATIBLE_CHAT, "mistralai--mistral-medium-instruct", request
+    )
+    short = model_rules.short_id("toolu_01abc")
+    assert adapted.body["messages"][0]["tool_calls"][0]["id"] == short
+    assert adapted.body["messages"][1]["tool_call_id"] == short
+    assert (adapted.path, adapted.stream_format, adapted.headers) == (
+        request.path,
+        request.stream_format,
+        {"a": "b"},
+    )
+    assert request.body["messages"] is messages and messages[1]["tool_call_id"] == "toolu_01abc"
