@@ -378,8 +378,10 @@ def to_openai_messages(request: ChatRequest) -> list[dict[str, Any]]:
                 if part is not None:
                     parts.append(part)
         if parts:
-            if all(p["type"] == "text" for p in parts):
-                messages.append({"role": "user", "content": "\n\n".join(p["text"] for p in parts)})
+            # comprehensions, not generators (all(), join): one of these per user turn
+            texts = [p["text"] for p in parts if p["type"] == "text"]
+            if len(texts) == len(parts):
+                messages.append({"role": "user", "content": "\n\n".join(texts)})
             else:
                 messages.append({"role": "user", "content": parts})
     return messages
