@@ -142,6 +142,7 @@ def test_callgrind_counts_become_the_levels_and_routes_figures() -> None:
         "instructions": {
             "direct: R": {"c1": {"per_request": 300}, "c64": {"per_request": 250}},
             "trivial WSGI app on Granian": {"c1": {"per_request": 100}, "c64": {"per_request": 90}},
+            figures.PROXY_FLOOR: {"c1": {"per_request": 200}, "c64": {"per_request": 190}},
             "ftproxy: R": {"c1": {"per_request": 600}, "c64": {"per_request": 580}},
         },
     }
@@ -153,4 +154,5 @@ def test_callgrind_counts_become_the_levels_and_routes_figures() -> None:
         "instructions_c1": 600,
         "instructions_c1_vs_direct": 2.0,
         "instructions_c1_over_trivial": 500,
+        "instructions_c1_over_floor": 400,
     }
