@@ -112,7 +112,7 @@ def run(output: Path, pinning: Pinning, say: Any, *, callgrind: bool = True) -> 
         data["targets"].update(found.pop("targets"))
         data.update(found)
         if counter["available"]:
-            data["instructions"] = _callgrind(sim, pinning, output, say)
+            data["instructions"] = _callgrind(sim, token, pinning, output, say)
     finally:
         sim.stop()
     data["routes"] = {
@@ -265,7 +265,9 @@ def _profile(t: Target, folder: Path) -> dict[str, Any]:
     return {"tool": cpu_profile.version(tool), **rec.result()}
 
 
-def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any) -> dict[str, Any]:
+def _callgrind(
+    sim: processes.Started, token: str, pinning: Pinning, output: Path, say: Any
+) -> dict[str, Any]:
     """Every target again under callgrind: instructions per request and their split by binary.
     The upstream for ftproxy is the simulator of the wall-clock run (not counted); the direct
     figures count a second simulator, started under callgrind, called with the same requests."""
@@ -297,8 +299,6 @@ def _callgrind(sim: processes.Started, pinning: Pinning, output: Path, say: Any)
     finally:
         app.stop()
     # The floor's upstream is the wall-clock run's simulator (not counted), as ftproxy's is.
-    with httpx.Client(base_url=sim.url, timeout=60) as client:
-        token = SimClient(sim.url, client).token()
     floor = _start_proxy_floor(sim, pinning, logs, wrap)
     try:
         measure(
